@@ -1,0 +1,38 @@
+# `make demo` and `make test` work on a fresh machine with only Python, git and make:
+# the first run creates .venv and installs the project; later runs skip the install
+# unless pyproject.toml changed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench schemas clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check reconciler tests examples
+	$(BIN)/ruff format --check reconciler tests examples
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench/bench.py
+
+# Regenerate schemas/ from the pydantic models (tests fail when they drift apart).
+schemas: $(STAMP)
+	$(BIN)/python -m reconciler.model.schemagen
+
+clean:
+	rm -rf $(VENV) build dist .bench

@@ -1,0 +1,54 @@
+"""The typer application: every command, imported cheaply (implementations load on use)."""
+
+from __future__ import annotations
+
+import typer
+
+from reconciler import __version__
+from reconciler.cli import init_cmd, keys_cmd, validate_cmd
+
+HELP = """\
+Cloned: desired state for AI agent workspaces, governed the GitOps way.
+
+Keep your workspace (policy, budgets, connectors, pipelines) as YAML in .cloned/ of a git
+repository; Cloned validates it, plans the difference and converges.
+
+Start with `cloned init`, then `cloned validate`.
+"""
+
+EPILOG = """\
+Exit codes: 0 success; 1 error (bad input or failure, the message says what and where);
+2 plan --detailed-exitcode found changes; 3 apply finished but approvals are pending;
+4 policy forbids a change in the plan.
+"""
+
+app = typer.Typer(
+    name="cloned",
+    help=HELP,
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cloned {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    pass
+
+
+app.command("init", epilog=EPILOG)(init_cmd.init)
+app.command("validate", epilog=EPILOG)(validate_cmd.validate)
+app.add_typer(keys_cmd.app, name="keys")

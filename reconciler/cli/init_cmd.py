@@ -1,0 +1,46 @@
+"""`cloned init [DIR]`: start a workspace in a new or existing repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from reconciler.errors import ExitCode
+
+
+def init(
+    directory: Path = typer.Argument(
+        Path("."), help="Where to create the workspace (default: here).", show_default=False
+    ),
+    name: str = typer.Option(
+        None, "--name", help="Workspace name (default: the folder's name)."
+    ),
+) -> int:
+    """Create a git repository if needed and a commented starter .cloned/ folder.
+
+    The starter holds a Workspace that applies the built-in `baseline` policy and lists you as
+    an approver in the `admins` group (a key named after you is created in
+    $CLONED_HOME/keys when none exists), and one workspace-wide Budget. `.cloned/state/` is
+    added to .gitignore. An existing .cloned/ is never overwritten.
+    """
+    from reconciler.scaffold import init_workspace
+
+    result = init_workspace(directory, name=name)
+    if result.created_repo:
+        print(f"Initialised a git repository in {result.root}")
+    print(f"Created a Cloned workspace in {result.root / '.cloned'}:")
+    for rel in result.files:
+        print(f"  {rel}")
+    if result.gitignore_updated:
+        print("  .gitignore (ignores .cloned/state/)")
+    verb = "Generated" if result.key_created else "Using existing"
+    print(f"{verb} approver key {result.key.name!r} ({result.key.fingerprint})")
+    if result.key.private_path is not None:
+        print(f"  private key: {result.key.private_path}")
+    print()
+    print("Next steps:")
+    print("  1. Review .cloned/workspace.yaml and .cloned/budgets.yaml")
+    print("  2. cloned validate")
+    print("  3. git add .cloned .gitignore && git commit -m 'Start a Cloned workspace'")
+    return int(ExitCode.OK)

@@ -1,0 +1,115 @@
+"""Ed25519 key pairs in OpenSSH format under `$CLONED_HOME/keys` (SPEC section 11).
+
+Approvers sign change hashes with these keys; the Workspace lists their public halves. A
+`--key` option accepts a NAME from the keys folder or a path to an OpenSSH ed25519 private key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.errors import ClonedError
+from reconciler.home import keys_dir
+
+KEY_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key pair known to Cloned (the private half may be missing)."""
+
+    name: str
+    public_key: str  # the one-line OpenSSH form: "ssh-ed25519 AAAA... NAME"
+    fingerprint: str  # as `ssh-keygen -l` prints it: "SHA256:..."
+    private_path: Path | None
+
+
+def fingerprint(public_line: str) -> str:
+    """The SHA256 fingerprint of an OpenSSH public key line, as ssh-keygen shows it."""
+    try:
+        blob = base64.b64decode(public_line.split()[1], validate=True)
+    except (IndexError, ValueError) as exc:
+        raise ClonedError(f"not an OpenSSH public key line: {public_line[:40]!r}") from exc
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def generate(name: str) -> KeyInfo:
+    """Create key pair NAME (private mode 0600); refuse to overwrite an existing one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    if not KEY_NAME.match(name):
+        raise ClonedError(
+            f'invalid key name "{name}": use lower-case letters, digits and dashes',
+        )
+    folder = keys_dir()
+    private_path, public_path = folder / name, folder / f"{name}.pub"
+    if private_path.exists() or public_path.exists():
+        raise ClonedError(
+            f'key "{name}" already exists in {folder}', hint="choose another name"
+        )
+    key = Ed25519PrivateKey.generate()
+    private_bytes = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    public_line = f"{public.decode()} {name}"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private_bytes)
+    public_path.write_text(public_line + "\n")
+    return KeyInfo(name, public_line, fingerprint(public_line), private_path)
+
+
+def get(name: str) -> KeyInfo | None:
+    """The key pair NAME from the keys folder, or None."""
+    public_path = keys_dir() / f"{name}.pub"
+    if not public_path.is_file():
+        return None
+    line = public_path.read_text().strip()
+    private = keys_dir() / name
+    return KeyInfo(name, line, fingerprint(line), private if private.is_file() else None)
+
+
+def list_keys() -> list[KeyInfo]:
+    """Every key pair in the keys folder, by name."""
+    folder = keys_dir()
+    if not folder.is_dir():
+        return []
+    found = (get(path.name.removesuffix(".pub")) for path in sorted(folder.glob("*.pub")))
+    return [key for key in found if key is not None]
+
+
+def resolve_private_key_path(spec: str) -> Path:
+    """The private key file a `--key` option names: a key NAME, or a path to a key file."""
+    if KEY_NAME.match(spec) and (keys_dir() / spec).is_file():
+        return keys_dir() / spec
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    raise ClonedError(
+        f'--key: no key named "{spec}" in {keys_dir()} and no such file',
+        hint="list keys with `cloned keys list`, or create one with `cloned keys generate NAME`",
+    )
+
+
+def check_private_permissions(path: Path) -> None:
+    """Refuse a private key that other users can read, as ssh does."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ClonedError(
+            f"--key: {path} is readable by other users (mode {mode:04o})",
+            hint=f"run `chmod 600 {path}`",
+        )

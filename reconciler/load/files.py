@@ -1,0 +1,107 @@
+"""Find the resource files under `.cloned/` and read them defensively.
+
+Reserved folders (`approvals/`, `audit/`, `state/`) and `cloned.lock` are Cloned's own and are
+skipped. Symlinks are followed only when they stay inside the repository. Files are size-capped
+and must be UTF-8; the problems found here carry the file's path and, where it helps, a line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.errors import ClonedError, Problem
+
+CLONED_DIR = ".cloned"
+RESERVED_DIRS = frozenset({"approvals", "audit", "state"})
+RESERVED_FILES = frozenset({"cloned.lock"})
+YAML_SUFFIXES = (".yaml", ".yml")
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A resource file: its path relative to the repository root, and its bytes."""
+
+    rel: str
+    data: bytes
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` that holds `.cloned/` (a `.cloned` path is fine)."""
+    start = start.resolve()
+    if start.name == CLONED_DIR and start.is_dir():
+        return start.parent
+    for folder in (start, *start.parents):
+        if (folder / CLONED_DIR).is_dir():
+            return folder
+    raise ClonedError(
+        f"no {CLONED_DIR}/ folder in {start} or any folder above it",
+        hint="run `cloned init` to create a workspace",
+    )
+
+
+def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
+    """Every YAML file under `root/.cloned/`, read, in a stable order; plus problems found."""
+    files: list[SourceFile] = []
+    problems: list[Problem] = []
+    real_root = os.path.realpath(root)
+    seen_dirs: set[str] = set()
+
+    def visit(folder: str, top: bool) -> None:
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            return
+        seen_dirs.add(real)
+        with os.scandir(folder) as entries:
+            ordered = sorted(entries, key=lambda entry: entry.name)
+        for entry in ordered:
+            if entry.name.startswith(".") or (top and entry.name in RESERVED_FILES):
+                continue
+            rel = os.path.relpath(entry.path, root)
+            if entry.is_symlink() and not _inside(os.path.realpath(entry.path), real_root):
+                if entry.is_dir() or entry.name.endswith(YAML_SUFFIXES):
+                    target = os.readlink(entry.path)
+                    problems.append(
+                        Problem(rel, 1, 1, f"symlink points outside the repository ({target})")
+                    )
+                continue
+            if entry.is_dir():
+                if not (top and entry.name in RESERVED_DIRS):
+                    visit(entry.path, top=False)
+            elif entry.name.endswith(YAML_SUFFIXES) and entry.is_file():
+                read = _read(entry.path, rel)
+                if isinstance(read, Problem):
+                    problems.append(read)
+                else:
+                    files.append(read)
+
+    visit(os.path.join(root, CLONED_DIR), top=True)
+    return files, problems
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
+
+
+def _read(path: str, rel: str) -> SourceFile | Problem:
+    size = os.stat(path).st_size
+    if size > MAX_FILE_BYTES:
+        return Problem(
+            rel, 1, 1, f"file is {size:,} bytes; resource files are limited to {MAX_FILE_BYTES:,}"
+        )
+    with open(path, "rb") as handle:
+        return SourceFile(rel=rel, data=handle.read(MAX_FILE_BYTES + 1))
+
+
+def decode(source: SourceFile) -> str | Problem:
+    """The file's text (UTF-8, an optional BOM dropped), or a problem at the first bad byte."""
+    try:
+        text = source.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = source.data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        return Problem(source.rel, line, col, f"file is not UTF-8 (byte 0x{source.data[exc.start]:02x})")
+    return text.removeprefix("\ufeff")

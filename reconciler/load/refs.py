@@ -1,0 +1,240 @@
+"""Checks across resources: unique names, exactly one Workspace, references that resolve.
+
+Runs on plain validated data (no pydantic), so it costs the same on a cache hit as on a miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.load.resources import LoadedResource
+from reconciler.load.validate import did_you_mean
+from reconciler.load.yamlio import Path
+from reconciler.model.builtins import BUILTIN_POLICY_PACKS, builtin_blueprints
+
+
+@dataclass(frozen=True)
+class CrossFinding:
+    """A problem found across resources, located at `at` inside `resource` (or nowhere)."""
+
+    resource: LoadedResource | None
+    at: Path
+    message: str
+
+
+Reference = tuple[Path, str, Any]
+"""(where in the document, the kind it must name, the name found there)"""
+
+
+def check(
+    resources: list[LoadedResource], *, also_declared: AbstractSet[tuple[str, str]] = frozenset()
+) -> list[CrossFinding]:
+    """Every cross-resource problem in `resources`.
+
+    `also_declared` names (kind, name) of documents that failed validation: they count as
+    existing, so one typo does not also show up as a dangling reference elsewhere.
+    """
+    findings = list(_duplicates(resources))
+    if not any(kind == "Workspace" for kind, _ in also_declared):
+        findings += _workspace_count(resources)
+    by_kind: dict[str, dict[str, LoadedResource]] = {}
+    for resource in resources:
+        by_kind.setdefault(resource.kind, {}).setdefault(resource.name, resource)
+    known = _Known(by_kind, also_declared)
+    for resource in resources:
+        for at, target, name in _references(resource):
+            candidates = known.names(target)
+            if name not in candidates:
+                findings.append(_missing(resource, at, target, name, sorted(candidates)))
+        internal = _INTERNAL.get(resource.kind)
+        if internal is not None:
+            findings += internal(resource)
+        if resource.kind == "Run":
+            pipeline = by_kind.get("Pipeline", {}).get(resource.spec.get("pipeline", ""))
+            if pipeline is not None:
+                findings += _run_inputs(resource, pipeline)
+    return findings
+
+
+class _Known:
+    """Names a reference may resolve to: declared resources, and built-ins where allowed."""
+
+    def __init__(
+        self, by_kind: dict[str, dict[str, LoadedResource]], extra: AbstractSet[tuple[str, str]]
+    ) -> None:
+        self._by_kind = by_kind
+        self._extra = extra
+        self._blueprints: set[str] | None = None
+
+    def names(self, target: str) -> set[str]:
+        if target == "PolicyPack@builtin":
+            return set(BUILTIN_POLICY_PACKS)
+        if target == "Blueprint@builtin":
+            if self._blueprints is None:
+                self._blueprints = set(builtin_blueprints())
+            return self._blueprints
+        declared = set(self._by_kind.get(target, {}))
+        declared |= {name for kind, name in self._extra if kind == target}
+        return declared | set(BUILTIN_POLICY_PACKS) if target == "PolicyPack" else declared
+
+
+def _run_inputs(run: LoadedResource, pipeline: LoadedResource) -> list[CrossFinding]:
+    declared: dict[str, Any] = pipeline.spec.get("inputs") or {}
+    given: dict[str, Any] = run.spec.get("inputs") or {}
+    findings = [
+        CrossFinding(
+            run,
+            ("spec", "inputs", name),
+            f'spec.inputs: pipeline "{pipeline.name}" has no input "{name}"'
+            + did_you_mean(name, list(declared)),
+        )
+        for name in given
+        if name not in declared
+    ]
+    missing = [
+        name
+        for name, spec in declared.items()
+        if spec.get("required") and spec.get("default") is None and name not in given
+    ]
+    if missing:
+        findings.append(
+            CrossFinding(
+                run,
+                ("spec", "pipeline"),
+                f'spec.inputs: pipeline "{pipeline.name}" requires input'
+                f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+            )
+        )
+    return findings
+
+
+def _duplicates(resources: list[LoadedResource]) -> Iterator[CrossFinding]:
+    first: dict[tuple[str, str], LoadedResource] = {}
+    for resource in resources:
+        key = (resource.kind, resource.name)
+        if key in first:
+            other = first[key]
+            yield CrossFinding(
+                resource,
+                ("metadata", "name"),
+                f'{resource.kind} "{resource.name}" is defined twice: here and at {other.origin}',
+            )
+        else:
+            first[key] = resource
+
+
+def _workspace_count(resources: list[LoadedResource]) -> list[CrossFinding]:
+    workspaces = [resource for resource in resources if resource.kind == "Workspace"]
+    if not workspaces:
+        return [
+            CrossFinding(None, (), "no Workspace resource: exactly one is required (cloned init)")
+        ]
+    first = workspaces[0]
+    return [
+        CrossFinding(
+            extra,
+            ("kind",),
+            f'a second Workspace ("{extra.name}"): exactly one is allowed, and '
+            f'"{first.name}" is declared at {first.origin}',
+        )
+        for extra in workspaces[1:]
+        if extra.name != first.name  # same name: already reported as defined twice
+    ]
+
+
+_LABELS = {
+    "Blueprint@builtin": "built-in blueprint",
+    "PolicyPack@builtin": "built-in policy pack",
+    "PolicyPack": "PolicyPack or built-in pack",
+}
+
+
+def _missing(
+    resource: LoadedResource, at: Path, target: str, name: Any, known: list[str]
+) -> CrossFinding:
+    label = _LABELS.get(target, target)
+    guess = did_you_mean(str(name), known)
+    where = ".".join(str(part) for part in at)
+    return CrossFinding(resource, at, f'{where}: no {label} named "{name}"{guess}')
+
+
+def _items(spec: dict[str, Any], *keys: str) -> Iterator[tuple[Path, Any]]:
+    """(path, value) for each entry of the list at `spec.keys...`, or the scalar there."""
+    node: Any = spec
+    for key in keys:
+        if not isinstance(node, dict) or node.get(key) is None:
+            return
+        node = node[key]
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield ("spec", *keys, index), item
+    else:
+        yield ("spec", *keys), node
+
+
+def _references(resource: LoadedResource) -> Iterator[Reference]:
+    spec = resource.spec
+    for keys, target in _REFERENCES.get(resource.kind, ()):
+        for at, value in _items(spec, *keys):
+            yield at, target, value
+    if resource.kind == "Pipeline":
+        for index, step in enumerate(spec.get("steps") or []):
+            tool = step.get("tool") or {}
+            if "connector" in tool:
+                yield ("spec", "steps", index, "tool", "connector"), "Connector", tool["connector"]
+
+
+_REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    "Workspace": ((("policyPacks",), "PolicyPack"),),
+    "PolicyPack": ((("extends",), "PolicyPack@builtin"),),
+    "Budget": ((("scope", "connector"), "Connector"), (("scope", "pipeline"), "Pipeline")),
+    "Connector": ((("secrets",), "SecretRef"),),
+    "SecretRef": ((("usedBy", "connectors"), "Connector"), (("usedBy", "pipelines"), "Pipeline")),
+    "Blueprint": ((("source", "builtin"), "Blueprint@builtin"),),
+    "Pipeline": ((("budget",), "Budget"),),
+    "Run": ((("pipeline",), "Pipeline"),),
+}
+
+
+def _unique(resource: LoadedResource, keys: tuple[str, ...], field: str, what: str) -> list[CrossFinding]:
+    findings = []
+    seen: dict[Any, int] = {}
+    for at, item in _items(resource.spec, *keys):
+        value = item.get(field) if isinstance(item, dict) else None
+        if value is None:
+            continue
+        if value in seen:
+            findings.append(
+                CrossFinding(
+                    resource,
+                    (*at, field),
+                    f"{what} {value!r} appears twice (first at {'.'.join(keys)}[{seen[value]}])",
+                )
+            )
+        else:
+            seen[value] = int(at[-1])
+    return findings
+
+
+def _workspace_internal(resource: LoadedResource) -> list[CrossFinding]:
+    return _unique(resource, ("approvers",), "name", "approver name") + _unique(
+        resource, ("approvers",), "publicKey", "approver key"
+    )
+
+
+def _pipeline_internal(resource: LoadedResource) -> list[CrossFinding]:
+    return _unique(resource, ("steps",), "name", "step name")
+
+
+def _policy_internal(resource: LoadedResource) -> list[CrossFinding]:
+    return _unique(resource, ("rules",), "name", "rule name")
+
+
+_INTERNAL: dict[str, Callable[[LoadedResource], list[CrossFinding]]] = {
+    "Workspace": _workspace_internal,
+    "Pipeline": _pipeline_internal,
+    "PolicyPack": _policy_internal,
+}

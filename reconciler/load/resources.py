@@ -1,0 +1,57 @@
+"""What loading produces: the resources of the desired state, with where each came from."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.model.kinds import KINDS
+
+
+@dataclass(frozen=True)
+class LoadedResource:
+    """One validated resource document and its origin (`file:line`)."""
+
+    kind: str
+    name: str
+    file: str
+    line: int
+    document: int
+    data: dict[str, Any]
+
+    @property
+    def address(self) -> str:
+        """`kind.name` in lower case (SPEC section 11)."""
+        return f"{self.kind.lower()}.{self.name}"
+
+    @property
+    def origin(self) -> str:
+        """`file:line` of the document that declares the resource."""
+        return f"{self.file}:{self.line}"
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The resource's `spec` mapping."""
+        spec: dict[str, Any] = self.data.get("spec") or {}
+        return spec
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """The whole validated desired state of one repository's `.cloned/` folder."""
+
+    root: Path
+    resources: tuple[LoadedResource, ...]
+    files: int
+    cache_hits: int
+
+    def counts(self) -> dict[str, int]:
+        """How many resources of each kind, every kind listed, in the canonical kind order."""
+        counted = Counter(resource.kind for resource in self.resources)
+        return {kind: counted.get(kind, 0) for kind in KINDS}
+
+    def of_kind(self, kind: str) -> list[LoadedResource]:
+        """The resources of one kind, in load order."""
+        return [resource for resource in self.resources if resource.kind == kind]

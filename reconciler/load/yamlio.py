@@ -1,0 +1,173 @@
+"""Parse one YAML file safely: C-backed safe loader, plain data only, bounded expansion.
+
+Everything here works on text already decoded by `files.py`; it raises `YamlProblem` with a
+0-based line and column, which the caller turns into a `Problem` naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MAX_NODES_PER_DOCUMENT = 100_000
+"""Scalars and collections one document may expand to, aliases counted at every use."""
+
+MAX_DEPTH = 64
+
+Path = tuple[str | int, ...]
+"""A path into a document: mapping keys and sequence indexes."""
+
+_DOC_MARKER = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
+
+
+class YamlProblem(Exception):
+    """A problem at a 0-based (line, col) of the text being parsed."""
+
+    def __init__(
+        self, line: int, col: int, message: str, *, document: int = -1, at: Path = ()
+    ) -> None:
+        super().__init__(message)
+        self.line = line
+        self.col = col
+        self.message = message
+        # When set, the caller can refine the position: key path `at` inside document `document`.
+        self.document = document
+        self.at = at
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a file: its position in the file and its plain data."""
+
+    index: int
+    line: int  # 1-based line of the document's first content
+    data: Any
+
+
+def check_tabs(text: str) -> None:
+    """Reject tabs used for indentation, which YAML forbids (and users cannot see)."""
+    if "\t" not in text:
+        return
+    for number, line in enumerate(text.splitlines()):
+        indent = len(line) - len(line.lstrip(" \t"))
+        if "\t" in line[:indent]:
+            col = line.index("\t")
+            raise YamlProblem(number, col, "tab character in indentation; YAML needs spaces")
+
+
+def parse(text: str) -> list[Document]:
+    """Every non-empty document of `text`, as plain data, or raise `YamlProblem`."""
+    check_tabs(text)
+    raw = _safe_load_all(text)
+    starts = _document_lines(text, len(raw))
+    docs = []
+    for index, data in enumerate(raw):
+        if data is None:
+            continue
+        problem = _check_plain(data)
+        if problem is not None:
+            at, message = problem
+            raise YamlProblem(starts[index] - 1, 0, message, document=index, at=at)
+        docs.append(Document(index=index, line=starts[index], data=data))
+    return docs
+
+
+def _safe_load_all(text: str) -> list[Any]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="safe", pure=False)
+    try:
+        return list(yaml.load_all(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line, mark.column) if mark is not None else (0, 0)
+        raise YamlProblem(line, col, _describe_yaml_error(exc)) from None
+    except (YAMLError, ValueError, TypeError) as exc:
+        # ruamel raises TypeError for unhashable keys such as `? [a]`.
+        raise YamlProblem(0, 0, f"invalid YAML: {exc}") from None
+
+
+def _describe_yaml_error(exc: Any) -> str:
+    problem = str(exc.problem or exc.context or "invalid YAML").strip()
+    if problem.startswith("found duplicate key"):
+        match = re.match(r'found duplicate key "(.*?)"', problem)
+        key = match.group(1) if match else "?"
+        return f'duplicate key "{key}"'
+    if "could not determine a constructor for the tag" in problem:
+        tag = problem.rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
+        return f"YAML tag {tag} is not allowed: resources hold plain data only"
+    if problem == "found character that cannot start any token":
+        return "invalid YAML: a character here cannot start a value (quote it)"
+    return f"invalid YAML: {problem}"
+
+
+def _document_lines(text: str, count: int) -> list[int]:
+    """1-based line of each document's first content line, found without a second parse."""
+    lines = text.splitlines()
+    markers = [text.count("\n", 0, match.start()) for match in _DOC_MARKER.finditer(text)]
+    first_content = _first_content(lines, 0)
+    if not markers or (first_content is not None and first_content < markers[0]):
+        markers.insert(0, -1)
+    starts = []
+    for marker in markers[:count]:
+        content = _first_content(lines, marker + 1)
+        starts.append((content if content is not None else max(marker, 0)) + 1)
+    while len(starts) < count:
+        starts.append(1)
+    return starts
+
+
+def _first_content(lines: list[str], start: int) -> int | None:
+    for number in range(start, len(lines)):
+        stripped = lines[number].strip()
+        if stripped and not stripped.startswith(("#", "%")):
+            if stripped.startswith("---"):
+                return None if number != start else number
+            return number
+    return None
+
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_plain(data: Any) -> tuple[Path, str] | None:
+    """Where and why `data` is not plain JSON-like data of bounded size; None when it is."""
+    budget = [MAX_NODES_PER_DOCUMENT]
+    trail: list[str | int] = []
+
+    def walk(node: Any) -> str | None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return (
+                f"document expands to more than {MAX_NODES_PER_DOCUMENT:,} values "
+                "(an alias/anchor expansion bomb?)"
+            )
+        if len(trail) > MAX_DEPTH:
+            return f"nesting deeper than {MAX_DEPTH} levels (or a recursive alias)"
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    return f"mapping key {key!r} is not a string; quote it"
+                trail.append(key)
+                found = walk(value)
+                if found:
+                    return found
+                trail.pop()
+        elif isinstance(node, list):
+            for position, item in enumerate(node):
+                trail.append(position)
+                found = walk(item)
+                if found:
+                    return found
+                trail.pop()
+        elif not isinstance(node, _PLAIN_SCALARS):
+            return (
+                f"a value of type {type(node).__name__} is not plain data "
+                "(dates, binary and sets are not allowed; quote the value)"
+            )
+        return None
+
+    message = walk(data)
+    return None if message is None else (tuple(trail), message)

@@ -1,0 +1,397 @@
+"""The eight resource kinds: Workspace, PolicyPack, Budget, Connector, SecretRef, Blueprint,
+Pipeline and Run. Shapes that SPEC section 11 fixes are kept exactly; the rest is documented in
+`docs/concepts.md` and `specs/resource-envelope.md`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, JsonValue, model_validator
+
+from reconciler.model.base import Closed, Host, Name, OneOf, Resource, Text, one_of_schema
+
+Kind = Literal[
+    "Workspace", "PolicyPack", "Budget", "Connector", "SecretRef", "Blueprint", "Pipeline", "Run"
+]
+Action = Literal["create", "update", "delete", "replace"]
+Risk = Literal["low", "medium", "high"]
+Period = Literal["day", "week", "month"]
+OnExceed = Literal["block", "requireApproval"]
+Decision = Literal["auto", "approval", "deny"]
+
+PUBLIC_KEY_PATTERN = r"^ssh-ed25519 [A-Za-z0-9+/]{68}(=){0,2}( [^\n]*)?$"
+VAULT_REF_PATTERN = r"^vault://[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$"
+SEMVER_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+Count = Annotated[int, Field(ge=0)]
+
+
+# --- Workspace -------------------------------------------------------------------------------
+
+
+class Approver(Closed):
+    name: Name
+    public_key: Annotated[str, Field(pattern=PUBLIC_KEY_PATTERN)]
+    groups: Annotated[list[Name], Field(min_length=1)]
+
+
+class GitAuthor(Closed):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=320)]
+
+
+class GitSettings(Closed):
+    audit_commits: bool = True
+    author: GitAuthor | None = None
+
+
+class AzureVault(Closed):
+    vault_url: Annotated[str, Field(pattern=r"^https://[a-z0-9-]+\.vault\.azure\.net/?$")]
+
+
+class VaultSettings(Closed):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"provider": {"const": "azure"}}, "required": ["provider"]},
+            "then": {"required": ["azure"], "properties": {"azure": {"type": "object"}}},
+        }
+    )
+
+    provider: Literal["none", "dev", "azure"] = "none"
+    azure: AzureVault | None = None
+
+    @model_validator(mode="after")
+    def _azure_needs_url(self) -> VaultSettings:
+        if self.provider == "azure" and self.azure is None:
+            raise ValueError("provider 'azure' needs azure.vaultUrl")
+        return self
+
+
+class EgressDefaults(Closed):
+    allow_hosts: list[Host] = []
+
+
+class BudgetDefaults(Closed):
+    period: Period = "month"
+    on_exceed: OnExceed = "block"
+
+
+class WorkspaceDefaults(Closed):
+    egress: EgressDefaults = EgressDefaults()
+    budgets: BudgetDefaults = BudgetDefaults()
+
+
+class WorkspaceSpec(Closed):
+    description: Text = ""
+    tier: Literal["personal", "team", "enterprise"] = "personal"
+    policy_packs: Annotated[list[Name], Field(min_length=1)] = ["baseline"]
+    approvers: list[Approver] = []
+    defaults: WorkspaceDefaults = WorkspaceDefaults()
+    vault: VaultSettings = VaultSettings()
+    git: GitSettings = GitSettings()
+
+
+class Workspace(Resource):
+    kind: Literal["Workspace"]
+    spec: WorkspaceSpec
+
+
+# --- PolicyPack ------------------------------------------------------------------------------
+
+
+class Increase(Closed):
+    percent_over: Annotated[float, Field(ge=0)]
+
+
+class RuleMatch(Closed):
+    kinds: list[Kind] = []
+    actions: list[Action] = []
+    fields: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    risk: list[Risk] = []
+    increase: Increase | None = None
+
+
+class ApprovalRequirement(Closed):
+    count: Annotated[int, Field(ge=1, le=10)] = 1
+    groups: Annotated[list[Name], Field(min_length=1)]
+    distinct: bool = False
+    exclude_author: bool = False
+
+
+class Rule(Closed):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"decision": {"const": "approval"}}, "required": ["decision"]},
+            "then": {"required": ["approvals"], "properties": {"approvals": {"type": "object"}}},
+        }
+    )
+
+    name: Name
+    description: Text = ""
+    match: RuleMatch = RuleMatch()
+    decision: Decision
+    approvals: ApprovalRequirement | None = None
+
+    @model_validator(mode="after")
+    def _approval_needs_requirement(self) -> Rule:
+        if self.decision == "approval" and self.approvals is None:
+            raise ValueError("decision 'approval' needs approvals: {count, groups}")
+        return self
+
+
+class RedactionPattern(Closed):
+    name: Name
+    regex: Annotated[str, Field(min_length=1, max_length=1000, json_schema_extra={"format": "regex"})]
+
+    @model_validator(mode="after")
+    def _compiles(self) -> RedactionPattern:
+        import re
+
+        try:
+            re.compile(self.regex)
+        except re.error as exc:
+            raise ValueError(f"regex does not compile: {exc}") from None
+        return self
+
+
+class ToolRules(Closed):
+    deny: list[Annotated[str, Field(min_length=1)]] = []
+    require_approval: list[Annotated[str, Field(min_length=1)]] = []
+
+
+class EgressRules(Closed):
+    allow_hosts: list[Host] = []
+    deny_hosts: list[Host] = []
+
+
+class RateLimits(Closed):
+    calls_per_minute: Annotated[int, Field(ge=1)] | None = None
+    calls_per_hour: Annotated[int, Field(ge=1)] | None = None
+
+
+class PolicyPackSpec(Closed):
+    description: Text = ""
+    extends: Name | None = None
+    rules: list[Rule] = []
+    egress: EgressRules = EgressRules()
+    tools: ToolRules = ToolRules()
+    redaction: list[RedactionPattern] = []
+    rate_limits: RateLimits = RateLimits()
+
+
+class PolicyPack(Resource):
+    kind: Literal["PolicyPack"]
+    spec: PolicyPackSpec
+
+
+# --- Budget ----------------------------------------------------------------------------------
+
+
+class BudgetScope(OneOf):
+    model_config = ConfigDict(json_schema_extra=one_of_schema("workspace", "connector", "pipeline"))
+
+    workspace: Literal[True] | None = None
+    connector: Name | None = None
+    pipeline: Name | None = None
+
+
+class BudgetLimits(Closed):
+    # SPEC section 11 fixes these keys in snake_case.
+    model_config = ConfigDict(alias_generator=None, json_schema_extra={"minProperties": 1})
+
+    cost_usd: Annotated[float, Field(ge=0)] | None = None
+    tokens: Count | None = None
+    calls: Count | None = None
+    wall_seconds: Count | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> BudgetLimits:
+        if not self.model_fields_set:
+            raise ValueError("set at least one of: cost_usd, tokens, calls, wall_seconds")
+        return self
+
+
+class BudgetSpec(Closed):
+    description: Text = ""
+    scope: BudgetScope
+    period: Period | None = None
+    limits: BudgetLimits
+    on_exceed: OnExceed | None = None
+
+
+class Budget(Resource):
+    kind: Literal["Budget"]
+    spec: BudgetSpec
+
+
+# --- Connector -------------------------------------------------------------------------------
+
+
+class ConnectorSource(OneOf):
+    model_config = ConfigDict(json_schema_extra=one_of_schema("path", "archive"))
+
+    path: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    archive: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+
+
+class ToolSelection(Closed):
+    allow: list[Annotated[str, Field(min_length=1)]] = []
+    deny: list[Annotated[str, Field(min_length=1)]] = []
+
+
+class ConnectorEgress(Closed):
+    allow_hosts: list[Host] = []
+
+
+class ConnectorLimits(Closed):
+    rate_per_minute: Annotated[int, Field(ge=1)] | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 1
+
+
+class Sandbox(Closed):
+    profile: Literal["none", "standard", "strict"] = "standard"
+
+
+class ConnectorSpec(Closed):
+    description: Text = ""
+    source: ConnectorSource
+    version: Annotated[str, Field(pattern=SEMVER_PATTERN)]
+    digest: Annotated[str, Field(pattern=DIGEST_PATTERN)] | None = None
+    publisher: Name
+    enabled: bool = True
+    tools: ToolSelection = ToolSelection()
+    egress: ConnectorEgress = ConnectorEgress()
+    secrets: list[Name] = []
+    limits: ConnectorLimits = ConnectorLimits()
+    sandbox: Sandbox = Sandbox()
+
+
+class Connector(Resource):
+    kind: Literal["Connector"]
+    spec: ConnectorSpec
+
+
+# --- SecretRef -------------------------------------------------------------------------------
+
+
+class SecretUsers(Closed):
+    connectors: list[Name] = []
+    pipelines: list[Name] = []
+
+
+class SecretRefSpec(Closed):
+    description: Text = ""
+    ref: Annotated[str, Field(pattern=VAULT_REF_PATTERN)]
+    used_by: SecretUsers = SecretUsers()
+
+
+class SecretRef(Resource):
+    kind: Literal["SecretRef"]
+    spec: SecretRefSpec
+
+
+# --- Blueprint -------------------------------------------------------------------------------
+
+
+class BlueprintSource(OneOf):
+    model_config = ConfigDict(json_schema_extra=one_of_schema("builtin", "path"))
+
+    builtin: Name | None = None
+    path: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+
+
+class BlueprintSpec(Closed):
+    description: Text = ""
+    source: BlueprintSource
+    parameters: dict[str, JsonValue] = {}
+
+
+class Blueprint(Resource):
+    kind: Literal["Blueprint"]
+    spec: BlueprintSpec
+
+
+# --- Pipeline --------------------------------------------------------------------------------
+
+
+class PipelineInput(Closed):
+    type: Literal["string", "number", "integer", "boolean", "object", "array"] = "string"
+    required: bool = False
+    default: JsonValue = None
+    description: Text = ""
+
+
+class ToolCall(Closed):
+    connector: Name
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Gate(Closed):
+    count: Annotated[int, Field(ge=1, le=10)] = 1
+    groups: Annotated[list[Name], Field(min_length=1)]
+
+
+class Step(Closed):
+    # Exactly one of `tool` and `skill`; the other keys are optional.
+    model_config = ConfigDict(json_schema_extra=one_of_schema("tool", "skill"))
+
+    name: Name
+    description: Text = ""
+    tool: ToolCall | None = None
+    skill: Annotated[str, Field(pattern=r"^[a-z0-9]+(\.[a-z0-9-]+)*$")] | None = None
+    with_: dict[str, JsonValue] = Field(default={}, alias="with")
+    gate: Gate | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=86400)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        if (self.tool is None) == (self.skill is None):
+            raise ValueError("set exactly one of: tool, skill")
+        return self
+
+
+class PipelineOutput(Closed):
+    from_: Annotated[str, Field(min_length=1, max_length=200)] = Field(alias="from")
+    description: Text = ""
+
+
+class PipelineSpec(Closed):
+    description: Text = ""
+    inputs: dict[Name, PipelineInput] = {}
+    budget: Name | None = None
+    steps: Annotated[list[Step], Field(min_length=1)]
+    outputs: dict[Name, PipelineOutput] = {}
+
+
+class Pipeline(Resource):
+    kind: Literal["Pipeline"]
+    spec: PipelineSpec
+
+
+# --- Run -------------------------------------------------------------------------------------
+
+
+class RunSpec(Closed):
+    description: Text = ""
+    pipeline: Name
+    inputs: dict[Name, JsonValue] = {}
+
+
+class Run(Resource):
+    kind: Literal["Run"]
+    spec: RunSpec
+
+
+KINDS: dict[str, type[Resource]] = {
+    model.model_fields["kind"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in (Workspace, PolicyPack, Budget, Connector, SecretRef, Blueprint, Pipeline, Run)
+}
+"""Every kind by its `kind:` value, in the order documents of that kind are applied."""
+
+
+def model_for(kind: str) -> type[Resource] | None:
+    """The model that validates resources of `kind`, or None for an unknown kind."""
+    return KINDS.get(kind)
