@@ -52,9 +52,7 @@ def generate(name: str) -> KeyInfo:
     folder = keys_dir()
     private_path, public_path = folder / name, folder / f"{name}.pub"
     if private_path.exists() or public_path.exists():
-        raise ClonedError(
-            f'key "{name}" already exists in {folder}', hint="choose another name"
-        )
+        raise ClonedError(f'key "{name}" already exists in {folder}', hint="choose another name")
     key = Ed25519PrivateKey.generate()
     private_bytes = key.private_bytes(
         serialization.Encoding.PEM,

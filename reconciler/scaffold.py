@@ -114,7 +114,9 @@ def _ignore_state(target: Path) -> bool:
     if {GITIGNORE_ENTRY, GITIGNORE_ENTRY.rstrip("/"), "/" + GITIGNORE_ENTRY} & lines:
         return False
     prefix = "" if not existing or existing.endswith("\n") else "\n"
-    path.write_text(f"{existing}{prefix}# Cloned's local state database and caches\n{GITIGNORE_ENTRY}\n")
+    path.write_text(
+        f"{existing}{prefix}# Cloned's local state database and caches\n{GITIGNORE_ENTRY}\n"
+    )
     return True
 
 

@@ -11,11 +11,9 @@ from reconciler.errors import ExitCode
 
 def init(
     directory: Path = typer.Argument(
-        Path("."), help="Where to create the workspace (default: here).", show_default=False
+        Path(), help="Where to create the workspace (default: here).", show_default=False
     ),
-    name: str = typer.Option(
-        None, "--name", help="Workspace name (default: the folder's name)."
-    ),
+    name: str = typer.Option(None, "--name", help="Workspace name (default: the folder's name)."),
 ) -> int:
     """Create a git repository if needed and a commented starter .cloned/ folder.
 

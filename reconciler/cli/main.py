@@ -40,7 +40,7 @@ def run(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         error_line("interrupted")
         return 130
-    except Exception:  # noqa: BLE001 - the one place that catches what nothing else expected
+    except Exception:  # noqa: BLE001 - the one boundary for what nothing else expected
         return _crash()
     return result if isinstance(result, int) else int(ExitCode.OK)
 

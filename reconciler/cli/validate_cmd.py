@@ -12,7 +12,7 @@ from reconciler.errors import ExitCode, ValidationFailed
 
 def validate(
     path: Path = typer.Argument(
-        Path("."),
+        Path(),
         help="A folder inside the repository (default: the current one); Cloned finds .cloned/ "
         "there or in a folder above.",
         show_default=False,

@@ -103,5 +103,7 @@ def decode(source: SourceFile) -> str | Problem:
         before = source.data[: exc.start]
         line = before.count(b"\n") + 1
         col = len(before) - (before.rfind(b"\n") + 1) + 1
-        return Problem(source.rel, line, col, f"file is not UTF-8 (byte 0x{source.data[exc.start]:02x})")
+        return Problem(
+            source.rel, line, col, f"file is not UTF-8 (byte 0x{source.data[exc.start]:02x})"
+        )
     return text.removeprefix("\ufeff")

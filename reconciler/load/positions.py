@@ -27,7 +27,7 @@ class Locator:
         yaml.allow_duplicate_keys = True
         try:
             return list(yaml.load_all(self._text))
-        except Exception:  # noqa: BLE001 - positions are best effort; the text already parsed once
+        except Exception:  # noqa: BLE001 - best effort: the text already parsed once
             return []
 
     def find(self, document: int, at: Path, *, key: bool = False) -> tuple[int, int] | None:

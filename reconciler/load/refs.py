@@ -199,7 +199,9 @@ _REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
 }
 
 
-def _unique(resource: LoadedResource, keys: tuple[str, ...], field: str, what: str) -> list[CrossFinding]:
+def _unique(
+    resource: LoadedResource, keys: tuple[str, ...], field: str, what: str
+) -> list[CrossFinding]:
     findings = []
     seen: dict[Any, int] = {}
     for at, item in _items(resource.spec, *keys):

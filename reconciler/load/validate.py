@@ -117,17 +117,17 @@ def _explain(error: Any, model: type[Any]) -> Finding:
         expected = str(ctx.get("expected", "")).replace("'", '"')
         options = re.findall(r'"([^"]*)"', expected)
         guess = _did_you_mean(str(error["input"]), options)
-        return Finding(
-            loc, f"{where}: {_show(error['input'])} is not one of {expected}{guess}"
-        )
+        return Finding(loc, f"{where}: {_show(error['input'])} is not one of {expected}{guess}")
     if kind == "string_pattern_mismatch":
         hint = _PATTERN_HINTS.get(str(ctx.get("pattern")), f"to match {ctx.get('pattern')}")
         return Finding(
             loc, f"{where}: {_show(error['input'])} is not valid: expected {hint}", key=on_key
         )
     if kind in ("too_short", "too_long"):
-        bound, noun = (ctx.get("min_length"), "at least") if kind == "too_short" else (
-            ctx.get("max_length"), "at most"
+        bound, noun = (
+            (ctx.get("min_length"), "at least")
+            if kind == "too_short"
+            else (ctx.get("max_length"), "at most")
         )
         unit = "character" if isinstance(error["input"], str) else "item"
         return Finding(loc, f"{where}: needs {noun} {bound} {unit}{'s' if bound != 1 else ''}")

@@ -9,7 +9,9 @@ from pydantic.alias_generators import to_camel
 
 API_VERSION = "cloned/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-HOST_PATTERN = r"^(\*|(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:[0-9]{1,5})?$"
+HOST_PATTERN = (
+    r"^(\*|(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:[0-9]{1,5})?$"
+)
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
 """A resource or group name: lower-case letters, digits and dashes, like a DNS label."""
@@ -18,6 +20,9 @@ Host = Annotated[str, Field(pattern=HOST_PATTERN, max_length=253)]
 """An egress host: `api.github.com`, `*.example.com`, optionally `:port`; `*` is a wildcard."""
 
 Text = Annotated[str, Field(max_length=4096)]
+
+NAMED_KEYS = {"propertyNames": {"pattern": NAME_PATTERN, "maxLength": 63}}
+"""Schema for a mapping whose keys are `Name`s (pydantic does not emit key constraints)."""
 
 
 class Closed(BaseModel):
@@ -57,7 +62,9 @@ class Metadata(Closed):
     """`metadata`: the name that addresses the resource, plus free-form labels."""
 
     name: Name
-    labels: dict[Name, Annotated[str, Field(max_length=253)]] = {}
+    labels: Annotated[
+        dict[Name, Annotated[str, Field(max_length=253)]], Field(json_schema_extra=NAMED_KEYS)
+    ] = {}
     annotations: dict[str, Text] = {}
 
 

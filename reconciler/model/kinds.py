@@ -9,7 +9,16 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, JsonValue, model_validator
 
-from reconciler.model.base import Closed, Host, Name, OneOf, Resource, Text, one_of_schema
+from reconciler.model.base import (
+    NAMED_KEYS,
+    Closed,
+    Host,
+    Name,
+    OneOf,
+    Resource,
+    Text,
+    one_of_schema,
+)
 
 Kind = Literal[
     "Workspace", "PolicyPack", "Budget", "Connector", "SecretRef", "Blueprint", "Pipeline", "Run"
@@ -143,7 +152,9 @@ class Rule(Closed):
 
 class RedactionPattern(Closed):
     name: Name
-    regex: Annotated[str, Field(min_length=1, max_length=1000, json_schema_extra={"format": "regex"})]
+    regex: Annotated[
+        str, Field(min_length=1, max_length=1000, json_schema_extra={"format": "regex"})
+    ]
 
     @model_validator(mode="after")
     def _compiles(self) -> RedactionPattern:
@@ -360,10 +371,10 @@ class PipelineOutput(Closed):
 
 class PipelineSpec(Closed):
     description: Text = ""
-    inputs: dict[Name, PipelineInput] = {}
+    inputs: Annotated[dict[Name, PipelineInput], Field(json_schema_extra=NAMED_KEYS)] = {}
     budget: Name | None = None
     steps: Annotated[list[Step], Field(min_length=1)]
-    outputs: dict[Name, PipelineOutput] = {}
+    outputs: Annotated[dict[Name, PipelineOutput], Field(json_schema_extra=NAMED_KEYS)] = {}
 
 
 class Pipeline(Resource):
@@ -377,7 +388,7 @@ class Pipeline(Resource):
 class RunSpec(Closed):
     description: Text = ""
     pipeline: Name
-    inputs: dict[Name, JsonValue] = {}
+    inputs: Annotated[dict[Name, JsonValue], Field(json_schema_extra=NAMED_KEYS)] = {}
 
 
 class Run(Resource):

@@ -1,0 +1,1 @@
+"""Cloned's benchmark (`make bench`); not collected by pytest."""
