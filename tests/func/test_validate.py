@@ -1,0 +1,101 @@
+"""`cloned validate` on good input: the summary, JSON for CI, subfolders and the cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.conftest import QUICKSTART, cloned, snapshot, write
+
+
+def quickstart(repo: Path) -> Path:
+    shutil.copytree(
+        QUICKSTART / ".cloned", repo / ".cloned", ignore=shutil.ignore_patterns("state")
+    )
+    return repo
+
+
+def test_summary_by_kind(repo: Path) -> None:
+    result = cloned("validate", cwd=quickstart(repo))
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == f"Valid: 11 resources in 6 files ({repo.resolve() / '.cloned'})"
+    counts = {line.split()[0]: int(line.split()[1]) for line in lines[1:]}
+    assert counts == {
+        "Workspace": 1,
+        "PolicyPack": 1,
+        "Budget": 3,
+        "Connector": 2,
+        "SecretRef": 2,
+        "Pipeline": 1,
+        "Run": 1,
+    }
+
+
+def test_json_for_ci(repo: Path) -> None:
+    result = cloned("validate", "--json", cwd=quickstart(repo))
+    assert result.code == 0
+    payload = json.loads(result.out)
+    assert payload["valid"] is True
+    assert payload["resources"] == 11
+    assert payload["kinds"]["Blueprint"] == 0
+    assert payload["problems"] == []
+
+
+def test_works_from_any_subfolder_and_with_a_path(repo: Path, tmp_path: Path) -> None:
+    quickstart(repo)
+    deep = repo / "src" / "deep"
+    deep.mkdir(parents=True)
+    assert cloned("validate", cwd=deep).code == 0
+    assert cloned("validate", str(deep), cwd=tmp_path).code == 0
+    assert cloned("validate", str(repo / ".cloned"), cwd=tmp_path).code == 0
+
+
+def test_outside_any_workspace(tmp_path: Path) -> None:
+    result = cloned("validate", cwd=tmp_path)
+    assert result.code == 1
+    assert "no .cloned/ folder" in result.err
+    assert "cloned init" in result.err
+
+
+def test_reserved_folders_and_other_files_are_ignored(workspace: Path) -> None:
+    write(workspace, ".cloned/approvals/a.yaml", "not: [a resource")
+    write(workspace, ".cloned/audit/0001.yaml", "{{{")
+    write(workspace, ".cloned/state/x.yaml", "\tbad")
+    write(workspace, ".cloned/README.md", "# notes")
+    write(workspace, ".cloned/.hidden.yaml", "{{{")
+    result = cloned("validate", cwd=workspace)
+    assert result.code == 0, result.err
+    assert result.out.startswith("Valid: 1 resource in 1 file")
+
+
+def test_warm_run_uses_cache_and_sees_every_edit(workspace: Path) -> None:
+    budget = """\
+apiVersion: cloned/v1
+kind: Budget
+metadata: {name: b}
+spec: {scope: {workspace: true}, limits: {calls: 1}}
+"""
+    write(workspace, ".cloned/budgets.yaml", budget)
+    assert cloned("validate", cwd=workspace).code == 0
+    cache = workspace / ".cloned" / "state" / "cache" / "resources.json"
+    assert cache.is_file()
+    assert (workspace / ".cloned" / "state" / ".gitignore").read_text().endswith("*\n")
+    # An edit with the same size is still seen: the cache keys on content, not on mtime/size.
+    write(workspace, ".cloned/budgets.yaml", budget.replace("calls: 1", "calls: x"))
+    result = cloned("validate", cwd=workspace)
+    assert result.code == 1
+    assert ".cloned/budgets.yaml:4:50: spec.limits.calls: expected an integer" in result.err
+
+
+def test_a_corrupt_cache_is_ignored(workspace: Path) -> None:
+    write(workspace, ".cloned/state/cache/resources.json", "{not json")
+    result = cloned("validate", cwd=workspace)
+    assert result.code == 0, result.err
+
+
+def test_no_cache_writes_nothing(workspace: Path) -> None:
+    before = snapshot(workspace)
+    assert cloned("validate", "--no-cache", cwd=workspace).code == 0
+    assert snapshot(workspace) == before
