@@ -22,6 +22,12 @@ def generate(
 
     The private key is written to $CLONED_HOME/keys/NAME (mode 0600) and the public key to
     NAME.pub. Put the printed line under `approvers` in the Workspace to let the key approve.
+
+    Example:
+
+    \b
+      cloned keys generate alice
+      ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... alice
     """
     from reconciler import keys
 

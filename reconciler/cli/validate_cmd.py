@@ -27,7 +27,15 @@ def validate(
     """Validate every resource under .cloned/ and summarise them by kind.
 
     Reports every problem at once as `file:line:col: message` and exits 1; nothing is written.
-    On success it prints how many resources of each kind were found.
+    On success it prints how many resources of each kind were found. Verdicts are cached by
+    file content in .cloned/state/ (git-ignored), so a second run only re-checks what changed.
+
+    Examples:
+
+    \b
+      cloned validate                      # the workspace containing the current folder
+      cloned validate --json > result.json # one JSON object for CI
+      cloned validate ../other-repo
     """
     from reconciler.load.files import find_root
     from reconciler.load.workspace import load_desired_state

@@ -1,0 +1,52 @@
+"""Generate `docs/cli.md` from the commands' own `--help`: `python -m reconciler.cli.docgen`.
+
+`tests/unit/test_cli_docs.py` fails when the committed reference and `--help` disagree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+
+COMMANDS = (
+    (),
+    ("init",),
+    ("validate",),
+    ("keys",),
+    ("keys", "generate"),
+    ("keys", "list"),
+)
+
+HEADER = """\
+# CLI reference
+
+Generated from `cloned --help` by `python -m reconciler.cli.docgen > docs/cli.md`; a test keeps
+it in step with the code. Every command exits 0 on success and 1 on an error (bad input names
+the file, line and column, or the flag); see [specs/exit-codes.md](../specs/exit-codes.md).
+"""
+
+
+def help_text(command: tuple[str, ...]) -> str:
+    """What `cloned COMMAND --help` prints, at a fixed width."""
+    from reconciler.cli.main import run
+
+    os.environ["COLUMNS"] = "100"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        run([*command, "--help"])
+    return buffer.getvalue().rstrip() + "\n"
+
+
+def render() -> str:
+    """The whole reference page."""
+    parts = [HEADER]
+    for command in COMMANDS:
+        title = " ".join(("cloned", *command))
+        parts.append(f"\n## `{title}`\n\n```text\n{help_text(command)}```\n")
+    return "".join(parts)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
