@@ -65,9 +65,19 @@ class ResultCache:
         self._used[digest] = documents
 
     def save(self) -> None:
-        """Write the entries used in this run, atomically; skipped when nothing changed."""
+        """Write the entries used in this run, atomically; skipped when nothing changed.
+
+        The cache is an optimisation: a read-only checkout or a full disk must not turn a
+        successful validation into a failure, so write errors are ignored.
+        """
         if self._used.keys() == self._entries.keys():
             return
+        try:
+            self._write()
+        except OSError:
+            return
+
+    def _write(self) -> None:
         folder = self._path.parent
         folder.mkdir(parents=True, exist_ok=True)
         ignore = folder.parent / ".gitignore"

@@ -30,6 +30,8 @@ class SourceFile:
 
 def find_root(start: Path) -> Path:
     """The nearest folder at or above `start` that holds `.cloned/` (a `.cloned` path is fine)."""
+    if not start.exists():
+        raise ClonedError(f"{start}: no such file or folder")
     start = start.resolve()
     if start.name == CLONED_DIR and start.is_dir():
         return start.parent
@@ -70,7 +72,10 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
             if entry.is_dir():
                 if not (top and entry.name in RESERVED_DIRS):
                     visit(entry.path, top=False)
-            elif entry.name.endswith(YAML_SUFFIXES) and entry.is_file():
+            elif entry.name.endswith(YAML_SUFFIXES):
+                if not entry.is_file():
+                    problems.append(Problem(rel, 1, 1, "broken symlink or not a regular file"))
+                    continue
                 read = _read(entry.path, rel)
                 if isinstance(read, Problem):
                     problems.append(read)
@@ -86,13 +91,22 @@ def _inside(path: str, root: str) -> bool:
 
 
 def _read(path: str, rel: str) -> SourceFile | Problem:
-    size = os.stat(path).st_size
-    if size > MAX_FILE_BYTES:
-        return Problem(
-            rel, 1, 1, f"file is {size:,} bytes; resource files are limited to {MAX_FILE_BYTES:,}"
-        )
-    with open(path, "rb") as handle:
-        return SourceFile(rel=rel, data=handle.read(MAX_FILE_BYTES + 1))
+    try:
+        size = os.stat(path).st_size
+        if size > MAX_FILE_BYTES:
+            return Problem(
+                rel,
+                1,
+                1,
+                f"file is {size:,} bytes; resource files are limited to {MAX_FILE_BYTES:,}",
+            )
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return Problem(rel, 1, 1, f"cannot read the file: {exc.strerror or exc}")
+    if len(data) > MAX_FILE_BYTES:  # grew while we looked
+        return Problem(rel, 1, 1, f"file is larger than {MAX_FILE_BYTES:,} bytes")
+    return SourceFile(rel=rel, data=data)
 
 
 def decode(source: SourceFile) -> str | Problem:

@@ -99,3 +99,17 @@ def test_no_cache_writes_nothing(workspace: Path) -> None:
     before = snapshot(workspace)
     assert cloned("validate", "--no-cache", cwd=workspace).code == 0
     assert snapshot(workspace) == before
+
+
+def test_missing_path_is_an_error_not_a_search_upwards(workspace: Path) -> None:
+    result = cloned("validate", "nope/inside", cwd=workspace)
+    assert result.code == 1
+    assert "nope/inside: no such file or folder" in result.err
+
+
+def test_an_unwritable_cache_does_not_fail_validation(workspace: Path) -> None:
+    # A file where the cache folder should be makes every cache write fail, even for root.
+    blocker = write(workspace, ".cloned/state/cache", "not a folder")
+    result = cloned("validate", cwd=workspace)
+    assert result.code == 0, result.err
+    assert blocker.read_text() == "not a folder"
