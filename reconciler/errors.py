@@ -7,6 +7,7 @@ short message and writes the traceback to a log file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -29,6 +30,9 @@ class Problem:
     line: int = 0
     col: int = 0
     message: str = ""
+    # Another place the message refers to ("defined twice: here and at FILE:LINE"); it is
+    # appended to the message, so that the CLI can show both paths the same way.
+    related: tuple[str, int] | None = None
 
     def location(self) -> str:
         """`path:line:col`, or just `path` when the problem has no position in a file."""
@@ -36,9 +40,15 @@ class Problem:
             return f"{self.path}:{self.line}:{self.col}"
         return self.path
 
+    def text(self, show: Callable[[str], str] = str) -> str:
+        """The message, with the related place (if any) shown through `show`."""
+        if self.related is None:
+            return self.message
+        return f"{self.message} {show(self.related[0])}:{self.related[1]}"
+
     def render(self) -> str:
         """The one-line form users see: `path:line:col: message`."""
-        return f"{self.location()}: {self.message}"
+        return f"{self.location()}: {self.text()}"
 
 
 class ClonedError(Exception):

@@ -31,7 +31,7 @@ def problem_line(problem: Problem, root: Path | None) -> str:
         return problem.render()
     shown = display_path(problem.path, root)
     location = f"{shown}:{problem.line}:{problem.col}" if problem.line else shown
-    return f"{location}: {problem.message}"
+    return f"{location}: {problem.text(lambda rel: display_path(rel, root))}"
 
 
 def report_error(exc: ClonedError, root: Path | None = None) -> None:
@@ -57,5 +57,5 @@ def problem_json(problem: Problem) -> dict[str, Any]:
         "file": problem.path,
         "line": problem.line or None,
         "column": problem.col or None,
-        "message": problem.message,
+        "message": problem.text(),
     }

@@ -45,6 +45,10 @@ class Locator:
             position = _child_position(node, part, key=key and last)
             if position is None:
                 return best
+            if best is not None and position <= best:
+                # An alias: the child is the anchored node, written earlier in the file. The
+                # place to show is where the alias is used, which is the best found so far.
+                return best
             best = position
             try:
                 node = node[part]
@@ -69,7 +73,7 @@ def _child_position(node: Any, part: str | int, *, key: bool) -> tuple[int, int]
     try:
         if isinstance(node, list):
             line, col = lc.item(part)
-        elif key or isinstance(node[part], dict | list):
+        elif key or node[part] is None or isinstance(node[part], dict | list):
             line, col = lc.key(part)
         else:
             line, col = lc.value(part)

@@ -10,8 +10,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.load.messages import did_you_mean, dotted
 from reconciler.load.resources import LoadedResource
-from reconciler.load.validate import did_you_mean
 from reconciler.load.yamlio import Path
 from reconciler.model.builtins import BUILTIN_POLICY_PACKS, builtin_blueprints
 
@@ -23,6 +23,7 @@ class CrossFinding:
     resource: LoadedResource | None
     at: Path
     message: str
+    related: LoadedResource | None = None
 
 
 Reference = tuple[Path, str, Any]
@@ -67,15 +68,20 @@ class _Known:
     ) -> None:
         self._by_kind = by_kind
         self._extra = extra
-        self._blueprints: set[str] | None = None
+        self._memo: dict[str, set[str]] = {}
 
     def names(self, target: str) -> set[str]:
+        """The set of names `target` references may use, computed once per target."""
+        found = self._memo.get(target)
+        if found is None:
+            found = self._memo[target] = self._compute(target)
+        return found
+
+    def _compute(self, target: str) -> set[str]:
         if target == "PolicyPack@builtin":
             return set(BUILTIN_POLICY_PACKS)
         if target == "Blueprint@builtin":
-            if self._blueprints is None:
-                self._blueprints = set(builtin_blueprints())
-            return self._blueprints
+            return set(builtin_blueprints())
         declared = set(self._by_kind.get(target, {}))
         declared |= {name for kind, name in self._extra if kind == target}
         return declared | set(BUILTIN_POLICY_PACKS) if target == "PolicyPack" else declared
@@ -105,7 +111,7 @@ def _run_inputs(run: LoadedResource, pipeline: LoadedResource) -> list[CrossFind
                 run,
                 ("spec", "pipeline"),
                 f'spec.inputs: pipeline "{pipeline.name}" requires input'
-                f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+                f"{'s' if len(missing) > 1 else ''} " + ", ".join(f'"{name}"' for name in missing),
             )
         )
     return findings
@@ -120,7 +126,8 @@ def _duplicates(resources: list[LoadedResource]) -> Iterator[CrossFinding]:
             yield CrossFinding(
                 resource,
                 ("metadata", "name"),
-                f'{resource.kind} "{resource.name}" is defined twice: here and at {other.origin}',
+                f'{resource.kind} "{resource.name}" is defined twice: here and at',
+                related=other,
             )
         else:
             first[key] = resource
@@ -138,7 +145,8 @@ def _workspace_count(resources: list[LoadedResource]) -> list[CrossFinding]:
             extra,
             ("kind",),
             f'a second Workspace ("{extra.name}"): exactly one is allowed, and '
-            f'"{first.name}" is declared at {first.origin}',
+            f'"{first.name}" is declared at',
+            related=first,
         )
         for extra in workspaces[1:]
         if extra.name != first.name  # same name: already reported as defined twice
@@ -157,7 +165,7 @@ def _missing(
 ) -> CrossFinding:
     label = _LABELS.get(target, target)
     guess = did_you_mean(str(name), known)
-    where = ".".join(str(part) for part in at)
+    where = dotted(at)
     return CrossFinding(resource, at, f'{where}: no {label} named "{name}"{guess}')
 
 
@@ -213,7 +221,8 @@ def _unique(
                 CrossFinding(
                     resource,
                     (*at, field),
-                    f"{what} {value!r} appears twice (first at {'.'.join(keys)}[{seen[value]}])",
+                    f'{what} "{value}" appears twice '
+                    f'(first at {dotted(("spec", *keys, seen[value]))})',
                 )
             )
         else:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.model.kinds import KINDS
+from reconciler.model.names import KIND_NAMES
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class DesiredState:
     def counts(self) -> dict[str, int]:
         """How many resources of each kind, every kind listed, in the canonical kind order."""
         counted = Counter(resource.kind for resource in self.resources)
-        return {kind: counted.get(kind, 0) for kind in KINDS}
+        return {kind: counted.get(kind, 0) for kind in KIND_NAMES}
 
     def of_kind(self, kind: str) -> list[LoadedResource]:
         """The resources of one kind, in load order."""

@@ -6,13 +6,13 @@ caller turns the path into a line and column only when there is something to rep
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.load.messages import did_you_mean, dotted
 from reconciler.load.yamlio import Path
 from reconciler.model.base import API_VERSION, HOST_PATTERN, NAME_PATTERN
 from reconciler.model.kinds import (
@@ -91,7 +91,7 @@ def _check_envelope(data: dict[str, Any]) -> list[Finding]:
     if "kind" not in data:
         findings.append(Finding((), f'missing required field "kind" (one of: {", ".join(KINDS)})'))
     elif not isinstance(kind, str) or kind not in KINDS:
-        guess = _did_you_mean(str(kind), list(KINDS))
+        guess = did_you_mean(str(kind), list(KINDS))
         findings.append(
             Finding(("kind",), f"unknown kind {_show(kind)}{guess}; kinds: {', '.join(KINDS)}")
         )
@@ -101,22 +101,29 @@ def _check_envelope(data: dict[str, Any]) -> list[Finding]:
 def _explain(error: Any, model: type[Any]) -> Finding:
     loc: Path = tuple(part for part in error["loc"] if part != "[key]")
     kind, ctx = error["type"], error.get("ctx") or {}
-    where = _dotted(loc)
+    where = dotted(loc)
     on_key = "[key]" in error["loc"]
     if kind == "missing":
-        return Finding(loc[:-1], f'missing required field "{loc[-1]}"', key=True)
+        parent = dotted(loc[:-1])
+        prefix = f"{parent}: " if parent else ""
+        return Finding(loc[:-1], f'{prefix}missing required field "{loc[-1]}"', key=True)
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
-        guess = _did_you_mean(str(loc[-1]), allowed)
+        guess = did_you_mean(str(loc[-1]), allowed)
         listing = f"; allowed: {', '.join(allowed)}" if allowed and not guess else ""
-        return Finding(loc, f'unknown field "{loc[-1]}"{guess}{listing}', key=True)
+        parent = dotted(loc[:-1])
+        prefix = f"{parent}: " if parent else ""
+        return Finding(loc, f'{prefix}unknown field "{loc[-1]}"{guess}{listing}', key=True)
     if kind in _TYPE_NAMES:
         got = describe(error["input"])
         return Finding(loc, f"{where}: expected {_TYPE_NAMES[kind]}, got {got}")
+    if kind == "literal_error" and isinstance(error["input"], bool):
+        expected = str(ctx.get("expected", "")).replace("True", "true").replace("False", "false")
+        return Finding(loc, f"{where}: expected {expected}, got {describe(error['input'])}")
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", '"')
         options = re.findall(r'"([^"]*)"', expected)
-        guess = _did_you_mean(str(error["input"]), options)
+        guess = did_you_mean(str(error["input"]), options)
         return Finding(loc, f"{where}: {_show(error['input'])} is not one of {expected}{guess}")
     if kind == "string_pattern_mismatch":
         hint = _PATTERN_HINTS.get(str(ctx.get("pattern")), f"to match {ctx.get('pattern')}")
@@ -137,13 +144,6 @@ def _explain(error: Any, model: type[Any]) -> Finding:
     message = str(error["msg"]).replace("Input should be", "must be")
     message = message[0].lower() + message[1:] if message else message
     return Finding(loc, f"{where}: {message}" if where else message)
-
-
-def _dotted(loc: Path) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def describe(value: Any) -> str:
@@ -168,20 +168,6 @@ def _show(value: Any) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f'"{text}"'
-
-
-def _did_you_mean(word: str, options: list[str]) -> str:
-    match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if not match:
-        lowered = {option.lower(): option for option in options}
-        if word.lower() in lowered:
-            match = [lowered[word.lower()]]
-    return f' (did you mean "{match[0]}"?)' if match else ""
-
-
-def did_you_mean(word: str, options: list[str]) -> str:
-    """`' (did you mean "x"?)'` for the closest of `options`, or an empty string."""
-    return _did_you_mean(word, options)
 
 
 def _allowed_keys(model: type[Any], loc: Path) -> list[str]:

@@ -84,7 +84,7 @@ class _Run:
         except YamlProblem as exc:
             position = (exc.line + 1, exc.col + 1)
             if exc.document >= 0:
-                position = self._find(source.rel, exc.document, exc.at) or position
+                position = self._find(source.rel, exc.document, exc.at, key=exc.key) or position
             self.problems.append(Problem(source.rel, *position, exc.message))
             return None
         documents: list[CachedDocument] = []
@@ -121,7 +121,9 @@ class _Run:
                 continue
             where = self._find(resource.file, resource.document, finding.at, key=True)
             line, col = where or (resource.line, 1)
-            problems.append(Problem(resource.file, line, col, finding.message))
+            other = finding.related
+            related = (other.file, other.line) if other is not None else None
+            problems.append(Problem(resource.file, line, col, finding.message, related))
         return problems
 
     def _find(

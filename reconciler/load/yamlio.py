@@ -25,7 +25,14 @@ class YamlProblem(Exception):
     """A problem at a 0-based (line, col) of the text being parsed."""
 
     def __init__(
-        self, line: int, col: int, message: str, *, document: int = -1, at: Path = ()
+        self,
+        line: int,
+        col: int,
+        message: str,
+        *,
+        document: int = -1,
+        at: Path = (),
+        key: bool = False,
     ) -> None:
         super().__init__(message)
         self.line = line
@@ -34,6 +41,7 @@ class YamlProblem(Exception):
         # When set, the caller can refine the position: key path `at` inside document `document`.
         self.document = document
         self.at = at
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -45,20 +53,18 @@ class Document:
     data: Any
 
 
-def check_tabs(text: str) -> None:
-    """Reject tabs used for indentation, which YAML forbids (and users cannot see)."""
-    if "\t" not in text:
-        return
-    for number, line in enumerate(text.splitlines()):
-        indent = len(line) - len(line.lstrip(" \t"))
-        if "\t" in line[:indent]:
-            col = line.index("\t")
-            raise YamlProblem(number, col, "tab character in indentation; YAML needs spaces")
+def _tab_in_indent(text: str, line: int) -> int | None:
+    """Column of a tab in the leading whitespace of `line` (0-based), if there is one."""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return None
+    content = lines[line]
+    indent = content[: len(content) - len(content.lstrip(" \t"))]
+    return indent.index("\t") if "\t" in indent else None
 
 
 def parse(text: str) -> list[Document]:
     """Every non-empty document of `text`, as plain data, or raise `YamlProblem`."""
-    check_tabs(text)
     raw = _safe_load_all(text)
     starts = _document_lines(text, len(raw))
     docs = []
@@ -67,8 +73,8 @@ def parse(text: str) -> list[Document]:
             continue
         problem = _check_plain(data)
         if problem is not None:
-            at, message = problem
-            raise YamlProblem(starts[index] - 1, 0, message, document=index, at=at)
+            at, message, on_key = problem
+            raise YamlProblem(starts[index] - 1, 0, message, document=index, at=at, key=on_key)
         docs.append(Document(index=index, line=starts[index], data=data))
     return docs
 
@@ -76,6 +82,7 @@ def parse(text: str) -> list[Document]:
 def _safe_load_all(text: str) -> list[Any]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="safe", pure=False)
     try:
@@ -83,7 +90,23 @@ def _safe_load_all(text: str) -> list[Any]:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line, mark.column) if mark is not None else (0, 0)
+        # Tabs are only reported when they break parsing: a tab inside a block scalar is text.
+        tab = _tab_in_indent(text, line)
+        if tab is not None:
+            raise YamlProblem(
+                line, tab, "tab character in indentation; YAML needs spaces"
+            ) from None
         raise YamlProblem(line, col, _describe_yaml_error(exc)) from None
+    except ReaderError as exc:
+        before = text[: exc.position]
+        line = before.count("\n")
+        col = len(before) - (before.rfind("\n") + 1)
+        code = (
+            exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        )
+        raise YamlProblem(
+            line, col, f"control character U+{code:04X} is not allowed in YAML"
+        ) from None
     except (YAMLError, ValueError, TypeError) as exc:
         # ruamel raises TypeError for unhashable keys such as `? [a]`.
         raise YamlProblem(0, 0, f"invalid YAML: {exc}") from None
@@ -132,10 +155,21 @@ def _first_content(lines: list[str], start: int) -> int | None:
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
 
 
-def _check_plain(data: Any) -> tuple[Path, str] | None:
-    """Where and why `data` is not plain JSON-like data of bounded size; None when it is."""
+def _yaml_scalar(value: Any) -> str:
+    """A scalar spelled as YAML writes it (`true`, `null`), for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_plain(data: Any) -> tuple[Path, str, bool] | None:
+    """Where and why `data` is not plain JSON-like data of bounded size (and whether the key
+    is at fault); None when it is."""
     budget = [MAX_NODES_PER_DOCUMENT]
     trail: list[str | int] = []
+    bad_key = [False]
 
     def walk(node: Any) -> str | None:
         budget[0] -= 1
@@ -148,9 +182,10 @@ def _check_plain(data: Any) -> tuple[Path, str] | None:
             return f"nesting deeper than {MAX_DEPTH} levels (or a recursive alias)"
         if isinstance(node, dict):
             for key, value in node.items():
-                if not isinstance(key, str):
-                    return f"mapping key {key!r} is not a string; quote it"
                 trail.append(key)
+                if not isinstance(key, str):
+                    bad_key[0] = True
+                    return f"mapping key {_yaml_scalar(key)} is not a string; quote it"
                 found = walk(value)
                 if found:
                     return found
@@ -170,4 +205,4 @@ def _check_plain(data: Any) -> tuple[Path, str] | None:
         return None
 
     message = walk(data)
-    return None if message is None else (tuple(trail), message)
+    return None if message is None else (tuple(trail), message, bad_key[0])

@@ -19,6 +19,7 @@ from reconciler.model.base import (
     Text,
     one_of_schema,
 )
+from reconciler.model.names import KIND_NAMES
 
 Kind = Literal[
     "Workspace", "PolicyPack", "Budget", "Connector", "SecretRef", "Blueprint", "Pipeline", "Run"
@@ -401,6 +402,8 @@ KINDS: dict[str, type[Resource]] = {
     for model in (Workspace, PolicyPack, Budget, Connector, SecretRef, Blueprint, Pipeline, Run)
 }
 """Every kind by its `kind:` value, in the order documents of that kind are applied."""
+
+assert tuple(KINDS) == KIND_NAMES, "model.names.KIND_NAMES must list the kinds in this order"
 
 
 def model_for(kind: str) -> type[Resource] | None:

@@ -113,3 +113,14 @@ def test_an_unwritable_cache_does_not_fail_validation(workspace: Path) -> None:
     result = cloned("validate", cwd=workspace)
     assert result.code == 0, result.err
     assert blocker.read_text() == "not a folder"
+
+
+def test_tabs_inside_block_scalars_are_text_not_indentation(workspace: Path) -> None:
+    write(
+        workspace,
+        ".cloned/secret.yaml",
+        "apiVersion: cloned/v1\nkind: SecretRef\nmetadata: {name: s}\nspec:\n"
+        "  ref: vault://s\n  description: |\n    first line\n    \tindented with a tab\n",
+    )
+    result = cloned("validate", cwd=workspace)
+    assert result.code == 0, result.err
