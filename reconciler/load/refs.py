@@ -222,7 +222,7 @@ def _unique(
                     resource,
                     (*at, field),
                     f'{what} "{value}" appears twice '
-                    f'(first at {dotted(("spec", *keys, seen[value]))})',
+                    f"(first at {dotted(('spec', *keys, seen[value]))})",
                 )
             )
         else:
