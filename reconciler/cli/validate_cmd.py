@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from reconciler.cli.output import print_json, problem_json, report_error
-from reconciler.errors import ExitCode, ValidationFailed
+from reconciler.errors import ClonedError, ExitCode, ValidationFailed
 
 
 def validate(
@@ -40,7 +40,13 @@ def validate(
     from reconciler.load.files import find_root
     from reconciler.load.workspace import load_desired_state
 
-    root = find_root(path)
+    try:
+        root = find_root(path)
+    except ClonedError as exc:
+        if not as_json:
+            raise
+        print_json({"valid": False, "root": None, "error": exc.message, "problems": []})
+        return int(ExitCode.ERROR)
     try:
         state = load_desired_state(root, use_cache=not no_cache)
     except ValidationFailed as exc:

@@ -51,7 +51,3 @@ class DesiredState:
         """How many resources of each kind, every kind listed, in the canonical kind order."""
         counted = Counter(resource.kind for resource in self.resources)
         return {kind: counted.get(kind, 0) for kind in KIND_NAMES}
-
-    def of_kind(self, kind: str) -> list[LoadedResource]:
-        """The resources of one kind, in load order."""
-        return [resource for resource in self.resources if resource.kind == kind]

@@ -404,8 +404,3 @@ KINDS: dict[str, type[Resource]] = {
 """Every kind by its `kind:` value, in the order documents of that kind are applied."""
 
 assert tuple(KINDS) == KIND_NAMES, "model.names.KIND_NAMES must list the kinds in this order"
-
-
-def model_for(kind: str) -> type[Resource] | None:
-    """The model that validates resources of `kind`, or None for an unknown kind."""
-    return KINDS.get(kind)

@@ -124,3 +124,11 @@ def test_tabs_inside_block_scalars_are_text_not_indentation(workspace: Path) -> 
     )
     result = cloned("validate", cwd=workspace)
     assert result.code == 0, result.err
+
+
+def test_json_outside_a_workspace_is_still_json(tmp_path: Path) -> None:
+    result = cloned("validate", "--json", cwd=tmp_path)
+    assert result.code == 1
+    payload = json.loads(result.out)
+    assert payload["valid"] is False
+    assert "no .cloned/ folder" in payload["error"]
