@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,23 @@ def test_fingerprint_matches_ssh_keygen_format(hermetic_env: Path) -> None:
     assert len(info.fingerprint) == len("SHA256:") + 43
     assert keys.get("carol") == info
     assert keys.get("nobody") is None
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs OpenSSH's ssh-keygen")
+def test_openssh_reads_our_keys_and_agrees_on_the_fingerprint(hermetic_env: Path) -> None:
+    info = keys.generate("dave")
+    assert info.private_path is not None
+    derived = subprocess.run(
+        ["ssh-keygen", "-y", "-f", str(info.private_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert derived[:2] == info.public_key.split()[:2]
+    listed = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(info.private_path) + ".pub"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert listed[1] == info.fingerprint
