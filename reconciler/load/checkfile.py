@@ -23,10 +23,14 @@ PARALLEL_MIN_BYTES = 512 * 1024
 
 @dataclass(frozen=True)
 class FileResult:
-    """The verdict on one file: its valid documents, or the problems that reject it."""
+    """The verdict on one file: its valid documents and the problems of the others.
+
+    A file with problems is never cached, but its valid documents still take part in the
+    cross-resource checks, so one run reports every problem it can.
+    """
 
     rel: str
-    documents: list[CachedDocument] | None
+    documents: list[CachedDocument]
     problems: list[Problem] = field(default_factory=list)
     # (kind, name) of documents that failed validation but clearly declare a resource.
     partial: frozenset[tuple[str, str]] = frozenset()
@@ -40,7 +44,7 @@ def check_file(source: SourceFile) -> FileResult:
 
     text = decode(source)
     if isinstance(text, Problem):
-        return FileResult(source.rel, None, [text])
+        return FileResult(source.rel, [], [text])
     locator = Locator(text)
     try:
         parsed = parse(text)
@@ -48,7 +52,7 @@ def check_file(source: SourceFile) -> FileResult:
         position = (exc.line + 1, exc.col + 1)
         if exc.document >= 0:
             position = locator.find(exc.document, exc.at, key=exc.key) or position
-        return FileResult(source.rel, None, [Problem(source.rel, *position, exc.message)])
+        return FileResult(source.rel, [], [Problem(source.rel, *position, exc.message)])
     documents: list[CachedDocument] = []
     problems: list[Problem] = []
     partial: set[tuple[str, str]] = set()
@@ -64,9 +68,7 @@ def check_file(source: SourceFile) -> FileResult:
             where = locator.find(document.index, finding.at, key=finding.key)
             line, col = where or (document.line, 1)
             problems.append(Problem(source.rel, line, col, finding.message))
-    if problems:
-        return FileResult(source.rel, None, problems, frozenset(partial))
-    return FileResult(source.rel, documents)
+    return FileResult(source.rel, documents, problems, frozenset(partial))
 
 
 def _declared(data: Any) -> tuple[str, str] | None:

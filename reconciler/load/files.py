@@ -74,7 +74,11 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
                     visit(entry.path, top=False)
             elif entry.name.endswith(YAML_SUFFIXES):
                 if not entry.is_file():
-                    problems.append(Problem(rel, 1, 1, "broken symlink or not a regular file"))
+                    problems.append(
+                        Problem(
+                            rel, 1, 1, "not a regular file (a broken symlink, a pipe or a device)"
+                        )
+                    )
                     continue
                 read = _read(entry.path, rel)
                 if isinstance(read, Problem):

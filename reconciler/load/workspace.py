@@ -35,9 +35,7 @@ def load_desired_state(start: Path, *, use_cache: bool = True) -> DesiredState:
             problems += result.problems
             partial |= result.partial
             documents = result.documents
-            if documents is None:
-                continue
-            if cache is not None:
+            if cache is not None and not result.problems:
                 cache.put(digest, documents)
         resources.extend(_resource(source.rel, document) for document in documents)
     findings = refs.check(resources, also_declared=partial)

@@ -216,7 +216,7 @@ CASES = [
     Case(
         "dangling-symlink",
         {".cloned/budgets.yaml": Symlink("missing.yaml")},
-        (".cloned/budgets.yaml:1:1: broken symlink or not a regular file",),
+        (".cloned/budgets.yaml:1:1: not a regular file (a broken symlink, a pipe or a device)",),
     ),
     # --- Unsafe or non-plain YAML ---------------------------------------------------------
     Case(

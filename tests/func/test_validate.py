@@ -132,3 +132,18 @@ def test_json_outside_a_workspace_is_still_json(tmp_path: Path) -> None:
     payload = json.loads(result.out)
     assert payload["valid"] is False
     assert "no .cloned/ folder" in payload["error"]
+
+
+def test_valid_documents_of_a_rejected_file_are_still_cross_checked(workspace: Path) -> None:
+    write(
+        workspace,
+        ".cloned/mixed.yaml",
+        "apiVersion: cloned/v1\nkind: Budget\nmetadata: {name: x}\n"
+        "spec: {scope: {connector: ghub}, limits: {calls: 1}}\n---\n[1, 2]\n",
+    )
+    result = cloned("validate", cwd=workspace)
+    assert result.code == 1
+    assert result.err.splitlines()[:2] == [
+        '.cloned/mixed.yaml:4:16: spec.scope.connector: no Connector named "ghub"',
+        ".cloned/mixed.yaml:6:1: a resource must be a mapping, got a list",
+    ]
