@@ -17,7 +17,7 @@ from typing import Any
 from reconciler import __version__
 from reconciler.data import data_dir
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: documents are stored normalised (defaults filled in)
 CACHE_FILE = Path(".cloned") / "state" / "cache" / "resources.json"
 
 CachedDocument = tuple[int, int, dict[str, Any]]

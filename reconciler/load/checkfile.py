@@ -39,7 +39,7 @@ class FileResult:
 def check_file(source: SourceFile) -> FileResult:
     """Decode, parse and validate every document of one file."""
     from reconciler.load.positions import Locator
-    from reconciler.load.validate import check_document
+    from reconciler.load.validate import validate_document
     from reconciler.load.yamlio import YamlProblem, parse
 
     text = decode(source)
@@ -57,9 +57,9 @@ def check_file(source: SourceFile) -> FileResult:
     problems: list[Problem] = []
     partial: set[tuple[str, str]] = set()
     for document in parsed:
-        findings = check_document(document.data)
-        if not findings:
-            documents.append((document.index, document.line, document.data))
+        findings, normalised = validate_document(document.data)
+        if normalised is not None:
+            documents.append((document.index, document.line, normalised))
             continue
         declared = _declared(document.data)
         if declared is not None:

@@ -60,19 +60,28 @@ _TYPE_NAMES = {
 
 def check_document(data: Any) -> list[Finding]:
     """Every problem in one resource document; an empty list means it is valid."""
+    return validate_document(data)[0]
+
+
+def validate_document(data: Any) -> tuple[list[Finding], dict[str, Any] | None]:
+    """Problems in one document, and when there are none its normalised form.
+
+    The normalised form is what plans compare: every key spelled as in YAML, defaults filled
+    in, unset optional keys left out. So writing a default explicitly is not a change.
+    """
     if not isinstance(data, dict):
-        return [Finding((), f"a resource must be a mapping, got {describe(data)}")]
+        return [Finding((), f"a resource must be a mapping, got {describe(data)}")], None
     envelope = _check_envelope(data)
     if envelope:
-        return envelope
+        return envelope, None
     model = KINDS[data["kind"]]
     from pydantic import ValidationError
 
     try:
-        model.model_validate(data)
+        resource = model.model_validate(data)
     except ValidationError as exc:
-        return [_explain(error, model) for error in exc.errors(include_url=False)]
-    return []
+        return [_explain(error, model) for error in exc.errors(include_url=False)], None
+    return [], resource.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def _check_envelope(data: dict[str, Any]) -> list[Finding]:

@@ -115,12 +115,34 @@ class Increase(Closed):
     percent_over: Annotated[float, Field(ge=0)]
 
 
+class ValueMatch(Closed):
+    field: Annotated[str, Field(min_length=1, max_length=200)]
+    matches: Annotated[
+        str, Field(min_length=1, max_length=1000, json_schema_extra={"format": "regex"})
+    ]
+
+    @model_validator(mode="after")
+    def _compiles(self) -> ValueMatch:
+        import re
+
+        try:
+            re.compile(self.matches)
+        except re.error as exc:
+            raise ValueError(f"matches does not compile: {exc}") from None
+        return self
+
+
 class RuleMatch(Closed):
+    """When a rule applies; every condition given must hold (an empty list means any)."""
+
     kinds: list[Kind] = []
     actions: list[Action] = []
     fields: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
     risk: list[Risk] = []
     increase: Increase | None = None
+    grows: bool | None = None
+    bootstrap: bool | None = None
+    where: list[ValueMatch] = []
 
 
 class ApprovalRequirement(Closed):

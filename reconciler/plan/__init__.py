@@ -1,0 +1,1 @@
+"""Plans: the ordered, immutable list of changes between desired and actual state."""

@@ -1,0 +1,159 @@
+"""The plan's data types: frozen records that planning produces and apply consumes unchanged.
+
+Nothing here imports pydantic or does I/O; `to_json` gives the stable, versioned JSON form that
+`cloned plan --json` prints and `--out` saves (schemas/plan.schema.json).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from reconciler.canonical import digest
+
+Action = Literal["create", "update", "delete", "replace"]
+DecisionKind = Literal["auto", "approval", "deny"]
+Risk = Literal["low", "medium", "high"]
+
+PLAN_FORMAT_VERSION = 1
+
+
+class _Absent:
+    """A field that does not exist on one side of a diff (distinct from null)."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT: Any = _Absent()
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    """One changed leaf: `path` like `spec.limits.cost_usd`, values `ABSENT` when missing."""
+
+    path: str
+    before: Any
+    after: Any
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path}
+        if self.before is not ABSENT:
+            out["before"] = self.before
+        if self.after is not ABSENT:
+            out["after"] = self.after
+        return out
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What approval a rule asks for."""
+
+    count: int
+    groups: tuple[str, ...]
+    distinct: bool = False
+    exclude_author: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "groups": list(self.groups),
+            "distinct": self.distinct,
+            "exclude_author": self.exclude_author,
+        }
+
+    def describe(self) -> str:
+        """`2 from admins (distinct people, not the author)`"""
+        extras = []
+        if self.distinct:
+            extras.append("distinct people")
+        if self.exclude_author:
+            extras.append("not the author")
+        tail = f" ({', '.join(extras)})" if extras else ""
+        return f"{self.count} from {' or '.join(self.groups)}{tail}"
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """A policy rule that matched a change: `pack/rule`, its decision and requirement."""
+
+    pack: str
+    rule: str
+    decision: DecisionKind
+    requirement: Requirement | None = None
+    reason: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.pack}/{self.rule}"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rule": self.id, "decision": self.decision}
+        if self.requirement is not None:
+            out["approvals"] = self.requirement.to_json()
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What policy decided for one change, and which rules decided it."""
+
+    kind: DecisionKind
+    rules: tuple[RuleRef, ...] = ()
+    reason: str = ""
+
+    @property
+    def requirements(self) -> tuple[RuleRef, ...]:
+        """The approval rules that must each be satisfied (empty unless kind is approval)."""
+        return tuple(rule for rule in self.rules if rule.decision == "approval")
+
+
+@dataclass(frozen=True)
+class ProposedChange:
+    """A change before policy has looked at it: what planning computes first."""
+
+    address: str
+    kind: str
+    name: str
+    action: Action
+    before: dict[str, Any] | None  # applied state (metadata + spec), None on create
+    after: dict[str, Any] | None  # desired state (metadata + spec), None on delete
+    diff: tuple[FieldDiff, ...]
+    risk: Risk
+    origin: str  # "file:line" of the desired document, or "state" for a delete
+    bootstrap: bool  # the actual state was empty when this plan was made
+
+    @property
+    def change_hash(self) -> str:
+        """What an approval signs: this exact change, against this exact applied state."""
+        return digest(
+            {
+                "address": self.address,
+                "action": self.action,
+                "before": self.before,
+                "after": self.after,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """A planned change with policy's decision: the unit apply executes and approvals bind to."""
+
+    proposed: ProposedChange
+    decision: Decision
+    change_hash: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.change_hash:
+            object.__setattr__(self, "change_hash", self.proposed.change_hash)
+
+    @property
+    def address(self) -> str:
+        return self.proposed.address
+
+    @property
+    def action(self) -> Action:
+        return self.proposed.action

@@ -1,0 +1,55 @@
+"""The redactor: the one filter every output path goes through (terminal, JSON, logs, audit,
+lock file). It masks exact values registered at run time (secrets read from a vault) and
+anything matching the active policy's redaction patterns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "[REDACTED]"
+MIN_SECRET_LENGTH = 4
+"""Shorter registered values are ignored: masking every "a" would destroy output, not protect."""
+
+
+class Redactor:
+    """Masks secrets in strings and in JSON-like data."""
+
+    def __init__(self, patterns: Iterable[str] = ()) -> None:
+        self._patterns = [re.compile(pattern) for pattern in patterns]
+        self._values: set[str] = set()
+        self._combined: re.Pattern[str] | None = None
+
+    def register(self, value: str) -> None:
+        """Mask this exact value from now on (for example a secret just read from the vault)."""
+        if len(value) >= MIN_SECRET_LENGTH and value not in self._values:
+            self._values.add(value)
+            self._combined = None
+
+    def add_patterns(self, patterns: Iterable[str]) -> None:
+        """Mask everything these regular expressions match."""
+        for pattern in patterns:
+            self._patterns.append(re.compile(pattern))
+
+    def text(self, value: str) -> str:
+        """`value` with every secret masked."""
+        if self._values:
+            if self._combined is None:
+                longest_first = sorted(self._values, key=len, reverse=True)
+                self._combined = re.compile("|".join(re.escape(v) for v in longest_first))
+            value = self._combined.sub(MASK, value)
+        for pattern in self._patterns:
+            value = pattern.sub(MASK, value)
+        return value
+
+    def data(self, value: Any) -> Any:
+        """A copy of JSON-like `value` with every string (keys included) masked."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(item) for item in value]
+        return value

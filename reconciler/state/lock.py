@@ -1,0 +1,133 @@
+"""The workspace lock: one apply (or reconcile) at a time, with an owner and a lease.
+
+The lock is a row in the state database. A holder that died (same host, process gone) or whose
+lease ran out is stale and is taken over, and the taker is told so it can audit it. A live
+holder makes the caller wait up to its timeout and then fail with a message naming the holder.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from reconciler.clock import now, stamp
+from reconciler.errors import ClonedError
+from reconciler.state.db import StateDB
+
+DEFAULT_LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds (or held) the lock."""
+
+    owner: str
+    pid: int
+    host: str
+    acquired_at: str
+    lease_until: str
+
+    def describe(self) -> str:
+        """`alice (pid 4242 on build-7) since 2026-...`"""
+        return f"{self.owner} (pid {self.pid} on {self.host}) since {self.acquired_at}"
+
+
+class LockHeld(ClonedError):
+    """The workspace is locked by someone else and the wait ran out."""
+
+
+def me() -> Holder:
+    """This process as a lock holder (times are filled in when acquiring)."""
+    try:
+        owner = getpass.getuser()
+    except (KeyError, OSError):
+        owner = "unknown"
+    return Holder(owner, os.getpid(), socket.gethostname(), "", "")
+
+
+class WorkspaceLock:
+    """Acquire with `acquire()`, give back with `release()`; also a context manager."""
+
+    def __init__(self, db: StateDB, *, timeout: float = 0.0, lease: timedelta = DEFAULT_LEASE):
+        self._db = db
+        self._timeout = timeout
+        self._lease = lease
+        self._me = me()
+        self.recovered: Holder | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, waiting up to the timeout for a live holder; raise `LockHeld`."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            holder = self._try()
+            if holder is None:
+                return
+            if time.monotonic() >= deadline:
+                raise LockHeld(
+                    f"the workspace is locked by {holder.describe()}",
+                    hint="wait for it to finish, or pass --lock-timeout SECONDS to wait longer",
+                )
+            time.sleep(0.05)
+
+    def _try(self) -> Holder | None:
+        moment = now()
+        with self._db.transaction() as connection:
+            row = connection.execute(
+                "SELECT owner, pid, host, acquired_at, lease_until FROM lock WHERE id = 1"
+            ).fetchone()
+            if row is not None:
+                holder = Holder(*row)
+                if not _stale(holder, moment):
+                    return holder
+                self.recovered = holder
+            connection.execute(
+                "INSERT OR REPLACE INTO lock (id, owner, pid, host, acquired_at, lease_until) "
+                "VALUES (1, ?, ?, ?, ?, ?)",
+                (
+                    self._me.owner,
+                    self._me.pid,
+                    self._me.host,
+                    stamp(moment),
+                    stamp(moment + self._lease),
+                ),
+            )
+        return None
+
+    def release(self) -> None:
+        """Give the lock back (only if this process still holds it)."""
+        with self._db.transaction() as connection:
+            connection.execute(
+                "DELETE FROM lock WHERE id = 1 AND pid = ? AND host = ?",
+                (self._me.pid, self._me.host),
+            )
+
+    def __enter__(self) -> WorkspaceLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _stale(holder: Holder, moment: datetime) -> bool:
+    if holder.host == socket.gethostname() and not _alive(holder.pid):
+        return True
+    try:
+        lease_until = datetime.fromisoformat(holder.lease_until.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return moment > lease_until
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
