@@ -17,6 +17,8 @@ COMMANDS = (
     ("keys",),
     ("keys", "generate"),
     ("keys", "list"),
+    ("policy",),
+    ("policy", "show"),
 )
 
 HEADER = """\

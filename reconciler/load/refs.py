@@ -241,7 +241,18 @@ def _pipeline_internal(resource: LoadedResource) -> list[CrossFinding]:
 
 
 def _policy_internal(resource: LoadedResource) -> list[CrossFinding]:
-    return _unique(resource, ("rules",), "name", "rule name")
+    findings = _unique(resource, ("rules",), "name", "rule name")
+    if resource.name in BUILTIN_POLICY_PACKS:
+        # A declared "baseline" would replace the built-in one wherever policyPacks names it.
+        findings.append(
+            CrossFinding(
+                resource,
+                ("metadata", "name"),
+                f'metadata.name: "{resource.name}" is the name of a built-in policy pack; '
+                f"choose another name (to overlay it, set spec.extends: {resource.name})",
+            )
+        )
+    return findings
 
 
 _INTERNAL: dict[str, Callable[[LoadedResource], list[CrossFinding]]] = {

@@ -1,0 +1,117 @@
+"""`cloned policy show [PATH] [--json]`: the active policy packs and every rule they hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from reconciler.cli.output import print_json, report_error
+from reconciler.errors import ExitCode, ValidationFailed
+
+if TYPE_CHECKING:
+    from reconciler.policy.rules import Pack
+
+COMBINING = (
+    "A change is forbidden if any matching rule denies it; otherwise it needs every matching\n"
+    "approval rule satisfied; otherwise it applies automatically."
+)
+WIDTH = 100
+
+app = typer.Typer(
+    help="Inspect the policy that decides which changes apply, need approval or are forbidden.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@app.command("show")
+def show(
+    path: Path = typer.Argument(
+        Path(),
+        help="A folder inside the repository (default: the current one); Cloned finds .cloned/ "
+        "there or in a folder above.",
+        show_default=False,
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of rule objects."),
+) -> int:
+    """Show the active policy packs and every rule: decision, what it matches, approvals.
+
+    Packs apply together: a change is forbidden if any matching rule denies it, and needs
+    every matching approval rule satisfied. An overlay can only add requirements.
+
+    Examples:
+
+    \b
+      cloned policy show
+      cloned policy show --json | jq '.[] | select(.decision == "approval") | .rule'
+    """
+    from reconciler.load.files import find_root
+    from reconciler.load.workspace import load_desired_state
+    from reconciler.policy.describe import describe_decision, describe_match, rule_json
+    from reconciler.policy.source import from_desired_state, inactive_packs
+
+    root = find_root(path)
+    try:
+        state = load_desired_state(root)
+    except ValidationFailed as exc:
+        report_error(exc, root)
+        return int(ExitCode.ERROR)
+    policy = from_desired_state(state)
+    if as_json:
+        print_json([rule_json(rule) for rule in policy.rules])
+        return int(ExitCode.OK)
+    print(f"Policy from {policy.source}: {', '.join(policy.pack_names)}")
+    for pack in policy.packs:
+        print(f"\n{_heading(pack)}")
+        if pack.description:
+            print(_wrap(pack.description, indent="  "))
+        for rule in pack.rules:
+            print(f"  {rule.id}  {describe_decision(rule)}")
+            print(_wrap(f"when: {describe_match(rule.match)}", indent="      "))
+            if rule.description:
+                print(_wrap(rule.description, indent="      "))
+        for line in _extras(pack):
+            print(f"  {line}")
+    print(f"\n{COMBINING}")
+    unused = inactive_packs(state, policy)
+    if unused:
+        print(
+            f"\nDeclared but not listed in Workspace policyPacks (no effect): {', '.join(unused)}"
+        )
+    return int(ExitCode.OK)
+
+
+def _wrap(text: str, *, indent: str) -> str:
+    import textwrap
+
+    return textwrap.fill(
+        text, WIDTH, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+    )
+
+
+def _heading(pack: Pack) -> str:
+    """`research-overlay (extends baseline)`, `baseline (built-in)`."""
+    origin = "built-in" if pack.builtin else f"extends {pack.extends}" if pack.extends else ""
+    return f"{pack.name} ({origin})" if origin else pack.name
+
+
+def _extras(pack: Pack) -> list[str]:
+    """The pack's runtime rules, one line each (only those it sets)."""
+    lines = []
+    if pack.tools_deny:
+        lines.append(f"tools denied: {', '.join(pack.tools_deny)}")
+    if pack.tools_require_approval:
+        lines.append(f"tools needing approval per call: {', '.join(pack.tools_require_approval)}")
+    if pack.egress_allow_hosts:
+        lines.append(f"egress allowed only to: {', '.join(pack.egress_allow_hosts)}")
+    if pack.egress_deny_hosts:
+        lines.append(f"egress denied to: {', '.join(pack.egress_deny_hosts)}")
+    limits = ((pack.calls_per_minute, "minute"), (pack.calls_per_hour, "hour"))
+    rates = [f"{count}/{unit}" for count, unit in limits if count]
+    if rates:
+        lines.append(f"tool calls at most: {', '.join(rates)}")
+    if pack.redaction:
+        lines.append(f"redacted: {', '.join(name for name, _ in pack.redaction)}")
+    return lines

@@ -1,0 +1,254 @@
+"""The decision policy makes for each proposed change, under baseline, strict and an overlay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from reconciler.plan.types import ABSENT, ProposedChange, Requirement
+from reconciler.policy import decide
+from tests.unit.policy_samples import (
+    BASELINE,
+    BUDGET,
+    CONNECTOR,
+    OVERLAY,
+    POLICIES,
+    POLICY,
+    PUBLIC_KEY,
+    SECRET,
+    STRICT,
+    WORKSPACE,
+    change,
+    create,
+    delete,
+    edited,
+    update,
+)
+
+RAISE, POLICY_CHANGE, WORKSPACE_CHANGE, DELETE, WIDEN = (
+    f"baseline/{rule}"
+    for rule in (
+        "budget-limit-raise",
+        "policy-change",
+        "workspace-change",
+        "delete",
+        "connector-widening",
+    )
+)
+BIG_RAISE = "research-overlay/big-budget-raise"
+SECURITY = "research-overlay/connector-egress-needs-security"
+WILDCARD = "strict/connector-wildcard-egress"
+WILD = edited(CONNECTOR, "egress.allowHosts", ["*"])
+BOB = {"name": "bob", "publicKey": PUBLIC_KEY, "groups": ["admins"]}
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    change: ProposedChange
+    decision: str
+    rules: tuple[str, ...] = ()
+    policy: str = "baseline"
+
+
+def approval(id: str, change: ProposedChange, *rules: str, policy: str = "baseline") -> Case:
+    return Case(id, change, "approval", rules, policy)
+
+
+def auto(id: str, change: ProposedChange, policy: str = "baseline") -> Case:
+    return Case(id, change, "auto", (), policy)
+
+
+CASES = [
+    # Budgets: raising or removing a limit is gated; lowering or adding one is not.
+    approval("budget-raise", update("Budget", BUDGET, "limits.cost_usd", 80), RAISE),
+    approval("budget-limit-removed", update("Budget", BUDGET, "limits.tokens", ABSENT), RAISE),
+    approval(
+        "budget-raise-by-replace",
+        update("Budget", BUDGET, "limits.cost_usd", 80, action="replace"),
+        RAISE,
+    ),
+    approval(
+        "budget-raise-one-lower-other",
+        change(
+            "Budget", BUDGET, edited(edited(BUDGET, "limits.cost_usd", 9), "limits.tokens", 5e3)
+        ),
+        RAISE,
+    ),
+    auto("budget-lower", update("Budget", BUDGET, "limits.cost_usd", 40)),
+    auto("budget-limit-added", update("Budget", BUDGET, "limits.calls", 9)),
+    auto("budget-period", update("Budget", BUDGET, "period", "week")),
+    auto("budget-create", create("Budget", BUDGET)),
+    # Policy and workspace: every change after bootstrap, approvers and packs included.
+    approval("policy-update", update("PolicyPack", POLICY, "rules", []), POLICY_CHANGE),
+    approval("policy-create", create("PolicyPack", POLICY), POLICY_CHANGE),
+    approval("policy-delete", delete("PolicyPack", POLICY), POLICY_CHANGE, DELETE),
+    auto("policy-create-bootstrap", create("PolicyPack", POLICY, bootstrap=True)),
+    approval(
+        "workspace-approver-added",
+        update("Workspace", WORKSPACE, "approvers", [*WORKSPACE["approvers"], BOB]),
+        WORKSPACE_CHANGE,
+    ),
+    approval(
+        "workspace-packs-loosened",
+        change("Workspace", edited(WORKSPACE, "policyPacks", ["strict"]), WORKSPACE),
+        WORKSPACE_CHANGE,
+    ),
+    approval(
+        "workspace-description",
+        update("Workspace", WORKSPACE, "description", "hi"),
+        WORKSPACE_CHANGE,
+    ),
+    approval("workspace-delete", delete("Workspace", WORKSPACE), WORKSPACE_CHANGE, DELETE),
+    # Deletes of anything.
+    approval("budget-delete", delete("Budget", BUDGET), DELETE),
+    approval("secret-delete", delete("SecretRef", SECRET), DELETE),
+    approval("connector-delete", delete("Connector", CONNECTOR), DELETE),
+    # Connectors: widening is gated, narrowing is not.
+    approval(
+        "connector-adds-tool",
+        update("Connector", CONNECTOR, "tools.allow", ["fetch", "post"]),
+        WIDEN,
+    ),
+    approval(
+        "connector-swaps-tool", update("Connector", CONNECTOR, "tools.allow", ["post"]), WIDEN
+    ),
+    approval(
+        "connector-adds-host",
+        update("Connector", CONNECTOR, "egress.allowHosts", ["api.example.com", "b.example"]),
+        WIDEN,
+    ),
+    approval(
+        "connector-adds-secret",
+        update("Connector", CONNECTOR, "secrets", ["token", "other"]),
+        WIDEN,
+    ),
+    approval(
+        "connector-first-secret",
+        change("Connector", edited(CONNECTOR, "secrets", ABSENT), CONNECTOR),
+        WIDEN,
+    ),
+    approval("connector-create", create("Connector", CONNECTOR), WIDEN),
+    auto("connector-removes-tool", update("Connector", CONNECTOR, "tools.allow", [])),
+    auto("connector-removes-host", update("Connector", CONNECTOR, "egress.allowHosts", [])),
+    auto("connector-removes-secret", update("Connector", CONNECTOR, "secrets", ABSENT)),
+    auto("connector-denies-more", update("Connector", CONNECTOR, "tools.deny", ["x"])),
+    auto("connector-version", update("Connector", CONNECTOR, "version", "2.0.0")),
+    # Bootstrap: every create in an empty workspace applies automatically.
+    *(
+        auto(f"bootstrap-{kind.lower()}", create(kind, spec, bootstrap=True))
+        for kind, spec in (
+            ("Workspace", WORKSPACE),
+            ("PolicyPack", POLICY),
+            ("Budget", BUDGET),
+            ("Connector", CONNECTOR),
+            ("SecretRef", SECRET),
+        )
+    ),
+    auto("baseline-allows-wildcard", create("Connector", WILD, bootstrap=True)),
+    # strict: the same gates with two approvals; wildcard egress is forbidden, at bootstrap too.
+    approval(
+        "strict-budget-raise",
+        update("Budget", BUDGET, "limits.cost_usd", 80),
+        "strict/budget-limit-raise",
+        policy="strict",
+    ),
+    Case(
+        "strict-wildcard-at-bootstrap",
+        create("Connector", WILD, bootstrap=True),
+        "deny",
+        (WILDCARD,),
+        "strict",
+    ),
+    Case(
+        "strict-wildcard-added",
+        update("Connector", CONNECTOR, "egress.allowHosts", ["a.io", "*"]),
+        "deny",
+        (WILDCARD,),
+        "strict",
+    ),
+    Case(
+        "strict-wildcard-kept-on-unrelated-update",
+        update("Connector", WILD, "version", "1.0.1"),
+        "deny",
+        (WILDCARD,),
+        "strict",
+    ),
+    auto(
+        "strict-subdomain-wildcard-is-fine",
+        create("Connector", edited(CONNECTOR, "egress.allowHosts", ["*.x.io"]), bootstrap=True),
+        policy="strict",
+    ),
+    approval(
+        "strict-wildcard-connector-may-be-deleted",
+        delete("Connector", WILD),
+        "strict/delete",
+        policy="strict",
+    ),
+    # An overlay adds rules; every matching approval rule is required.
+    approval(
+        "overlay-host-needs-admins-and-security",
+        update("Connector", CONNECTOR, "egress.allowHosts", ["api.example.com", "b.example"]),
+        WIDEN,
+        SECURITY,
+        policy="overlay",
+    ),
+    approval(
+        "overlay-raise-exactly-20-percent",
+        update("Budget", BUDGET, "limits.cost_usd", 60),
+        RAISE,
+        policy="overlay",
+    ),
+    approval(
+        "overlay-raise-21-percent",
+        update("Budget", BUDGET, "limits.cost_usd", 60.5),
+        RAISE,
+        BIG_RAISE,
+        policy="overlay",
+    ),
+    approval(
+        "overlay-raise-from-zero",
+        change("Budget", edited(BUDGET, "limits.cost_usd", 0), BUDGET),
+        RAISE,
+        BIG_RAISE,
+        policy="overlay",
+    ),
+    approval(
+        "overlay-limit-removed",
+        update("Budget", BUDGET, "limits.cost_usd", ABSENT),
+        RAISE,
+        BIG_RAISE,
+        policy="overlay",
+    ),
+    auto("overlay-lower", update("Budget", BUDGET, "limits.cost_usd", 5), policy="overlay"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_decision(case: Case) -> None:
+    decision = decide(POLICIES[case.policy], case.change)
+    assert decision.kind == case.decision
+    assert tuple(rule.id for rule in decision.rules) == case.rules
+    if case.decision == "auto":
+        assert decision.reason == "no rule requires approval"
+
+
+def test_case_ids_are_unique() -> None:
+    assert len({case.id for case in CASES}) == len(CASES)
+
+
+def test_rule_refs_carry_the_requirement_and_the_description() -> None:
+    raise_ = update("Budget", BUDGET, "limits.cost_usd", 80)
+    (base,) = decide(BASELINE, raise_).requirements
+    assert base.requirement == Requirement(count=1, groups=("admins",))
+    assert base.reason.startswith("Raising a Budget limit")
+    (strict,) = decide(STRICT, raise_).requirements
+    assert strict.requirement == Requirement(2, ("admins",), distinct=True, exclude_author=True)
+    assert strict.requirement.describe() == "2 from admins (distinct people, not the author)"
+    both = decide(OVERLAY, update("Budget", BUDGET, "limits.cost_usd", 61))
+    assert [rule.requirement for rule in both.requirements] == [
+        Requirement(1, ("admins",)),
+        Requirement(2, ("admins",), distinct=True, exclude_author=True),
+    ]
+    assert both.reason == f"required by {RAISE}, {BIG_RAISE}"
