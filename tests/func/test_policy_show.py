@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.conftest import QUICKSTART, cloned, write
 
 BASELINE_RULES = [
-    "budget-limit-raise",
+    "budget-raise",
     "policy-change",
     "workspace-change",
     "delete",
@@ -38,7 +38,7 @@ def test_quickstart_shows_baseline_and_the_overlay(repo: Path) -> None:
     assert lines[0] == "Policy from .cloned/ (desired state): baseline, research-overlay"
     assert "baseline (built-in)" in lines
     assert "research-overlay (extends baseline)" in lines
-    assert "  baseline/budget-limit-raise  approval: 1 from admins" in lines
+    assert "  baseline/budget-raise  approval: 1 from admins" in lines
     assert "      when: Budget update or replace; field spec.limits.*; that grows" in lines
     assert (
         "  research-overlay/big-budget-raise  approval: 2 from admins (distinct people, not the "
@@ -64,7 +64,7 @@ def test_json_is_a_list_of_rule_objects(repo: Path) -> None:
     ]
     first = rules[0]
     assert first["pack"] == "baseline"
-    assert first["name"] == "budget-limit-raise"
+    assert first["name"] == "budget-raise"
     assert first["decision"] == "approval"
     assert first["approvals"] == {
         "count": 1,

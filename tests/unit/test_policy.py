@@ -29,7 +29,7 @@ from tests.unit.policy_samples import (
 RAISE, POLICY_CHANGE, WORKSPACE_CHANGE, DELETE, WIDEN = (
     f"baseline/{rule}"
     for rule in (
-        "budget-limit-raise",
+        "budget-raise",
         "policy-change",
         "workspace-change",
         "delete",
@@ -151,7 +151,7 @@ CASES = [
     approval(
         "strict-budget-raise",
         update("Budget", BUDGET, "limits.cost_usd", 80),
-        "strict/budget-limit-raise",
+        "strict/budget-raise",
         policy="strict",
     ),
     Case(

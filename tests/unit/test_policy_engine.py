@@ -124,7 +124,7 @@ def test_an_overlay_auto_rule_cannot_loosen_a_builtin_rule() -> None:
     policy = build_policy({"policyPacks": ["baseline", "house"]}, {"house": overlay(rules=[auto])})
     raise_ = decide(policy, update("Budget", BUDGET, "limits.cost_usd", 80))
     assert raise_.kind == "approval"
-    assert [rule.id for rule in raise_.rules] == ["baseline/budget-limit-raise"]
+    assert [rule.id for rule in raise_.rules] == ["baseline/budget-raise"]
     lower = decide(policy, update("Budget", BUDGET, "limits.cost_usd", 10))
     assert lower.kind == "auto"
     assert [rule.id for rule in lower.rules] == ["house/budgets-are-fine"]
@@ -257,7 +257,7 @@ def test_grows_false_and_fields_without_a_matching_diff() -> None:
 
 def test_match_descriptions() -> None:
     rules = {rule.name: rule for rule in builtin_pack("strict").rules}
-    assert describe_match(rules["budget-limit-raise"].match) == (
+    assert describe_match(rules["budget-raise"].match) == (
         "Budget update or replace; field spec.limits.*; that grows"
     )
     assert describe_match(rules["delete"].match) == "any delete"
