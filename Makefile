@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench.py
+	$(BIN)/python tests/bench/bench_audit.py
 
 # Regenerate schemas/ from the pydantic models (tests fail when they drift apart).
 schemas: $(STAMP)

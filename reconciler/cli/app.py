@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from reconciler import __version__
-from reconciler.cli import init_cmd, keys_cmd, policy_cmd, validate_cmd
+from reconciler.cli import audit_cmd, init_cmd, keys_cmd, policy_cmd, validate_cmd
 
 HELP = """\
 Cloned: desired state for AI agent workspaces, governed the GitOps way.
@@ -51,5 +51,6 @@ def _root(
 
 app.command("init", epilog=EPILOG)(init_cmd.init)
 app.command("validate", epilog=EPILOG)(validate_cmd.validate)
+app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(policy_cmd.app, name="policy")

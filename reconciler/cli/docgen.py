@@ -19,6 +19,9 @@ COMMANDS = (
     ("keys", "list"),
     ("policy",),
     ("policy", "show"),
+    ("audit",),
+    ("audit", "log"),
+    ("audit", "verify"),
 )
 
 HEADER = """\

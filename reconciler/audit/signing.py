@@ -1,0 +1,149 @@
+"""The workspace's audit key: Ed25519, signs checkpoints of the chain head on every export.
+
+The private key lives in `.cloned/state/audit-key` (OpenSSH format, mode 0600, git-ignored with
+the rest of `state/`); it is made on the first export, which also pins its public key line in the
+state database's `meta` table in the transaction that signs the first checkpoint, so a checkpoint
+signed by any other key is refused. The key signs checkpoints and nothing else.
+`cryptography` is imported here and in `reconciler.keys` only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from reconciler.errors import ClonedError
+from reconciler.state import audit_rows
+from reconciler.state.db import StateDB
+
+KEY_FILE = Path(".cloned") / "state" / "audit-key"
+KEY_COMMENT = "cloned-audit"
+
+
+class Signer(Protocol):
+    """What `export` needs from a key: its public line and Ed25519 signatures."""
+
+    @property
+    def public_key(self) -> str:
+        """The OpenSSH public key line (`ssh-ed25519 AAAA... comment`)."""
+        ...
+
+    def sign(self, message: bytes) -> bytes:
+        """The raw 64-byte Ed25519 signature of `message`."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileSigner:
+    """An Ed25519 key read from an OpenSSH private key file."""
+
+    path: Path
+    public_key: str
+    _pem: bytes
+
+    @classmethod
+    def load(cls, path: Path) -> FileSigner:
+        """Read the key at `path`; a file that is not an Ed25519 OpenSSH key is an error."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        pem = path.read_bytes()
+        try:
+            key = serialization.load_ssh_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise ClonedError(f"{path}: not an unencrypted OpenSSH private key ({exc})") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ClonedError(f"{path}: the audit key must be an Ed25519 key")
+        public = key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        return cls(path, f"{public.decode()} {KEY_COMMENT}", pem)
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign `message` with the key."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = serialization.load_ssh_private_key(self._pem, password=None)
+        assert isinstance(key, Ed25519PrivateKey)
+        return key.sign(message)
+
+
+def create_key_file(path: Path) -> None:
+    """Write a new Ed25519 private key to `path` (mode 0600); never overwrite one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def workspace_signer(db: StateDB, root: Path) -> FileSigner:
+    """The workspace's audit key, made on first use; refused when it is not the pinned one."""
+    path = root / KEY_FILE
+    pinned = audit_rows.get_meta(db.reader, audit_rows.PUBLIC_KEY)
+    if not path.exists():
+        if pinned is not None:
+            raise ClonedError(
+                f"{KEY_FILE}: the audit key is missing (the state database pins "
+                f"{fingerprint(pinned)})",
+                hint="restore the key file from a backup; without it no new checkpoint can be "
+                "signed",
+            )
+        create_key_file(path)
+    signer = FileSigner.load(path)
+    if pinned is not None and not same_key(pinned, signer.public_key):
+        raise ClonedError(
+            f"{KEY_FILE}: this is not the audit key pinned in the state database "
+            f"({fingerprint(signer.public_key)}, pinned {fingerprint(pinned)})",
+            hint="restore the original key file",
+        )
+    return signer
+
+
+def same_key(one: str, other: str) -> bool:
+    """Whether two OpenSSH public key lines hold the same key (comments aside)."""
+    return one.split()[:2] == other.split()[:2]
+
+
+def fingerprint(public_line: str) -> str:
+    """The SHA256 fingerprint of a public key line, as `ssh-keygen -l` shows it."""
+    try:
+        blob = base64.b64decode(public_line.split()[1], validate=True)
+    except (IndexError, binascii.Error):
+        return "(not a public key)"
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def signature_valid(public_line: str, message: bytes, signature: str) -> bool:
+    """Whether `signature` (base64) is `public_line`'s Ed25519 signature of `message`."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = serialization.load_ssh_public_key(public_line.encode())
+        raw = base64.b64decode(signature, validate=True)
+    except (ValueError, TypeError, binascii.Error, IndexError):
+        return False
+    if not isinstance(key, Ed25519PublicKey):
+        return False
+    try:
+        key.verify(raw, message)
+    except InvalidSignature:
+        return False
+    return True
