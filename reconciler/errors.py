@@ -69,3 +69,7 @@ class ValidationFailed(ClonedError):
         count = len(problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} found")
         self.problems = sorted(problems)
+
+
+class UsageError(ClonedError):
+    """A flag or argument is wrong (the message names it)."""

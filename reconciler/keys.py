@@ -111,3 +111,65 @@ def check_private_permissions(path: Path) -> None:
             f"--key: {path} is readable by other users (mode {mode:04o})",
             hint=f"run `chmod 600 {path}`",
         )
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A loaded Ed25519 private key, ready to sign; `public_key` is its OpenSSH line."""
+
+    public_key: str
+    _key: object
+
+    def sign(self, message: bytes) -> str:
+        """The base64 Ed25519 signature of `message`."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        assert isinstance(self._key, Ed25519PrivateKey)
+        return base64.b64encode(self._key.sign(message)).decode()
+
+
+def load_signer(spec: str) -> Signer:
+    """The private key a `--key` option names (NAME or path), checked as ssh would check it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = resolve_private_key_path(spec)
+    check_private_permissions(path)
+    try:
+        key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ClonedError(
+            f"--key: {path} is not an unencrypted OpenSSH private key ({exc})",
+            hint="Cloned reads OpenSSH ed25519 keys without a passphrase",
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ClonedError(f"--key: {path} is not an ed25519 key; approvals need ed25519")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return Signer(public.decode(), key)
+
+
+def verify(public_line: str, message: bytes, signature: str) -> bool:
+    """True when `signature` (base64) is `public_line`'s Ed25519 signature of `message`."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = serialization.load_ssh_public_key(" ".join(public_line.split()[:2]).encode())
+        raw = base64.b64decode(signature, validate=True)
+    except (ValueError, TypeError, IndexError):
+        return False
+    if not isinstance(key, Ed25519PublicKey):
+        return False
+    try:
+        key.verify(raw, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def same_key(a: str, b: str) -> bool:
+    """True when two OpenSSH public key lines hold the same key (comments ignored)."""
+    return a.split()[:2] == b.split()[:2]

@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from reconciler import __version__
-from reconciler.cli import audit_cmd, init_cmd, keys_cmd, policy_cmd, validate_cmd
+from reconciler.cli import (
+    apply_cmd,
+    approvals_cmd,
+    audit_cmd,
+    init_cmd,
+    keys_cmd,
+    plan_cmd,
+    policy_cmd,
+    validate_cmd,
+)
 
 HELP = """\
 Cloned: desired state for AI agent workspaces, governed the GitOps way.
@@ -51,6 +60,10 @@ def _root(
 
 app.command("init", epilog=EPILOG)(init_cmd.init)
 app.command("validate", epilog=EPILOG)(validate_cmd.validate)
+app.command("plan", epilog=EPILOG)(plan_cmd.plan)
+app.command("show", epilog=EPILOG)(plan_cmd.show)
+app.command("apply", epilog=EPILOG)(apply_cmd.apply)
+app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(policy_cmd.app, name="policy")

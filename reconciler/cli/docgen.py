@@ -10,19 +10,24 @@ import io
 import os
 import sys
 
-COMMANDS = (
-    (),
-    ("init",),
-    ("validate",),
-    ("keys",),
-    ("keys", "generate"),
-    ("keys", "list"),
-    ("policy",),
-    ("policy", "show"),
-    ("audit",),
-    ("audit", "log"),
-    ("audit", "verify"),
-)
+
+def commands() -> list[tuple[str, ...]]:
+    """Every command path of the CLI, parents before children, in the order --help lists them."""
+    import typer
+
+    from reconciler.cli.app import app
+
+    found: list[tuple[str, ...]] = []
+
+    def walk(command: object, path: tuple[str, ...]) -> None:
+        found.append(path)
+        children = getattr(command, "commands", None) or {}
+        for name, child in children.items():
+            walk(child, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
 
 HEADER = """\
 # CLI reference
@@ -47,7 +52,7 @@ def help_text(command: tuple[str, ...]) -> str:
 def render() -> str:
     """The whole reference page."""
     parts = [HEADER]
-    for command in COMMANDS:
+    for command in commands():
         title = " ".join(("cloned", *command))
         parts.append(f"\n## `{title}`\n\n```text\n{help_text(command)}```\n")
     return "".join(parts)

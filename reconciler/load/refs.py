@@ -260,3 +260,12 @@ _INTERNAL: dict[str, Callable[[LoadedResource], list[CrossFinding]]] = {
     "Pipeline": _pipeline_internal,
     "PolicyPack": _policy_internal,
 }
+
+
+def dependencies(resource: LoadedResource) -> list[tuple[str, str]]:
+    """(kind, name) of every resource this one refers to (built-ins excluded)."""
+    found = []
+    for _, target, name in _references(resource):
+        if "@" not in target and isinstance(name, str):
+            found.append((target, name))
+    return found

@@ -95,6 +95,21 @@ class RuleRef:
             out["reason"] = self.reason
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RuleRef:
+        """Read back what `to_json` wrote (approval requests store their rules this way)."""
+        pack, _, rule = str(data["rule"]).partition("/")
+        approvals = data.get("approvals")
+        requirement = None
+        if approvals is not None:
+            requirement = Requirement(
+                count=int(approvals["count"]),
+                groups=tuple(approvals["groups"]),
+                distinct=bool(approvals.get("distinct", False)),
+                exclude_author=bool(approvals.get("exclude_author", False)),
+            )
+        return cls(pack, rule, data["decision"], requirement, str(data.get("reason", "")))
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -157,3 +172,8 @@ class Change:
     @property
     def action(self) -> Action:
         return self.proposed.action
+
+    @property
+    def after_digest(self) -> str:
+        """Digest of the desired state this change applies (what the lock file records)."""
+        return digest(self.proposed.after)

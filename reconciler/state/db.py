@@ -16,6 +16,9 @@ from reconciler.errors import ClonedError
 
 DB_FILE = Path(".cloned") / "state" / "cloned.db"
 
+Connection = sqlite3.Connection
+"""The handle a transaction yields; other packages name the type through this alias."""
+
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: the first schema.
     """

@@ -1,0 +1,110 @@
+"""Approval requests: opened by apply for each gated change that is not yet approved.
+
+A request's id is derived from its change hash, so re-running apply finds the same request
+instead of opening another; a new version of a change supersedes the old version's request.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.plan.types import Change, RuleRef
+from reconciler.state import approval_rows as rows
+from reconciler.state.db import Connection, StateDB
+
+
+def request_id(change_hash: str) -> str:
+    """The short, stable id of the request for a change: 12 hex digits of its hash."""
+    return change_hash.removeprefix("sha256:")[:12]
+
+
+@dataclass(frozen=True)
+class Request:
+    """An approval request as stored."""
+
+    id: str
+    change_hash: str
+    address: str
+    action: str
+    change: dict[str, Any]
+    rules: tuple[RuleRef, ...]
+    author: str
+    status: str
+    created_at: str
+    updated_at: str
+    superseded_by: str | None
+
+    @classmethod
+    def from_row(cls, row: rows.RequestRow) -> Request:
+        return cls(
+            id=row.id,
+            change_hash=row.change_hash,
+            address=row.address,
+            action=row.action,
+            change=json.loads(row.change),
+            rules=tuple(RuleRef.from_json(rule) for rule in json.loads(row.rules)),
+            author=row.author,
+            status=row.status,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            superseded_by=row.superseded_by,
+        )
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What `open_request` did."""
+
+    request: Request
+    created: bool
+    superseded: tuple[str, ...]
+
+
+def open_request(connection: Connection, change: Change, *, author: str, at: str) -> Opened:
+    """The request for this change, created if new; older pending versions are superseded."""
+    existing = rows.by_hash(connection, change.change_hash)
+    if existing is not None:
+        return Opened(Request.from_row(existing), False, ())
+    new_id = request_id(change.change_hash)
+    superseded = []
+    for old in rows.open_for_address(connection, change.address):
+        rows.set_status(connection, old.id, "superseded", at, superseded_by=new_id)
+        superseded.append(old.id)
+    summary = {
+        "origin": change.proposed.origin,
+        "risk": change.proposed.risk,
+        "diff": [field.to_json() for field in change.proposed.diff],
+    }
+    row = rows.RequestRow(
+        id=new_id,
+        change_hash=change.change_hash,
+        address=change.address,
+        action=change.action,
+        change=json.dumps(summary, sort_keys=True),
+        rules=json.dumps([rule.to_json() for rule in change.decision.requirements], sort_keys=True),
+        author=author,
+        status="pending",
+        created_at=at,
+        updated_at=at,
+        superseded_by=None,
+    )
+    rows.insert(connection, row)
+    return Opened(Request.from_row(row), True, tuple(superseded))
+
+
+def mark(connection: Connection, request: Request, status: str, at: str) -> None:
+    """Record a request's new status (approved once applied, denied, expired)."""
+    if request.status != status:
+        rows.set_status(connection, request.id, status, at)
+
+
+def all_requests(db: StateDB) -> list[Request]:
+    """Every request, newest first."""
+    return [Request.from_row(row) for row in rows.all_requests(db)]
+
+
+def find(db: StateDB, prefix: str) -> Request:
+    """The request whose id starts with `prefix`."""
+    return Request.from_row(rows.find(db, prefix))

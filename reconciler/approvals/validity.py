@@ -1,0 +1,169 @@
+"""Whether the approval records on disk let one gated change through.
+
+A record counts only if: its signature verifies; its key is listed, under that approver's name,
+by the Workspace as *applied* (so a branch cannot approve itself by adding an approver); it is for
+this workspace and this exact change hash; it has not expired; the approver is in a group the
+rule accepts; and, where the rule asks, the approver is not the change's author. Each approval
+rule must be met on its own; one valid denial blocks the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from reconciler import keys
+from reconciler.approvals.records import Record
+from reconciler.plan.types import RuleRef
+
+Status = Literal["pending", "approved", "denied", "expired", "superseded"]
+
+
+@dataclass(frozen=True)
+class Approver:
+    """An approver as the applied Workspace lists them."""
+
+    name: str
+    public_key: str
+    groups: tuple[str, ...]
+
+
+def approvers_of(workspace_state: dict[str, Any] | None) -> dict[str, Approver]:
+    """The approvers of an applied (or, at bootstrap, desired) Workspace, by name."""
+    if not workspace_state:
+        return {}
+    found = {}
+    for entry in (workspace_state.get("spec") or {}).get("approvers") or []:
+        found[entry["name"]] = Approver(entry["name"], entry["publicKey"], tuple(entry["groups"]))
+    return found
+
+
+def record_problem(
+    record: Record, *, workspace: str, approvers: dict[str, Approver], now: datetime
+) -> str | None:
+    """Why this record cannot count for anything, or None when it is sound."""
+    if not keys.verify(record.public_key, record.signed_payload(), record.signature):
+        return "the signature does not verify (forged or edited record)"
+    approver = approvers.get(record.approver)
+    if approver is None:
+        return f'"{record.approver}" is not an approver in the applied Workspace'
+    if not keys.same_key(approver.public_key, record.public_key):
+        return f'the key is not the one the applied Workspace lists for "{record.approver}"'
+    if record.workspace != workspace:
+        return f'signed for workspace "{record.workspace}", not "{workspace}"'
+    try:
+        expires = datetime.fromisoformat(record.expires_at.replace("Z", "+00:00"))
+    except ValueError:
+        return "expires_at is not a valid time"
+    if now >= expires:
+        return f"expired at {record.expires_at}"
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One record as judged for one change."""
+
+    path: str
+    record: Record
+    reason: str | None  # None: it counts
+
+    @property
+    def counts(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The state of one change's approvals."""
+
+    status: Status
+    verdicts: tuple[Verdict, ...]
+    missing: tuple[str, ...]  # e.g. "baseline/budget-raise: 1 more from admins"
+
+    @property
+    def approved_by(self) -> tuple[str, ...]:
+        return tuple(
+            sorted(
+                {
+                    v.record.approver
+                    for v in self.verdicts
+                    if v.counts and v.record.verdict == "approve"
+                }
+            )
+        )
+
+
+def evaluate(
+    *,
+    request_id: str,
+    change_hash: str,
+    rules: tuple[RuleRef, ...],
+    author: str,
+    workspace: str,
+    approvers: dict[str, Approver],
+    records: list[tuple[str, Record]],
+    now: datetime,
+) -> Evaluation:
+    """Judge every record for this request against every approval rule."""
+    verdicts = []
+    for path, record in records:
+        if record.request_id != request_id and record.change_hash != change_hash:
+            continue
+        reason = record_problem(record, workspace=workspace, approvers=approvers, now=now)
+        if reason is None and record.change_hash != change_hash:
+            reason = "it approves an earlier version of this change; the change has changed since"
+        if reason is None and not any(
+            _eligible(record, rule, author, approvers) is None for rule in rules
+        ):
+            reason = (
+                _eligible(record, rules[0], author, approvers) if rules else "no rule to satisfy"
+            )
+        verdicts.append(Verdict(path, record, reason))
+    counted = [v for v in verdicts if v.counts]
+    if any(v.record.verdict == "deny" for v in counted):
+        return Evaluation("denied", tuple(verdicts), ())
+    missing = []
+    for rule in rules:
+        need = rule.requirement.count if rule.requirement else 1
+        have = {
+            v.record.approver
+            for v in counted
+            if v.record.verdict == "approve"
+            and _eligible(v.record, rule, author, approvers) is None
+        }
+        if len(have) < need:
+            groups = " or ".join(rule.requirement.groups) if rule.requirement else "approvers"
+            missing.append(f"{rule.id}: {need - len(have)} more from {groups}")
+    if not missing:
+        return Evaluation("approved", tuple(verdicts), ())
+    expired = any(v.reason and v.reason.startswith("expired") for v in verdicts)
+    return Evaluation("expired" if expired else "pending", tuple(verdicts), tuple(missing))
+
+
+def not_counted_for(
+    record: Record, rules: tuple[RuleRef, ...], author: str, approvers: dict[str, Approver]
+) -> list[str]:
+    """For a sound record: why it does not count for some of `rules` (empty when it counts
+    for all of them)."""
+    reasons = [_eligible(record, rule, author, approvers) for rule in rules]
+    return [reason for reason in reasons if reason is not None]
+
+
+def _eligible(
+    record: Record, rule: RuleRef, author: str, approvers: dict[str, Approver]
+) -> str | None:
+    """Why this (sound) record cannot count for `rule`, or None."""
+    requirement = rule.requirement
+    if requirement is None:
+        return None
+    approver = approvers[record.approver]
+    if not set(approver.groups) & set(requirement.groups):
+        return (
+            f'"{record.approver}" is not in {" or ".join(requirement.groups)}, '
+            f"which {rule.id} requires"
+        )
+    if requirement.exclude_author and record.approver == author:
+        return f"{rule.id} does not let the change's author ({author}) approve it"
+    return None

@@ -1,0 +1,90 @@
+"""`cloned apply [PLANFILE]`: converge, under the lock, with every step audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from reconciler.errors import ExitCode
+
+STATUS_WORDS = {
+    "applied": "applied",
+    "pending": "awaiting approval",
+    "denied": "forbidden by policy",
+    "blocked": "denied by an approver",
+    "skipped": "skipped",
+    "failed": "FAILED",
+}
+
+
+def apply(
+    planfile: Path = typer.Argument(
+        None, help="A plan saved with `cloned plan --out`; without it, plan afresh and apply."
+    ),
+    path: Path = typer.Option(Path("."), "--path", help="A folder inside the repository."),
+    target: list[str] = typer.Option([], "--target", help="Apply only ADDR and what it needs."),
+    lock_timeout: float = typer.Option(
+        0.0, "--lock-timeout", help="Seconds to wait for another apply to finish (default: 0)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> int:
+    """Apply the plan: what policy allows, and what valid approvals allow.
+
+    Gated changes without a valid approval get an approval request (listed by `cloned approvals
+    list`; re-running never duplicates one); changes that policy forbids are reported. A saved
+    PLANFILE is applied only if it still matches the desired and actual state exactly. Writes the
+    state database, .cloned/cloned.lock and the audit log under .cloned/audit/.
+
+    Exit codes: 0 converged; 3 approvals pending; 4 a change is forbidden or denied; 1 error.
+    """
+    from reconciler.cli.output import print_json
+    from reconciler.engine.apply import apply as run_apply
+    from reconciler.engine.planfile import load
+    from reconciler.load.files import find_root
+
+    saved = load(planfile) if planfile is not None else None
+    root = find_root(path)
+    result = run_apply(root, saved=saved, targets=tuple(target), lock_timeout=lock_timeout)
+    if as_json:
+        print_json(
+            {
+                "plan_id": result.plan.plan_id,
+                "outcomes": [
+                    {
+                        "address": o.address,
+                        "action": o.action,
+                        "status": o.status,
+                        "detail": o.detail,
+                        "request": o.request_id,
+                    }
+                    for o in result.outcomes
+                ],
+                "lock_written": result.lock_written,
+                "audit_files": list(result.audit_files),
+                "exit_code": int(result.exit_code),
+            }
+        )
+        return int(result.exit_code)
+    if result.recovered is not None:
+        print(f"Recovered a stale workspace lock held by {result.recovered.describe()}")
+    if not result.outcomes:
+        print("No changes. The actual state matches the desired state.")
+    for outcome in result.outcomes:
+        detail = f": {outcome.detail}" if outcome.detail else ""
+        request = (
+            f" [request {outcome.request_id}]"
+            if outcome.request_id and outcome.status != "applied"
+            else ""
+        )
+        status = STATUS_WORDS[outcome.status]
+        print(f"  {outcome.address} ({outcome.action}) {status}{detail}{request}")
+    counts: dict[str, int] = {}
+    for outcome in result.outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    if result.outcomes:
+        summary = ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items())
+        print(f"\nApply finished: {summary}.")
+    if result.exit_code == ExitCode.APPROVALS_PENDING:
+        print("Approve with: cloned approvals approve ID --key KEY, then run cloned apply again.")
+    return int(result.exit_code)

@@ -1,0 +1,199 @@
+"""`cloned approvals list|show|approve|deny|verify`: review and sign gated changes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from reconciler.cli.output import print_json
+
+if TYPE_CHECKING:
+    from reconciler.engine.review import Listed
+from reconciler.errors import ExitCode, UsageError
+
+app = typer.Typer(
+    help="Review and sign the approval requests that gated changes open.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+PATH_OPTION = typer.Option(Path("."), "--path", help="A folder inside the repository.")
+
+
+def _root(path: Path) -> Path:
+    from reconciler.load.files import find_root
+
+    return find_root(path)
+
+
+@app.command("list")
+def list_(
+    path: Path = PATH_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+    all_: bool = typer.Option(False, "--all", help="Include superseded and approved requests."),
+) -> int:
+    """List approval requests and what each still needs."""
+    from reconciler.engine.review import list_requests
+
+    _, listed = list_requests(_root(path))
+    shown = [
+        item for item in listed if all_ or as_json or item.status not in ("superseded", "approved")
+    ]
+    if as_json:
+        print_json([_json(item) for item in shown])
+        return int(ExitCode.OK)
+    if not shown:
+        print("No open approval requests.")
+        return int(ExitCode.OK)
+    for item in shown:
+        needs = "; ".join(item.evaluation.missing) if item.evaluation else ""
+        request = item.request
+        print(f"{request.id}  {item.status:<10} {request.address} ({request.action})  {needs}")
+    return int(ExitCode.OK)
+
+
+def _json(item: Listed) -> dict[str, object]:
+    request = item.request
+    verdicts = item.evaluation.verdicts if item.evaluation else ()
+    return {
+        "id": request.id,
+        "address": request.address,
+        "action": request.action,
+        "change_hash": request.change_hash,
+        "status": item.status,
+        "rule": request.rules[0].id if request.rules else None,
+        "rules": [rule.to_json() for rule in request.rules],
+        "author": request.author,
+        "created_at": request.created_at,
+        "superseded_by": request.superseded_by,
+        "missing": list(item.evaluation.missing) if item.evaluation else [],
+        "approvals": [
+            {
+                "approver": v.record.approver,
+                "verdict": v.record.verdict,
+                "signed_at": v.record.signed_at,
+                "expires_at": v.record.expires_at,
+                "counts": v.counts,
+                "reason": v.reason,
+                "file": v.path,
+            }
+            for v in verdicts
+        ],
+    }
+
+
+@app.command("show")
+def show(
+    request_id: str = typer.Argument(..., help="The request id (a unique prefix is enough)."),
+    path: Path = PATH_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> int:
+    """Show one request: the change, the rules that gate it, and every verdict so far."""
+    from reconciler.cli.render_plan import diff_lines
+    from reconciler.engine.review import list_requests
+    from reconciler.errors import ClonedError
+
+    _, listed = list_requests(_root(path))
+    matches = [item for item in listed if item.request.id.startswith(request_id)]
+    if len(matches) != 1:
+        raise ClonedError(
+            f'no approval request "{request_id}"' if not matches else f'"{request_id}" is ambiguous'
+        )
+    item = matches[0]
+    data = _json(item)
+    if as_json:
+        print_json(data)
+        return int(ExitCode.OK)
+    request = item.request
+    print(f"Request {request.id}: {request.action} {request.address} ({item.status})")
+    print(f"  change {request.change_hash}")
+    print(f"  declared at {request.change.get('origin')}, risk {request.change.get('risk')}")
+    print(f"  author {request.author}, opened {request.created_at}")
+    for rule in request.rules:
+        needs = rule.requirement.describe() if rule.requirement else ""
+        print(f"  rule {rule.id}: {needs}")
+    for line in diff_lines({"diff": request.change.get("diff", [])}):
+        print(f"    {line}")
+    for verdict in item.evaluation.verdicts if item.evaluation else ():
+        state = "counts" if verdict.counts else f"does not count: {verdict.reason}"
+        record = verdict.record
+        print(f"  {record.verdict} by {record.approver} at {record.signed_at}: {state}")
+    if item.evaluation and item.evaluation.missing:
+        print(f"  still needed: {'; '.join(item.evaluation.missing)}")
+    return int(ExitCode.OK)
+
+
+def _sign(
+    request_id: str, key: str, verdict: str, comment: str, ttl_days: float, path: Path
+) -> int:
+    from reconciler.engine.review import sign
+
+    if ttl_days <= 0:
+        raise UsageError("--ttl-days: must be more than 0")
+    signed = sign(
+        _root(path),
+        request_id=request_id,
+        key=key,
+        verdict="approve" if verdict == "approve" else "deny",
+        comment=comment,
+        ttl=timedelta(days=ttl_days),
+    )
+    record = signed.record
+    word = "Approved" if verdict == "approve" else "Denied"
+    print(f"{word} {record.address} (request {record.request_id}) as {record.approver}.")
+    for note in signed.notes:
+        print(f"Note: it does not count everywhere: {note}.")
+    print(f"Wrote {signed.path}; commit it, then run cloned apply.")
+    return int(ExitCode.OK)
+
+
+@app.command("approve")
+def approve(
+    request_id: str = typer.Argument(..., help="The request id (a unique prefix is enough)."),
+    key: str = typer.Option(..., "--key", help="Your key: a NAME in $CLONED_HOME/keys or a path."),
+    comment: str = typer.Option("", "--comment", help="Why you approve (kept in the record)."),
+    ttl_days: float = typer.Option(7.0, "--ttl-days", help="Days the approval stays valid."),
+    path: Path = PATH_OPTION,
+) -> int:
+    """Sign an approval of exactly this change and write it under .cloned/approvals/."""
+    return _sign(request_id, key, "approve", comment, ttl_days, path)
+
+
+@app.command("deny")
+def deny(
+    request_id: str = typer.Argument(..., help="The request id (a unique prefix is enough)."),
+    key: str = typer.Option(..., "--key", help="Your key: a NAME in $CLONED_HOME/keys or a path."),
+    comment: str = typer.Option("", "--comment", help="Why you deny (kept in the record)."),
+    path: Path = PATH_OPTION,
+) -> int:
+    """Sign a denial: the change stays blocked until it changes (or the denial is removed)."""
+    return _sign(request_id, key, "deny", comment, 7.0, path)
+
+
+@app.command("verify")
+def verify(
+    path: Path = PATH_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> int:
+    """Check every record under .cloned/approvals/: signature, approver, group, expiry, change.
+
+    Approvers and groups are taken from the applied Workspace, so records signed by a key that
+    the change under review adds itself never count. Exit 1 when any record is invalid.
+    """
+    from reconciler.cli.output import problem_json
+    from reconciler.engine.review import verify as run_verify
+
+    root = _root(path)
+    sound, problems = run_verify(root)
+    if as_json:
+        print_json(
+            {"valid": not problems, "sound": sound, "problems": [problem_json(p) for p in problems]}
+        )
+    else:
+        for problem in problems:
+            print(f"{problem.path}: {problem.message}")
+        print(f"Approval records: {sound} valid, {len(problems)} invalid.")
+    return int(ExitCode.ERROR if problems else ExitCode.OK)

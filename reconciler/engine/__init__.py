@@ -1,0 +1,1 @@
+"""The reconcile engine: read actual state, plan against desired state, apply the plan."""

@@ -1,0 +1,107 @@
+"""Reading the actual state: the state database, or in a fresh clone the committed lock file.
+
+The lock file (`.cloned/cloned.lock`) is the applied state written after each apply:
+deterministic, sorted JSON that a reviewer can read and CI can plan against.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from reconciler import __version__
+from reconciler.errors import ClonedError
+from reconciler.providers.base import ActualResource
+from reconciler.state import resources as rows
+from reconciler.state.db import StateDB
+
+LOCK_FILE = Path(".cloned") / "cloned.lock"
+LOCK_FORMAT_VERSION = 1
+
+Source = Literal["state", "lock", "empty"]
+
+
+@dataclass(frozen=True)
+class ActualState:
+    """What is applied now, and where that knowledge came from."""
+
+    resources: dict[str, ActualResource]
+    source: Source
+
+
+def from_db(db: StateDB) -> ActualState:
+    """The applied state recorded in the state database."""
+    found = {}
+    for row in rows.all_rows(db):
+        found[row.address] = ActualResource(
+            address=row.address,
+            kind=row.kind,
+            name=row.name,
+            state=json.loads(row.state),
+            digest=row.digest,
+            origin=row.origin,
+        )
+    return ActualState(found, "state")
+
+
+def from_lock(root: Path) -> ActualState:
+    """The applied state committed in `cloned.lock`, or an empty state when there is none."""
+    path = root / LOCK_FILE
+    if not path.exists():
+        return ActualState({}, "empty")
+    try:
+        raw = json.loads(path.read_text())
+        if raw.get("format_version") != LOCK_FORMAT_VERSION:
+            raise ValueError(f"format_version {raw.get('format_version')!r} is not supported")
+        found = {
+            address: ActualResource(
+                address=address,
+                kind=entry["kind"],
+                name=entry["name"],
+                state=entry["state"],
+                digest=entry["digest"],
+                origin="cloned.lock",
+            )
+            for address, entry in raw["resources"].items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ClonedError(f"{LOCK_FILE}: not a valid lock file ({exc})") from None
+    return ActualState(found, "lock")
+
+
+def render_lock(resources: dict[str, ActualResource]) -> str:
+    """The lock file's text for this applied state: the same state always gives the same text."""
+    payload: dict[str, Any] = {
+        "format_version": LOCK_FORMAT_VERSION,
+        "generated_by": f"cloned {__version__}",
+        "resources": {
+            address: {
+                "kind": resource.kind,
+                "name": resource.name,
+                "digest": resource.digest,
+                "state": resource.state,
+            }
+            for address, resource in sorted(resources.items())
+        },
+    }
+    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_lock(root: Path, text: str) -> bool:
+    """Write `cloned.lock` atomically; False when it already had exactly this text."""
+    path = root / LOCK_FILE
+    if path.exists() and path.read_text() == text:
+        return False
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".cloned.lock.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return True

@@ -1,0 +1,275 @@
+"""Apply: converge the actual state, one change per transaction, every step audited.
+
+Under the workspace lock: re-plan (and, with a saved plan, require the very same plan id), then
+for each change in order: apply what policy allows, apply what valid approvals allow, open an
+approval request for the rest, and report what policy forbids. Each applied change and its audit
+event commit in one transaction, so a crash at any point leaves a state the next apply converges
+from. Afterwards `cloned.lock` and the audit segments are written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from reconciler.approvals import records as approval_records
+from reconciler.approvals import requests
+from reconciler.approvals.validity import evaluate
+from reconciler.clock import now, stamp
+from reconciler.engine import actual as actual_state
+from reconciler.engine.journal import Journal
+from reconciler.engine.planfile import SavedPlan, stale_reasons
+from reconciler.engine.planner import Plan
+from reconciler.engine.session import Session, open_session
+from reconciler.errors import ClonedError, ExitCode
+from reconciler.load import refs
+from reconciler.plan.types import Change
+from reconciler.providers.base import ApplyContext
+from reconciler.providers.registry import provider_for
+from reconciler.state.db import StateDB
+from reconciler.state.lock import Holder, WorkspaceLock
+
+Status = Literal["applied", "pending", "denied", "blocked", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one change."""
+
+    address: str
+    action: str
+    status: Status
+    detail: str = ""
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """The result of one apply."""
+
+    plan: Plan
+    outcomes: tuple[Outcome, ...]
+    lock_written: bool
+    audit_files: tuple[str, ...]
+    recovered: Holder | None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """4 when policy or a denial blocks a change, 3 when approvals are pending, else 0."""
+        statuses = {outcome.status for outcome in self.outcomes}
+        if "failed" in statuses:
+            return ExitCode.ERROR
+        if statuses & {"denied", "blocked"}:
+            return ExitCode.POLICY_DENIED
+        if statuses & {"pending", "skipped"}:
+            return ExitCode.APPROVALS_PENDING
+        return ExitCode.OK
+
+
+class StalePlan(ClonedError):
+    """The saved plan no longer matches the desired or actual state."""
+
+
+def apply(
+    root: Path,
+    *,
+    saved: SavedPlan | None = None,
+    targets: tuple[str, ...] = (),
+    lock_timeout: float = 0.0,
+) -> ApplyResult:
+    """Apply the plan for the workspace at `root` (exactly `saved`, when given)."""
+    db = StateDB.open(root)
+    assert db is not None
+    try:
+        with WorkspaceLock(db, timeout=lock_timeout) as lock:
+            session = open_session(root, db)
+            plan = session.plan(saved.targets if saved is not None else targets)
+            if saved is not None and saved.plan_id != plan.plan_id:
+                raise StalePlan(
+                    "the saved plan is stale: " + "; ".join(stale_reasons(saved, plan)),
+                    hint="run `cloned plan --out FILE` again and review the new plan",
+                )
+            return _Run(root, db, session, plan, lock.recovered).execute()
+    finally:
+        db.close()
+
+
+class _Run:
+    """One apply's progress: outcomes so far and what they block."""
+
+    def __init__(
+        self, root: Path, db: StateDB, session: Session, plan: Plan, recovered: Holder | None
+    ) -> None:
+        self.root = root
+        self.db = db
+        self.session = session
+        self.plan = plan
+        self.recovered = recovered
+        self.journal = Journal(session.actor, session.redactor)
+        self.outcomes: list[Outcome] = []
+        self.unconverged: set[str] = set()
+        self.records, _ = approval_records.read_all(root)
+        self.dependencies = {
+            resource.address: {f"{k.lower()}.{n}" for k, n in refs.dependencies(resource)}
+            for resource in session.desired.resources
+        }
+
+    def execute(self) -> ApplyResult:
+        at = stamp()
+        with self.db.transaction() as connection:
+            if self.recovered is not None:
+                self.journal.record(
+                    connection,
+                    "lock.recovered",
+                    "workspace",
+                    {"stale_holder": self.recovered.describe()},
+                )
+            self.journal.record(
+                connection,
+                "apply.started",
+                self.plan.plan_id,
+                {"changes": len(self.plan.changes), "counts": self.plan.counts()},
+            )
+        for change in self.plan.changes:
+            self.outcomes.append(self._one(change, at))
+        with self.db.transaction() as connection:
+            self.journal.record(
+                connection,
+                "apply.finished",
+                self.plan.plan_id,
+                {"outcomes": _tally(self.outcomes)},
+            )
+        lock_written = actual_state.write_lock(
+            self.root, actual_state.render_lock(actual_state.from_db(self.db).resources)
+        )
+        files = self.journal.export(self.db, self.root)
+        return ApplyResult(self.plan, tuple(self.outcomes), lock_written, files, self.recovered)
+
+    def _one(self, change: Change, at: str) -> Outcome:
+        waits = sorted(self.dependencies.get(change.address, set()) & self.unconverged)
+        if waits:
+            self.unconverged.add(change.address)
+            request = None
+            if change.decision.kind == "approval":
+                # Open the request now, so reviewers can approve the whole set in one pass.
+                request = self._open(change, at).id
+            detail = f"waits for {', '.join(waits)}"
+            return Outcome(change.address, change.action, "skipped", detail, request)
+        decision = change.decision
+        if decision.kind == "deny":
+            self.unconverged.add(change.address)
+            with self.db.transaction() as connection:
+                self.journal.record(connection, "change.denied", change.address, _summary(change))
+            rules = ", ".join(rule.id for rule in decision.rules)
+            return Outcome(change.address, change.action, "denied", f"forbidden by {rules}")
+        if decision.kind == "approval":
+            return self._gated(change, at)
+        return self._apply(change, at, approved_by=())
+
+    def _open(self, change: Change, at: str) -> requests.Request:
+        """The request for this change, opened (and audited) if it is new."""
+        with self.db.transaction() as connection:
+            opened = requests.open_request(connection, change, author=self.session.actor, at=at)
+            for old in opened.superseded:
+                self.journal.record(
+                    connection,
+                    "approval.superseded",
+                    change.address,
+                    {"request": old, "by": opened.request.id},
+                )
+            if opened.created:
+                self.journal.record(
+                    connection,
+                    "approval.requested",
+                    change.address,
+                    {**_summary(change), "request": opened.request.id},
+                )
+        return opened.request
+
+    def _gated(self, change: Change, at: str) -> Outcome:
+        request = self._open(change, at)
+        evaluation = evaluate(
+            request_id=request.id,
+            change_hash=change.change_hash,
+            rules=change.decision.requirements,
+            author=request.author,
+            workspace=self.session.workspace,
+            approvers=self.session.approvers,
+            records=self.records,
+            now=now(),
+        )
+        if evaluation.status == "approved":
+            return self._apply(change, at, approved_by=evaluation.approved_by, request=request)
+        self.unconverged.add(change.address)
+        with self.db.transaction() as connection:
+            requests.mark(connection, request, evaluation.status, at)
+        if evaluation.status == "denied":
+            denied_by = sorted(
+                v.record.approver
+                for v in evaluation.verdicts
+                if v.counts and v.record.verdict == "deny"
+            )
+            return Outcome(
+                change.address,
+                change.action,
+                "blocked",
+                f"denied by {', '.join(denied_by)}",
+                request.id,
+            )
+        return Outcome(
+            change.address, change.action, "pending", "; ".join(evaluation.missing), request.id
+        )
+
+    def _apply(
+        self,
+        change: Change,
+        at: str,
+        *,
+        approved_by: tuple[str, ...],
+        request: requests.Request | None = None,
+    ) -> Outcome:
+        provider = provider_for(change.proposed.kind)
+        assert provider is not None
+        try:
+            with self.db.transaction() as connection:
+                context = ApplyContext(connection, self.plan.plan_id, at)
+                if change.action == "delete":
+                    provider.delete(context, change)
+                else:
+                    provider.apply(context, change)
+                if request is not None:
+                    requests.mark(connection, request, "approved", at)
+                payload: dict[str, Any] = _summary(change)
+                if approved_by:
+                    payload["approved_by"] = list(approved_by)
+                self.journal.record(connection, "change.applied", change.address, payload)
+        except ClonedError as exc:
+            self.unconverged.add(change.address)
+            with self.db.transaction() as connection:
+                self.journal.record(
+                    connection,
+                    "change.failed",
+                    change.address,
+                    {**_summary(change), "error": exc.message},
+                )
+            return Outcome(change.address, change.action, "failed", exc.message)
+        detail = f"approved by {', '.join(approved_by)}" if approved_by else ""
+        return Outcome(change.address, change.action, "applied", detail)
+
+
+def _summary(change: Change) -> dict[str, Any]:
+    return {
+        "action": change.action,
+        "change_hash": change.change_hash,
+        "decision": change.decision.kind,
+        "rules": [rule.id for rule in change.decision.rules],
+        "diff": [field.to_json() for field in change.proposed.diff],
+    }
+
+
+def _tally(outcomes: list[Outcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts

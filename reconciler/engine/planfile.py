@@ -1,0 +1,147 @@
+"""The plan's JSON form (`cloned plan --json`, `--out FILE`, `cloned show`) and saved plans.
+
+A saved plan is evidence, not instructions: `cloned apply FILE` re-plans from the desired and
+actual state and applies only if the new plan has the same id, so nothing in the file (which a
+redactor may have masked) is ever applied from the file itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import __version__
+from reconciler.engine.planner import Plan
+from reconciler.errors import ClonedError
+from reconciler.plan.types import PLAN_FORMAT_VERSION, Change
+from reconciler.redact import Redactor
+
+MAX_PLAN_BYTES = 64 * 1024 * 1024
+
+
+def plan_json(
+    plan: Plan, *, created_at: str, redactor: Redactor, policy_source: str
+) -> dict[str, Any]:
+    """The stable, versioned JSON form of a plan (schemas/plan.schema.json)."""
+    payload = {
+        "format_version": PLAN_FORMAT_VERSION,
+        "plan_id": plan.plan_id,
+        "created_at": created_at,
+        "generated_by": f"cloned {__version__}",
+        "desired_digest": plan.desired_digest,
+        "actual_digest": plan.actual_digest,
+        "actual_source": plan.actual_source,
+        "policy_source": policy_source,
+        "bootstrap": plan.bootstrap,
+        "targets": list(plan.targets),
+        "summary": plan.counts(),
+        "changes": [change_json(change) for change in plan.changes],
+        "unmanaged": list(plan.unmanaged),
+        "desired_resources": plan.desired_resources,
+        "actual_resources": plan.actual_resources,
+    }
+    redacted: dict[str, Any] = redactor.data(payload)
+    return redacted
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    """One change as plans and approval requests show it."""
+    proposed = change.proposed
+    return {
+        "address": proposed.address,
+        "kind": proposed.kind,
+        "name": proposed.name,
+        "action": proposed.action,
+        "decision": change.decision.kind,
+        "rules": [rule.to_json() for rule in change.decision.rules],
+        "reason": change.decision.reason,
+        "change_hash": change.change_hash,
+        "risk": proposed.risk,
+        "origin": proposed.origin,
+        "diff": [field.to_json() for field in proposed.diff],
+    }
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan read back from a file: its JSON and the parts apply checks."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def plan_id(self) -> str:
+        return str(self.data["plan_id"])
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self.data.get("targets") or ())
+
+
+def save(path: Path, payload: dict[str, Any]) -> None:
+    """Write a plan file atomically."""
+    text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ClonedError(f"--out: cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> SavedPlan:
+    """Read a saved plan; a clear error when it is not one."""
+    try:
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise ClonedError(f"{path}: larger than {MAX_PLAN_BYTES:,} bytes; not a plan file")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ClonedError(f"{path}: no such plan file") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ClonedError(f"{path}: not a Cloned plan file ({exc})") from None
+    required = ("format_version", "plan_id", "changes", "desired_resources", "actual_resources")
+    if not isinstance(data, dict) or any(key not in data for key in required):
+        raise ClonedError(f"{path}: not a Cloned plan file (fields missing)")
+    if data["format_version"] != PLAN_FORMAT_VERSION:
+        raise ClonedError(
+            f"{path}: plan format_version {data['format_version']!r} is not supported "
+            f"(this Cloned writes {PLAN_FORMAT_VERSION})"
+        )
+    return SavedPlan(path, data)
+
+
+def stale_reasons(saved: SavedPlan, current: Plan) -> list[str]:
+    """What changed between a saved plan and a fresh plan of the same workspace."""
+    reasons = []
+    for label, before, after in (
+        ("desired state", saved.data["desired_resources"], current.desired_resources),
+        ("actual state", saved.data["actual_resources"], current.actual_resources),
+    ):
+        changed = _differences(before, after)
+        if changed:
+            reasons.append(f"the {label} changed since the plan was made ({', '.join(changed)})")
+    if not reasons:
+        reasons.append("the policy decisions changed since the plan was made")
+    return reasons
+
+
+def _differences(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    found = []
+    for address in sorted(before.keys() | after.keys()):
+        if address not in after:
+            found.append(f"{address} removed")
+        elif address not in before:
+            found.append(f"{address} added")
+        elif before[address] != after[address]:
+            found.append(f"{address} modified")
+    return found

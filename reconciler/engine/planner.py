@@ -1,0 +1,244 @@
+"""Planning: desired state + actual state + policy -> an ordered, immutable `Plan`.
+
+Nothing is decided twice: apply re-plans and requires the same plan id, then executes exactly
+these changes in this order.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.canonical import digest
+from reconciler.engine.actual import ActualState
+from reconciler.engine.diff import diff_states
+from reconciler.errors import ClonedError
+from reconciler.load import refs
+from reconciler.load.resources import DesiredState, LoadedResource
+from reconciler.model.names import KIND_NAMES
+from reconciler.plan.types import (
+    PLAN_FORMAT_VERSION,
+    Action,
+    Change,
+    Decision,
+    ProposedChange,
+)
+from reconciler.providers.registry import provider_for
+
+Decide = Callable[[ProposedChange], Decision]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The changes that converge actual state to desired state, in the order to apply them."""
+
+    plan_id: str
+    desired_digest: str
+    actual_digest: str
+    actual_source: str
+    bootstrap: bool
+    changes: tuple[Change, ...]
+    unmanaged: tuple[str, ...]
+    desired_resources: dict[str, str]
+    actual_resources: dict[str, str]
+    targets: tuple[str, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        """How many changes of each action and decision."""
+        out = {
+            key: 0 for key in ("create", "update", "delete", "replace", "auto", "approval", "deny")
+        }
+        for change in self.changes:
+            out[change.action] += 1
+            out[change.decision.kind] += 1
+        return out
+
+
+def resource_state(data: dict[str, Any]) -> dict[str, Any]:
+    """The part of a normalised resource that plans compare and the state records."""
+    metadata = data.get("metadata") or {}
+    return {
+        "metadata": {
+            "labels": metadata.get("labels") or {},
+            "annotations": metadata.get("annotations") or {},
+        },
+        "spec": data.get("spec") or {},
+    }
+
+
+def make_plan(
+    desired: DesiredState,
+    actual: ActualState,
+    *,
+    decide: Decide,
+    targets: Iterable[str] = (),
+) -> Plan:
+    """Plan the changes from `actual` to `desired`; `decide` is the active policy."""
+    managed = [r for r in desired.resources if provider_for(r.kind) is not None]
+    unmanaged = tuple(sorted(r.address for r in desired.resources if provider_for(r.kind) is None))
+    wanted = {resource.address: resource for resource in managed}
+    desired_digests = {address: digest(resource_state(r.data)) for address, r in wanted.items()}
+    actual_digests = {address: r.digest for address, r in actual.resources.items()}
+    bootstrap = not actual.resources
+
+    proposed: list[ProposedChange] = []
+    for address in _apply_order(managed):
+        resource = wanted[address]
+        current = actual.resources.get(address)
+        if current is not None and current.digest == desired_digests[address]:
+            continue
+        proposed.append(_propose(resource, current.state if current else None, bootstrap))
+    for address in _delete_order(actual, wanted):
+        current = actual.resources[address]
+        proposed.append(
+            _proposal(current.kind, current.name, "delete", current.state, None, "state", bootstrap)
+        )
+    proposed = _targeted(proposed, set(targets), managed)
+    changes = tuple(Change(change, decide(change)) for change in proposed)
+    desired_digest = digest(desired_digests)
+    actual_digest = digest(actual_digests)
+    return Plan(
+        plan_id=_plan_id(desired_digest, actual_digest, changes),
+        desired_digest=desired_digest,
+        actual_digest=actual_digest,
+        actual_source=actual.source,
+        bootstrap=bootstrap,
+        changes=changes,
+        unmanaged=unmanaged,
+        desired_resources=desired_digests,
+        actual_resources=actual_digests,
+        targets=tuple(sorted(set(targets))),
+    )
+
+
+def _propose(
+    resource: LoadedResource, before: dict[str, Any] | None, bootstrap: bool
+) -> ProposedChange:
+    after = resource_state(resource.data)
+    action: Action = "create" if before is None else "update"
+    return _proposal(
+        resource.kind, resource.name, action, before, after, resource.origin, bootstrap
+    )
+
+
+def _proposal(
+    kind: str,
+    name: str,
+    action: Action,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    origin: str,
+    bootstrap: bool,
+) -> ProposedChange:
+    provider = provider_for(kind)
+    assert provider is not None
+    diff = tuple(diff_states(before, after))
+    if action == "update" and provider.requires_replace(diff):
+        action = "replace"
+    return ProposedChange(
+        address=f"{kind.lower()}.{name}",
+        kind=kind,
+        name=name,
+        action=action,
+        before=before,
+        after=after,
+        diff=diff,
+        risk=provider.risk(action, diff),
+        origin=origin,
+        bootstrap=bootstrap,
+    )
+
+
+def _plan_id(desired_digest: str, actual_digest: str, changes: tuple[Change, ...]) -> str:
+    return digest(
+        {
+            "format_version": PLAN_FORMAT_VERSION,
+            "desired_digest": desired_digest,
+            "actual_digest": actual_digest,
+            "changes": [
+                {
+                    "address": change.address,
+                    "action": change.action,
+                    "change_hash": change.change_hash,
+                    "decision": change.decision.kind,
+                    "rules": [rule.id for rule in change.decision.rules],
+                }
+                for change in changes
+            ],
+        }
+    )
+
+
+def _priority(kind: str, name: str) -> tuple[int, str]:
+    return (KIND_NAMES.index(kind) if kind in KIND_NAMES else len(KIND_NAMES), name)
+
+
+def _apply_order(resources: list[LoadedResource]) -> list[str]:
+    """Addresses with every resource after what it refers to; ties by kind order, then name."""
+    by_address = {resource.address: resource for resource in resources}
+    depends: dict[str, set[str]] = {address: set() for address in by_address}
+    for resource in resources:
+        for kind, name in refs.dependencies(resource):
+            target = f"{kind.lower()}.{name}"
+            if target in by_address and target != resource.address:
+                depends[resource.address].add(target)
+    return _topological(by_address, depends)
+
+
+def _topological(items: dict[str, LoadedResource], depends: dict[str, set[str]]) -> list[str]:
+    waiting = {address: set(needs) for address, needs in depends.items()}
+    users: dict[str, set[str]] = {address: set() for address in items}
+    for address, needs in depends.items():
+        for need in needs:
+            users[need].add(address)
+    ready = [
+        (_priority(items[a].kind, items[a].name), a) for a, needs in waiting.items() if not needs
+    ]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, address = heapq.heappop(ready)
+        order.append(address)
+        for user in users[address]:
+            waiting[user].discard(address)
+            if not waiting[user]:
+                heapq.heappush(ready, (_priority(items[user].kind, items[user].name), user))
+    if len(order) != len(items):
+        cycle = sorted(address for address in items if address not in order)
+        raise ClonedError(f"resources refer to each other in a cycle: {', '.join(cycle)}")
+    return order
+
+
+def _delete_order(actual: ActualState, wanted: dict[str, LoadedResource]) -> list[str]:
+    """Applied resources that are no longer desired, dependents first (reverse kind order)."""
+    gone = [r for address, r in actual.resources.items() if address not in wanted]
+    return [r.address for r in sorted(gone, key=lambda r: _priority(r.kind, r.name), reverse=True)]
+
+
+def _targeted(
+    proposed: list[ProposedChange], targets: set[str], managed: list[LoadedResource]
+) -> list[ProposedChange]:
+    """Only the changes to `targets` and to what they depend on (all when no target)."""
+    if not targets:
+        return proposed
+    known = {change.address for change in proposed} | {r.address for r in managed}
+    unknown = sorted(targets - known)
+    if unknown:
+        raise ClonedError(
+            f"--target {unknown[0]}: no such resource in the desired or actual state",
+            hint="addresses are kind.name in lower case, e.g. budget.research",
+        )
+    by_address = {resource.address: resource for resource in managed}
+    wanted = set()
+    pending = list(targets)
+    while pending:
+        address = pending.pop()
+        if address in wanted:
+            continue
+        wanted.add(address)
+        resource = by_address.get(address)
+        if resource is not None:
+            pending += [f"{kind.lower()}.{name}" for kind, name in refs.dependencies(resource)]
+    return [change for change in proposed if change.address in wanted]

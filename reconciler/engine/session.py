@@ -1,0 +1,103 @@
+"""Everything a plan needs, gathered once: desired state, actual state, the policy that decides,
+the approvers that may approve, the redactor, and who is acting.
+
+Policy and approvers come from the *applied* state: a branch cannot loosen the policy that
+judges it, nor approve itself by adding an approver. Only at bootstrap, when nothing is applied
+yet, do they come from the desired state.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import keys
+from reconciler.approvals.validity import Approver, approvers_of
+from reconciler.engine import actual as actual_state
+from reconciler.engine.actual import ActualState
+from reconciler.engine.planner import Plan, make_plan, resource_state
+from reconciler.load.resources import DesiredState
+from reconciler.load.workspace import load_desired_state
+from reconciler.policy.engine import ActivePolicy, build_policy, decide
+from reconciler.redact import Redactor
+from reconciler.state.db import StateDB
+
+
+@dataclass(frozen=True)
+class Session:
+    """The inputs of one plan or apply."""
+
+    root: Path
+    desired: DesiredState
+    actual: ActualState
+    policy: ActivePolicy
+    policy_source: str  # "applied" or "desired (bootstrap)"
+    workspace: str
+    approvers: dict[str, Approver]
+    actor: str
+    redactor: Redactor
+
+    def plan(self, targets: tuple[str, ...] = ()) -> Plan:
+        """The plan from actual to desired state under the applied policy."""
+        return make_plan(
+            self.desired,
+            self.actual,
+            decide=lambda change: decide(self.policy, change),
+            targets=targets,
+        )
+
+
+def open_session(root: Path, db: StateDB | None, *, use_cache: bool = True) -> Session:
+    """Gather a session for the workspace at `root` (actual state from `db`, else the lock)."""
+    desired = load_desired_state(root, use_cache=use_cache)
+    actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
+    applied = {r.kind: r for r in actual.resources.values() if r.kind == "Workspace"}
+    if "Workspace" in applied:
+        workspace_name = applied["Workspace"].name
+        workspace_state = applied["Workspace"].state
+        packs = {r.name: r.state for r in actual.resources.values() if r.kind == "PolicyPack"}
+        source = "applied"
+    else:
+        (desired_workspace,) = [r for r in desired.resources if r.kind == "Workspace"]
+        workspace_name = desired_workspace.name
+        workspace_state = resource_state(desired_workspace.data)
+        packs = {
+            r.name: resource_state(r.data) for r in desired.resources if r.kind == "PolicyPack"
+        }
+        source = "desired (bootstrap)"
+    policy = build_policy(workspace_state["spec"], packs)
+    approvers = approvers_of(workspace_state)
+    return Session(
+        root=root,
+        desired=desired,
+        actual=actual,
+        policy=policy,
+        policy_source=source,
+        workspace=workspace_name,
+        approvers=approvers,
+        actor=local_actor(approvers),
+        redactor=Redactor(policy.redaction_patterns),
+    )
+
+
+def local_actor(approvers: dict[str, Approver]) -> str:
+    """Who is acting: the approver whose key is in this user's key folder, else the OS user."""
+    for key in keys.list_keys():
+        for approver in approvers.values():
+            if key.private_path is not None and keys.same_key(key.public_key, approver.public_key):
+                return approver.name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def workspace_state_of(session: Session) -> dict[str, Any]:
+    """The Workspace state whose approvers and policy this session uses."""
+    for resource in session.actual.resources.values():
+        if resource.kind == "Workspace":
+            return resource.state
+    (desired,) = [r for r in session.desired.resources if r.kind == "Workspace"]
+    return resource_state(desired.data)

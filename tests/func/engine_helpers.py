@@ -1,0 +1,86 @@
+"""A governed workspace for engine tests: three people with their own key folders.
+
+alice and bob are admins, carol is only a viewer; the operator who runs apply has no approver
+key, so changes are authored by "tester" (the test user) unless a test says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import Result, cloned, write
+
+PEOPLE = {"alice": ["admins"], "bob": ["admins"], "carol": ["viewers"]}
+
+
+@dataclass
+class Team:
+    repo: Path
+    homes: dict[str, Path]
+    keys: dict[str, str]
+
+    def run(self, *args: str, who: str = "operator", env: dict[str, str] | None = None) -> Result:
+        """`cloned ARGS` as one of the people (their CLONED_HOME), in the repository."""
+        return cloned(
+            *args, cwd=self.repo, env={"CLONED_HOME": str(self.homes[who]), **(env or {})}
+        )
+
+    def edit(self, rel: str, old: str, new: str) -> None:
+        path = self.repo / rel
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {rel}"
+        path.write_text(text.replace(old, new))
+
+    def requests(self, *extra: str) -> list[dict[str, object]]:
+        listed = self.run("approvals", "list", "--json", *extra)
+        assert listed.code == 0, listed.err
+        return json.loads(listed.out)  # type: ignore[no-any-return]
+
+
+def workspace_yaml(keys: dict[str, str], packs: str = "[baseline]") -> str:
+    approvers = "".join(
+        f'    - name: {name}\n      publicKey: "{keys[name]}"\n'
+        f"      groups: [{', '.join(groups)}]\n"
+        for name, groups in PEOPLE.items()
+    )
+    return (
+        "apiVersion: cloned/v1\nkind: Workspace\nmetadata:\n  name: team\nspec:\n"
+        f"  policyPacks: {packs}\n  approvers:\n{approvers}"
+    )
+
+
+BUDGETS = """\
+apiVersion: cloned/v1
+kind: Budget
+metadata:
+  name: monthly
+spec:
+  scope: {workspace: true}
+  period: month
+  limits: {cost_usd: 50, calls: 1000}
+---
+apiVersion: cloned/v1
+kind: Budget
+metadata:
+  name: daily
+spec:
+  scope: {workspace: true}
+  period: day
+  limits: {calls: 100}
+"""
+
+
+def make_team(root: Path, tmp_path: Path, packs: str = "[baseline]") -> Team:
+    """A repository with the team's Workspace and two budgets, and everyone's keys."""
+    homes = {name: tmp_path / f"home-{name}" for name in [*PEOPLE, "operator"]}
+    keys = {}
+    for name in PEOPLE:
+        result = cloned("keys", "generate", name, env={"CLONED_HOME": str(homes[name])})
+        assert result.code == 0, result.err
+        keys[name] = result.out.strip()
+    homes["operator"].mkdir()
+    write(root, ".cloned/workspace.yaml", workspace_yaml(keys, packs))
+    write(root, ".cloned/budgets.yaml", BUDGETS)
+    return Team(root, homes, keys)
