@@ -29,9 +29,12 @@ class Redactor:
             self._combined = None
 
     def add_patterns(self, patterns: Iterable[str]) -> None:
-        """Mask everything these regular expressions match."""
+        """Mask everything these regular expressions match (each pattern once)."""
+        known = {pattern.pattern for pattern in self._patterns}
         for pattern in patterns:
-            self._patterns.append(re.compile(pattern))
+            if pattern not in known:
+                self._patterns.append(re.compile(pattern))
+                known.add(pattern)
 
     def text(self, value: str) -> str:
         """`value` with every secret masked."""
@@ -53,3 +56,35 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(item) for item in value]
         return value
+
+
+_ACTIVE = Redactor()
+
+
+def active() -> Redactor:
+    """The process's redactor: every output path (terminal, JSON, files, audit) uses this one,
+    so a pattern or secret registered anywhere is masked everywhere."""
+    return _ACTIVE
+
+
+class RedactingStream:
+    """A text stream that masks secrets in everything written to it (the CLI wraps stdout and
+    stderr in one, so nothing printed, by Cloned or by a library, can leak a registered secret).
+    """
+
+    def __init__(self, stream: Any, redactor: Redactor) -> None:
+        self._stream = stream
+        self._redactor = redactor
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redactor.text(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(self._stream.isatty())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

@@ -24,7 +24,13 @@ def run(argv: Sequence[str]) -> int:
     from reconciler.cli.app import app
     from reconciler.cli.output import error_line, report_error
     from reconciler.errors import ClonedError, ExitCode
+    from reconciler.redact import RedactingStream, active
 
+    # One redactor on every terminal path: whatever a session registers (policy patterns,
+    # secrets read at run time) is masked in all that is printed afterwards.
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout, active())
+        sys.stderr = RedactingStream(sys.stderr, active())
     try:
         result = app(args=list(argv), prog_name="cloned", standalone_mode=False)
     except ClickException as exc:

@@ -35,8 +35,17 @@ def show(
         show_default=False,
     ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of rule objects."),
+    desired: bool = typer.Option(
+        False,
+        "--desired",
+        help="Show the policy .cloned/ proposes instead of the applied one that decides plans.",
+    ),
 ) -> int:
     """Show the active policy packs and every rule: decision, what it matches, approvals.
+
+    The active policy is the applied one (state database, or cloned.lock in a fresh clone):
+    it decides every plan, so a branch cannot loosen the policy that judges it. Before the first
+    apply it is the one .cloned/ declares. --desired shows what .cloned/ proposes.
 
     Packs apply together: a change is forbidden if any matching rule denies it, and needs
     every matching approval rule satisfied. An overlay can only add requirements.
@@ -47,18 +56,24 @@ def show(
       cloned policy show
       cloned policy show --json | jq '.[] | select(.decision == "approval") | .rule'
     """
+    from reconciler.engine.session import open_session
     from reconciler.load.files import find_root
-    from reconciler.load.workspace import load_desired_state
     from reconciler.policy.describe import describe_decision, describe_match, rule_json
     from reconciler.policy.source import from_desired_state, inactive_packs
+    from reconciler.state.db import StateDB
 
     root = find_root(path)
+    db = StateDB.open(root, create=False)
     try:
-        state = load_desired_state(root)
+        session = open_session(root, db)
     except ValidationFailed as exc:
         report_error(exc, root)
         return int(ExitCode.ERROR)
-    policy = from_desired_state(state)
+    finally:
+        if db is not None:
+            db.close()
+    state = session.desired
+    policy = from_desired_state(state) if desired else session.policy
     if as_json:
         print_json([rule_json(rule) for rule in policy.rules])
         return int(ExitCode.OK)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from reconciler import __version__
 from reconciler.errors import ClonedError
 from reconciler.providers.base import ActualResource
+from reconciler.redact import Redactor
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
 
@@ -73,8 +74,11 @@ def from_lock(root: Path) -> ActualState:
     return ActualState(found, "lock")
 
 
-def render_lock(resources: dict[str, ActualResource]) -> str:
-    """The lock file's text for this applied state: the same state always gives the same text."""
+def render_lock(resources: dict[str, ActualResource], redactor: Redactor) -> str:
+    """The lock file's text for this applied state: the same state always gives the same text.
+
+    The state passes through the redactor (digests are of the unredacted state, so a plan
+    against the lock still sees exactly what changed)."""
     payload: dict[str, Any] = {
         "format_version": LOCK_FORMAT_VERSION,
         "generated_by": f"cloned {__version__}",
@@ -83,7 +87,7 @@ def render_lock(resources: dict[str, ActualResource]) -> str:
                 "kind": resource.kind,
                 "name": resource.name,
                 "digest": resource.digest,
-                "state": resource.state,
+                "state": redactor.data(resource.state),
             }
             for address, resource in sorted(resources.items())
         },

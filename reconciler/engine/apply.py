@@ -141,7 +141,10 @@ class _Run:
                 {"outcomes": _tally(self.outcomes)},
             )
         lock_written = actual_state.write_lock(
-            self.root, actual_state.render_lock(actual_state.from_db(self.db).resources)
+            self.root,
+            actual_state.render_lock(
+                actual_state.from_db(self.db).resources, self.session.redactor
+            ),
         )
         files = self.journal.export(self.db, self.root)
         return ApplyResult(self.plan, tuple(self.outcomes), lock_written, files, self.recovered)

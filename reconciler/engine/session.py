@@ -11,7 +11,6 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from reconciler import keys
 from reconciler.approvals.validity import Approver, approvers_of
@@ -21,7 +20,7 @@ from reconciler.engine.planner import Plan, make_plan, resource_state
 from reconciler.load.resources import DesiredState
 from reconciler.load.workspace import load_desired_state
 from reconciler.policy.engine import ActivePolicy, build_policy, decide
-from reconciler.redact import Redactor
+from reconciler.redact import Redactor, active
 from reconciler.state.db import StateDB
 
 
@@ -67,7 +66,7 @@ def open_session(root: Path, db: StateDB | None, *, use_cache: bool = True) -> S
             r.name: resource_state(r.data) for r in desired.resources if r.kind == "PolicyPack"
         }
         source = "desired (bootstrap)"
-    policy = build_policy(workspace_state["spec"], packs)
+    policy = build_policy(workspace_state["spec"], packs, source=_SOURCES[source, actual.source])
     approvers = approvers_of(workspace_state)
     return Session(
         root=root,
@@ -78,8 +77,24 @@ def open_session(root: Path, db: StateDB | None, *, use_cache: bool = True) -> S
         workspace=workspace_name,
         approvers=approvers,
         actor=local_actor(approvers),
-        redactor=Redactor(policy.redaction_patterns),
+        redactor=_redactor(policy.redaction_patterns),
     )
+
+
+_SOURCES = {
+    ("applied", "state"): "the applied state (state database)",
+    ("applied", "lock"): "the applied state (cloned.lock)",
+    ("desired (bootstrap)", "state"): ".cloned/ (nothing applied yet)",
+    ("desired (bootstrap)", "lock"): ".cloned/ (nothing applied yet)",
+    ("desired (bootstrap)", "empty"): ".cloned/ (nothing applied yet)",
+}
+
+
+def _redactor(patterns: tuple[str, ...]) -> Redactor:
+    """The process redactor, taught the active policy's patterns."""
+    redactor = active()
+    redactor.add_patterns(patterns)
+    return redactor
 
 
 def local_actor(approvers: dict[str, Approver]) -> str:
@@ -92,12 +107,3 @@ def local_actor(approvers: dict[str, Approver]) -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def workspace_state_of(session: Session) -> dict[str, Any]:
-    """The Workspace state whose approvers and policy this session uses."""
-    for resource in session.actual.resources.values():
-        if resource.kind == "Workspace":
-            return resource.state
-    (desired,) = [r for r in session.desired.resources if r.kind == "Workspace"]
-    return resource_state(desired.data)

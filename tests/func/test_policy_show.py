@@ -35,7 +35,7 @@ def test_quickstart_shows_baseline_and_the_overlay(repo: Path) -> None:
     result = cloned("policy", "show", cwd=quickstart(repo))
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0] == "Policy from .cloned/ (desired state): baseline, research-overlay"
+    assert lines[0] == "Policy from .cloned/ (nothing applied yet): baseline, research-overlay"
     assert "baseline (built-in)" in lines
     assert "research-overlay (extends baseline)" in lines
     assert "  baseline/budget-raise  approval: 1 from admins" in lines
@@ -108,7 +108,7 @@ def test_an_overlay_listed_alone_brings_in_the_pack_it_extends(repo: Path) -> No
     result = cloned("policy", "show", cwd=repo)
     assert result.code == 0, result.err
     assert result.out.splitlines()[0] == (
-        "Policy from .cloned/ (desired state): baseline, research-overlay"
+        "Policy from .cloned/ (nothing applied yet): baseline, research-overlay"
     )
 
 
@@ -157,3 +157,20 @@ def test_help_lists_show() -> None:
     result = cloned("policy", "--help")
     assert result.code == 0
     assert "show" in result.out
+
+
+def test_the_applied_policy_decides_until_a_loosening_is_applied(repo: Path) -> None:
+    quickstart(repo)
+    assert cloned("apply", cwd=repo).code == 0
+    set_packs(repo, "[baseline]")
+    applied = cloned("policy", "show", cwd=repo)
+    assert applied.out.splitlines()[0] == (
+        "Policy from the applied state (state database): baseline, research-overlay"
+    )
+    proposed = cloned("policy", "show", "--desired", cwd=repo)
+    assert proposed.out.splitlines()[0] == "Policy from .cloned/ (desired state): baseline"
+    # Dropping the overlay is itself a Workspace change that the applied policy gates.
+    plan = cloned("plan", "--json", cwd=repo)
+    (change,) = json.loads(plan.out)["changes"]
+    assert change["address"] == "workspace.quickstart"
+    assert change["decision"] == "approval"
