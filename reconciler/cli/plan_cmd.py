@@ -66,7 +66,7 @@ def plan(
       cloned plan --detailed-exitcode || echo "changes pending"
     """
     from reconciler.clock import stamp
-    from reconciler.engine.planfile import plan_json, save
+    from reconciler.engine.planfile import plan_json, record_saved, save
     from reconciler.engine.session import open_session
     from reconciler.load.files import find_root
     from reconciler.state.db import StateDB
@@ -76,14 +76,16 @@ def plan(
     try:
         session = open_session(root, db)
         made = session.plan(tuple(target))
+        payload = plan_json(
+            made, created_at=stamp(), redactor=session.redactor, policy_source=session.policy_source
+        )
+        if out is not None:
+            save(out, payload)
+            if db is not None:
+                record_saved(db, session, payload, out)
     finally:
         if db is not None:
             db.close()
-    payload = plan_json(
-        made, created_at=stamp(), redactor=session.redactor, policy_source=session.policy_source
-    )
-    if out is not None:
-        save(out, payload)
     _render(payload, as_json=as_json, fmt=fmt)
     if out is not None and not (as_json or fmt != "text"):
         print(f"\nSaved the plan to {out}. Apply exactly this plan with: cloned apply {out}")

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
+from reconciler.engine.journal import Journal
 from reconciler.engine.planner import Plan
+from reconciler.engine.session import Session
 from reconciler.errors import ClonedError
 from reconciler.plan.types import PLAN_FORMAT_VERSION, Change
 from reconciler.redact import Redactor
+from reconciler.state.db import StateDB
 
 MAX_PLAN_BYTES = 64 * 1024 * 1024
 
@@ -145,3 +148,15 @@ def _differences(before: dict[str, str], after: dict[str, str]) -> list[str]:
         elif before[address] != after[address]:
             found.append(f"{address} modified")
     return found
+
+
+def record_saved(db: StateDB, session: Session, payload: dict[str, Any], path: Path) -> None:
+    """Audit that a plan was saved for review (its id, file and what it would change)."""
+    journal = Journal(session.actor, session.redactor)
+    with db.transaction() as connection:
+        journal.record(
+            connection,
+            "plan.saved",
+            str(payload["plan_id"]),
+            {"file": str(path), "summary": payload["summary"]},
+        )

@@ -86,6 +86,9 @@ def test_saved_plan_applies_exactly_and_stale_plan_is_refused(team: Team) -> Non
     fresh = team.run("plan", "--out", "second.plan")
     assert fresh.code == 0
     assert team.run("apply", "second.plan").code == 0
+    second_id = json.loads((team.repo / "second.plan").read_text())["plan_id"]
+    saved_events = team.run("audit", "log", "--type", "plan.saved", "--json").out.splitlines()
+    assert [json.loads(line)["subject"] for line in saved_events] == [second_id]
     again = team.run("apply", "second.plan")
     assert again.code == 1
     assert "the actual state changed since the plan was made" in again.err
