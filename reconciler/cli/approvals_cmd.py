@@ -38,7 +38,7 @@ def list_(
     """List approval requests and what each still needs."""
     from reconciler.engine.review import list_requests
 
-    _, listed = list_requests(_root(path))
+    listed = list_requests(_root(path))
     shown = [
         item for item in listed if all_ or as_json or item.status not in ("superseded", "approved")
     ]
@@ -96,7 +96,7 @@ def show(
     from reconciler.engine.review import list_requests
     from reconciler.errors import ClonedError
 
-    _, listed = list_requests(_root(path))
+    listed = list_requests(_root(path))
     matches = [item for item in listed if item.request.id.startswith(request_id)]
     if len(matches) != 1:
         raise ClonedError(

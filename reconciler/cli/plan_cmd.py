@@ -19,6 +19,14 @@ def _exit_code(plan: dict[str, Any], detailed: bool) -> int:
     return int(ExitCode.OK)
 
 
+FORMATS = ("text", "json", "markdown")
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+
+
 def _render(plan: dict[str, Any], *, as_json: bool, fmt: str) -> None:
     from reconciler.cli import render_plan
 
@@ -29,7 +37,7 @@ def _render(plan: dict[str, Any], *, as_json: bool, fmt: str) -> None:
     elif fmt == "text":
         print(render_plan.text(plan, colour=render_plan.use_colour()))
     else:
-        raise UsageError(f"--format: {fmt!r} is not one of text, json, markdown")
+        _check_format(fmt)
 
 
 def plan(
@@ -65,6 +73,7 @@ def plan(
       cloned plan --format markdown > comment.md
       cloned plan --detailed-exitcode || echo "changes pending"
     """
+    _check_format(fmt)
     from reconciler.clock import stamp
     from reconciler.engine.planfile import plan_json, record_saved, save
     from reconciler.engine.session import open_session
@@ -100,6 +109,7 @@ def show(
     """Print a saved plan, exactly as it was planned."""
     from reconciler.engine.planfile import load
 
+    _check_format(fmt)
     saved = load(file)
     _render(saved.data, as_json=as_json, fmt=fmt)
     return int(ExitCode.OK)

@@ -24,6 +24,7 @@ from reconciler.engine.planner import Plan
 from reconciler.engine.session import Session, open_session
 from reconciler.errors import ClonedError, ExitCode
 from reconciler.load import refs
+from reconciler.load.workspace import load_desired_state
 from reconciler.plan.types import Change
 from reconciler.providers.base import ApplyContext
 from reconciler.providers.registry import provider_for
@@ -79,6 +80,8 @@ def apply(
     lock_timeout: float = 0.0,
 ) -> ApplyResult:
     """Apply the plan for the workspace at `root` (exactly `saved`, when given)."""
+    # Invalid desired state is refused before anything is written, the state database included.
+    load_desired_state(root)
     db = StateDB.open(root)
     assert db is not None
     try:

@@ -37,9 +37,11 @@ def _db(root: Path) -> StateDB:
     return db
 
 
-def list_requests(root: Path) -> tuple[Session, list[Listed]]:
-    """Every request, each with its status judged now."""
-    db = _db(root)
+def list_requests(root: Path) -> list[Listed]:
+    """Every request, each with its status judged now (none before the first apply)."""
+    db = StateDB.open(root, create=False)
+    if db is None:
+        return []
     try:
         session = open_session(root, db)
         found, _ = approval_records.read_all(root)
@@ -50,7 +52,7 @@ def list_requests(root: Path) -> tuple[Session, list[Listed]]:
                 continue
             evaluation = _evaluate(session, request, found)
             out.append(Listed(request, evaluation.status, evaluation))
-        return session, out
+        return out
     finally:
         db.close()
 

@@ -34,6 +34,8 @@ class FileResult:
     problems: list[Problem] = field(default_factory=list)
     # (kind, name) of documents that failed validation but clearly declare a resource.
     partial: frozenset[tuple[str, str]] = frozenset()
+    # False when the file could not be read or parsed at all: what it declares is unknown.
+    parsed: bool = True
 
 
 def check_file(source: SourceFile) -> FileResult:
@@ -44,7 +46,7 @@ def check_file(source: SourceFile) -> FileResult:
 
     text = decode(source)
     if isinstance(text, Problem):
-        return FileResult(source.rel, [], [text])
+        return FileResult(source.rel, [], [text], parsed=False)
     locator = Locator(text)
     try:
         parsed = parse(text)
@@ -52,7 +54,8 @@ def check_file(source: SourceFile) -> FileResult:
         position = (exc.line + 1, exc.col + 1)
         if exc.document >= 0:
             position = locator.find(exc.document, exc.at, key=exc.key) or position
-        return FileResult(source.rel, [], [Problem(source.rel, *position, exc.message)])
+        problem = Problem(source.rel, *position, exc.message)
+        return FileResult(source.rel, [], [problem], parsed=False)
     documents: list[CachedDocument] = []
     problems: list[Problem] = []
     partial: set[tuple[str, str]] = set()

@@ -24,6 +24,7 @@ class CrossFinding:
     at: Path
     message: str
     related: LoadedResource | None = None
+    dangling: bool = False  # a reference to a resource that is not declared
 
 
 Reference = tuple[Path, str, Any]
@@ -166,7 +167,7 @@ def _missing(
     label = _LABELS.get(target, target)
     guess = did_you_mean(str(name), known)
     where = dotted(at)
-    return CrossFinding(resource, at, f'{where}: no {label} named "{name}"{guess}')
+    return CrossFinding(resource, at, f'{where}: no {label} named "{name}"{guess}', dangling=True)
 
 
 def _items(spec: dict[str, Any], *keys: str) -> Iterator[tuple[Path, Any]]:

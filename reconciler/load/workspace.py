@@ -22,6 +22,7 @@ def load_desired_state(start: Path, *, use_cache: bool = True) -> DesiredState:
     """Load and validate the workspace containing `start`; raise `ValidationFailed` if invalid."""
     root = find_root(start)
     sources, problems = discover(root)
+    unreadable = bool(problems)
     cache = ResultCache.open(root) if use_cache else None
     digests = [hashlib.sha256(source.data).hexdigest() for source in sources]
     cached = [cache.get(digest) if cache is not None else None for digest in digests]
@@ -29,16 +30,22 @@ def load_desired_state(start: Path, *, use_cache: bool = True) -> DesiredState:
     results = iter(check_files(misses))
     resources: list[LoadedResource] = []
     partial: set[tuple[str, str]] = set()
+    unparsed = unreadable
     for source, digest, documents in zip(sources, digests, cached, strict=True):
         if documents is None:
             result = next(results)
             problems += result.problems
             partial |= result.partial
+            unparsed = unparsed or not result.parsed
             documents = result.documents
             if cache is not None and not result.problems:
                 cache.put(digest, documents)
         resources.extend(_resource(source.rel, document) for document in documents)
     findings = refs.check(resources, also_declared=partial)
+    if unparsed:
+        # A file that could not be read may declare what these references name: reporting them
+        # as dangling would bury the real problem under guesses.
+        findings = [finding for finding in findings if not finding.dangling]
     problems += _locate(findings, {source.rel: source for source in sources})
     if problems:
         raise ValidationFailed(problems)

@@ -534,7 +534,8 @@ def test_every_problem_in_every_file_is_reported_in_one_run(workspace: Path) -> 
             ".cloned/a/nested.yaml:2:13: "
             "invalid YAML: mapping values are not allowed in this context",
             ".cloned/c-latin1.yaml:1:10: file is not UTF-8 (byte 0xe9)",
-            '.cloned/m-run.yaml:6:3: spec.pipeline: no Pipeline named "triage"',
+            # m-run.yaml names a pipeline "triage" that no readable file declares; while two
+            # files cannot be read, that could be one of them, so it is not reported as dangling.
             '.cloned/z-budgets.yaml:8:11: spec.period: "montly" is not one of "day", "week" or '
             '"month" (did you mean "month"?)',
             ".cloned/z-budgets.yaml:10:15: "

@@ -147,3 +147,18 @@ def test_valid_documents_of_a_rejected_file_are_still_cross_checked(workspace: P
         '.cloned/mixed.yaml:4:16: spec.scope.connector: no Connector named "ghub"',
         ".cloned/mixed.yaml:6:1: a resource must be a mapping, got a list",
     ]
+
+
+def test_an_unparsable_file_does_not_also_report_references_to_what_it_declares(
+    workspace: Path,
+) -> None:
+    write(workspace, ".cloned/budgets.yaml", "apiVersion: cloned/v1\nkind: [\n")
+    write(
+        workspace,
+        ".cloned/run.yaml",
+        "apiVersion: cloned/v1\nkind: Run\nmetadata: {name: r}\nspec: {pipeline: nightly}\n",
+    )
+    result = cloned("validate", cwd=workspace)
+    assert result.code == 1
+    assert "no Pipeline named" not in result.err
+    assert result.err.startswith(".cloned/budgets.yaml:3:1: invalid YAML")
