@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from reconciler.atomic import write_atomic
 from reconciler.canonical import canonical_json
 from reconciler.errors import Problem
 
@@ -56,14 +55,7 @@ def write(root: Path, record: Record) -> Path:
     path = record_path(root, record)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".record.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
     return path
 
 

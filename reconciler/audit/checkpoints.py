@@ -45,7 +45,12 @@ def load_checkpoints(root: Path) -> tuple[list[str], Finding | None]:
 
 
 def check_checkpoints(
-    lines: list[str], *, pinned: str | None, log: Chain, database: Chain | None
+    lines: list[str],
+    *,
+    pinned: str | None,
+    log: Chain,
+    database: Chain | None,
+    unsigned_from: int | None = None,
 ) -> list[Finding]:
     """Check every checkpoint in order (stopping at the first bad one), then truncation."""
     key, last_seq, last_number = pinned, 0, 0
@@ -87,13 +92,17 @@ def check_checkpoints(
         if known is not None and known != checkpoint.hash:
             return [Finding(f"event {seq} does not match {where}", seq, REL, number)]
         last_seq, last_number = seq, number
-    return _truncation(last_seq, last_number, log, database)
+    return _truncation(last_seq, last_number, log, database, unsigned_from)
 
 
-def _truncation(last_seq: int, number: int, log: Chain, database: Chain | None) -> list[Finding]:
-    """The log must reach the last checkpoint, and every committed event must be signed."""
+def _truncation(
+    last_seq: int, number: int, log: Chain, database: Chain | None, unsigned_from: int | None
+) -> list[Finding]:
+    """The log must reach the last checkpoint, and every committed event must be signed
+    (except a tail from `unsigned_from` on, left by an export that was interrupted)."""
     found: list[Finding] = []
-    if 0 < last_seq < log.end and log.finding is None:
+    interrupted = unsigned_from is not None and last_seq >= unsigned_from
+    if 0 < last_seq < log.end and log.finding is None and not interrupted:
         found.append(
             Finding(
                 f"{_events(last_seq + 1, log.end)} not covered by any checkpoint: the last one, "

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.atomic import write_atomic
 from reconciler.audit.chain import verify_rows
 from reconciler.audit.checkpoints import parse_checkpoint
 from reconciler.audit.event import GENESIS, line_text
@@ -22,7 +23,6 @@ from reconciler.audit.files import (
     list_segments,
     read_lines,
     segment_name,
-    write_atomic,
 )
 from reconciler.audit.signing import Signer, fingerprint, same_key, workspace_signer
 from reconciler.clock import stamp

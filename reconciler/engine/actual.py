@@ -7,13 +7,12 @@ deterministic, sorted JSON that a reviewer can read and CI can plan against.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from reconciler import __version__
+from reconciler.atomic import write_atomic
 from reconciler.errors import ClonedError
 from reconciler.providers.base import ActualResource
 from reconciler.redact import Redactor
@@ -100,12 +99,5 @@ def write_lock(root: Path, text: str) -> bool:
     path = root / LOCK_FILE
     if path.exists() and path.read_text() == text:
         return False
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".cloned.lock.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
     return True

@@ -8,13 +8,12 @@ redactor may have masked) is ever applied from the file itself.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
+from reconciler.atomic import write_atomic
 from reconciler.engine.journal import Journal
 from reconciler.engine.planner import Plan
 from reconciler.engine.session import Session
@@ -88,18 +87,10 @@ class SavedPlan:
 def save(path: Path, payload: dict[str, Any]) -> None:
     """Write a plan file atomically."""
     text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomic(path, text)
     except OSError as exc:
         raise ClonedError(f"--out: cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def load(path: Path) -> SavedPlan:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
+from reconciler.atomic import write_atomic
 from reconciler.data import data_dir
 
 CACHE_FORMAT = 2  # 2: documents are stored normalised (defaults filled in)
@@ -84,11 +83,6 @@ class ResultCache:
         if not ignore.exists():
             ignore.write_text("# Cloned's local state: never commit it.\n*\n")
         payload = {"fingerprint": self._stamp, "files": self._used}
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=".resources.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(payload, handle, separators=(",", ":"))
-            os.replace(temp, self._path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        text = json.dumps(payload, separators=(",", ":"))
+        # A cache needs no fsync: losing it in a power cut only costs one cold run.
+        write_atomic(self._path, text, durable=False)

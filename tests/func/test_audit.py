@@ -481,3 +481,32 @@ def test_verify_json_names_every_problem(root: Path) -> None:
         f"Error: event 17 ({SECOND} line 7): hash does not match its content",
         "Also: event 22 (state database): hash does not match its content",
     ]
+
+
+def test_an_export_killed_before_its_checkpoint_verifies_and_is_completed(root: Path) -> None:
+    """A crash between writing a segment and signing its checkpoint is not tampering: the
+    database holds those events and knows they were not exported; the next export signs them."""
+    checkpoints = (root / CHECKPOINTS).read_text()
+    db = StateDB.open(root)
+    assert db is not None
+    seed(db, root, 26, 30)
+    # Roll the files back to "segment written, checkpoint not yet", as a kill would leave them.
+    (root / CHECKPOINTS).write_text(checkpoints)
+    with db.transaction() as connection:
+        connection.execute("UPDATE meta SET value = '25' WHERE key = 'audit_exported_seq'")
+    db.close()
+    code, _, out = verify(root)
+    assert code == 0, out
+    # Without the database nobody can tell this tail from one an attacker appended.
+    shutil.move(root / DB_FILE, root / "saved.db")
+    code, problems, _ = verify(root)
+    assert code == 1
+    assert problems[0].startswith("Error: events 26-30 are not covered by any checkpoint")
+    shutil.move(root / "saved.db", root / DB_FILE)
+    db = StateDB.open(root)
+    assert db is not None
+    export(db, root)
+    db.close()
+    assert len((root / CHECKPOINTS).read_text().splitlines()) == 4
+    shutil.move(root / DB_FILE, root / "saved.db")
+    assert verify(root)[0] == 0
