@@ -65,13 +65,21 @@ class Opened:
 def open_request(connection: Connection, change: Change, *, author: str, at: str) -> Opened:
     """The request for this change, created if new; older pending versions are superseded."""
     existing = rows.by_hash(connection, change.change_hash)
-    if existing is not None:
+    if existing is not None and existing.status != "superseded":
         return Opened(Request.from_row(existing), False, ())
     new_id = request_id(change.change_hash)
     superseded = []
-    for old in rows.open_for_address(connection, change.address):
-        rows.set_status(connection, old.id, "superseded", at, superseded_by=new_id)
-        superseded.append(old.id)
+    for old in rows.active(connection, change.address):
+        if old.id != new_id:
+            rows.set_status(connection, old.id, "superseded", at, superseded_by=new_id)
+            superseded.append(old.id)
+    if existing is not None:
+        # The change went back to a version that was requested before: that request (and the
+        # approvals that name it) speaks for the change again.
+        rows.set_status(connection, existing.id, "pending", at)
+        revived = rows.by_hash(connection, change.change_hash)
+        assert revived is not None
+        return Opened(Request.from_row(revived), False, tuple(superseded))
     summary = {
         "origin": change.proposed.origin,
         "risk": change.proposed.risk,
@@ -98,6 +106,17 @@ def mark(connection: Connection, request: Request, status: str, at: str) -> None
     """Record a request's new status (approved once applied, denied, expired)."""
     if request.status != status:
         rows.set_status(connection, request.id, status, at)
+
+
+def retire_obsolete(connection: Connection, current: set[str], at: str) -> list[tuple[str, str]]:
+    """Supersede open requests whose change is no longer planned (reverted or already
+    converged another way); returns their (id, address)."""
+    retired = []
+    for row in rows.active(connection):
+        if row.change_hash not in current:
+            rows.set_status(connection, row.id, "superseded", at)
+            retired.append((row.id, row.address))
+    return retired
 
 
 def all_requests(db: StateDB) -> list[Request]:

@@ -56,7 +56,9 @@ def record_problem(
         expires = datetime.fromisoformat(record.expires_at.replace("Z", "+00:00"))
     except ValueError:
         return "expires_at is not a valid time"
-    if now >= expires:
+    # A denial blocks until the change changes or the record is removed (SPEC section 4); only
+    # approvals lapse.
+    if now >= expires and record.verdict == "approve":
         return f"expired at {record.expires_at}"
     return None
 

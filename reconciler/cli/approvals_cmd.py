@@ -49,7 +49,7 @@ def list_(
         print("No open approval requests.")
         return int(ExitCode.OK)
     for item in shown:
-        needs = "; ".join(item.evaluation.missing) if item.evaluation else ""
+        needs = "; ".join(item.missing)
         request = item.request
         print(f"{request.id}  {item.status:<10} {request.address} ({request.action})  {needs}")
     return int(ExitCode.OK)
@@ -69,7 +69,7 @@ def _json(item: Listed) -> dict[str, object]:
         "author": request.author,
         "created_at": request.created_at,
         "superseded_by": request.superseded_by,
-        "missing": list(item.evaluation.missing) if item.evaluation else [],
+        "missing": list(item.missing),
         "approvals": [
             {
                 "approver": v.record.approver,
@@ -121,8 +121,8 @@ def show(
         state = "counts" if verdict.counts else f"does not count: {verdict.reason}"
         record = verdict.record
         print(f"  {record.verdict} by {record.approver} at {record.signed_at}: {state}")
-    if item.evaluation and item.evaluation.missing:
-        print(f"  still needed: {'; '.join(item.evaluation.missing)}")
+    if item.missing:
+        print(f"  still needed: {'; '.join(item.missing)}")
     return int(ExitCode.OK)
 
 
@@ -187,13 +187,21 @@ def verify(
     from reconciler.engine.review import verify as run_verify
 
     root = _root(path)
-    sound, problems = run_verify(root)
+    result = run_verify(root)
     if as_json:
         print_json(
-            {"valid": not problems, "sound": sound, "problems": [problem_json(p) for p in problems]}
+            {
+                "valid": not result.invalid,
+                "sound": result.sound,
+                "expired": [problem_json(p) for p in result.lapsed],
+                "problems": [problem_json(p) for p in result.invalid],
+            }
         )
     else:
-        for problem in problems:
+        for problem in result.invalid + result.lapsed:
             print(f"{problem.path}: {problem.message}")
-        print(f"Approval records: {sound} valid, {len(problems)} invalid.")
-    return int(ExitCode.ERROR if problems else ExitCode.OK)
+        print(
+            f"Approval records: {result.sound} valid, {len(result.lapsed)} expired, "
+            f"{len(result.invalid)} invalid; approvers from {result.trust_source}."
+        )
+    return int(ExitCode.ERROR if result.invalid else ExitCode.OK)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,8 @@ def plan(
     Compares the desired state in .cloned/ with the actual state (the state database, or in a
     fresh clone the committed .cloned/cloned.lock). Each change shows its field-level diff, its
     risk, where it was declared, and the decision of the applied policy: auto, approval (which
-    rule, who may approve) or deny. Writes nothing unless --out is given.
+    rule, who may approve) or deny. Changes nothing: only --out writes a file (and a saved
+    plan is audited), and the validation cache in .cloned/state/ is refreshed.
 
     Examples:
 
@@ -95,6 +97,12 @@ def plan(
     finally:
         if db is not None:
             db.close()
+    if session.actual.source == "lock":
+        print(
+            "Note: no state database here; planning against .cloned/cloned.lock as committed in "
+            "this checkout (policy and approvers come from it too).",
+            file=sys.stderr,
+        )
     _render(payload, as_json=as_json, fmt=fmt)
     if out is not None and not (as_json or fmt != "text"):
         print(f"\nSaved the plan to {out}. Apply exactly this plan with: cloned apply {out}")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.validity import evaluate
+from reconciler.audit.files import AUDIT_DIR
 from reconciler.clock import now, stamp
 from reconciler.engine import actual as actual_state
 from reconciler.engine.journal import Journal
@@ -28,7 +29,7 @@ from reconciler.load.workspace import load_desired_state
 from reconciler.plan.types import Change
 from reconciler.providers.base import ApplyContext
 from reconciler.providers.registry import provider_for
-from reconciler.state.db import StateDB
+from reconciler.state.db import DB_FILE, StateDB
 from reconciler.state.lock import Holder, WorkspaceLock
 
 Status = Literal["applied", "pending", "denied", "blocked", "skipped", "failed"]
@@ -82,6 +83,7 @@ def apply(
     """Apply the plan for the workspace at `root` (exactly `saved`, when given)."""
     # Invalid desired state is refused before anything is written, the state database included.
     load_desired_state(root)
+    _refuse_fresh_clone(root)
     db = StateDB.open(root)
     assert db is not None
     try:
@@ -93,22 +95,38 @@ def apply(
                     "the saved plan is stale: " + "; ".join(stale_reasons(saved, plan)),
                     hint="run `cloned plan --out FILE` again and review the new plan",
                 )
-            return _Run(root, db, session, plan, lock.recovered).execute()
+            return _Run(root, db, session, plan, lock).execute()
     finally:
         db.close()
+
+
+def _refuse_fresh_clone(root: Path) -> None:
+    """Fail closed in a checkout that has applied state in git but no state database: starting
+    an empty one there would re-apply everything as a bootstrap, under the branch's own policy."""
+    if (root / DB_FILE).exists():
+        return
+    committed = [p for p in (actual_state.LOCK_FILE, AUDIT_DIR) if (root / p).exists()]
+    if committed:
+        raise ClonedError(
+            f"this checkout has applied state ({', '.join(str(p) for p in committed)}) but no "
+            "state database, so apply cannot continue the workspace's history here",
+            hint="run apply where the state database lives; `cloned plan` here is a dry run "
+            "against cloned.lock",
+        )
 
 
 class _Run:
     """One apply's progress: outcomes so far and what they block."""
 
     def __init__(
-        self, root: Path, db: StateDB, session: Session, plan: Plan, recovered: Holder | None
+        self, root: Path, db: StateDB, session: Session, plan: Plan, lock: WorkspaceLock
     ) -> None:
         self.root = root
         self.db = db
         self.session = session
         self.plan = plan
-        self.recovered = recovered
+        self.lock = lock
+        self.recovered = lock.recovered
         self.journal = Journal(session.actor, session.redactor)
         self.outcomes: list[Outcome] = []
         self.unconverged: set[str] = set()
@@ -136,7 +154,17 @@ class _Run:
             )
         for change in self.plan.changes:
             self.outcomes.append(self._one(change, at))
+            self.lock.renew()
         with self.db.transaction() as connection:
+            if not self.plan.targets:
+                planned = {change.change_hash for change in self.plan.changes}
+                for retired, address in requests.retire_obsolete(connection, planned, at):
+                    self.journal.record(
+                        connection,
+                        "approval.superseded",
+                        address,
+                        {"request": retired, "reason": "the change is no longer planned"},
+                    )
             self.journal.record(
                 connection,
                 "apply.finished",

@@ -26,6 +26,13 @@ class Listed:
     status: str
     evaluation: Evaluation | None
 
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """What the request still needs (nothing once applied, superseded or denied)."""
+        if self.evaluation is None or self.status not in ("pending", "expired"):
+            return ()
+        return self.evaluation.missing
+
 
 def _db(root: Path) -> StateDB:
     db = StateDB.open(root, create=False)
@@ -47,11 +54,11 @@ def list_requests(root: Path) -> list[Listed]:
         found, _ = approval_records.read_all(root)
         out = []
         for request in requests.all_requests(db):
-            if request.status in ("superseded", "approved"):
-                out.append(Listed(request, request.status, None))
-                continue
             evaluation = _evaluate(session, request, found)
-            out.append(Listed(request, evaluation.status, evaluation))
+            # Applied and superseded requests keep their recorded status; the evaluation still
+            # shows who approved.
+            final = request.status in ("superseded", "approved")
+            out.append(Listed(request, request.status if final else evaluation.status, evaluation))
         return out
     finally:
         db.close()
@@ -143,9 +150,20 @@ def sign(
         db.close()
 
 
-def verify(root: Path) -> tuple[int, list[Problem]]:
-    """Check every record file: (how many are sound, the problems of the rest)."""
-    found, problems = approval_records.read_all(root)
+@dataclass(frozen=True)
+class Verified:
+    """`approvals verify`: sound records, records that lapsed, and invalid ones."""
+
+    sound: int
+    lapsed: list[Problem]
+    invalid: list[Problem]
+    trust_source: str  # where approvers came from: the state database, cloned.lock, or .cloned/
+
+
+def verify(root: Path) -> Verified:
+    """Check every record file. Expired approvals no longer count but are not wrong; anything
+    forged, misattributed or ineligible is invalid."""
+    found, invalid = approval_records.read_all(root)
     db = StateDB.open(root, create=False)
     try:
         session = open_session(root, db)
@@ -154,6 +172,7 @@ def verify(root: Path) -> tuple[int, list[Problem]]:
         if db is not None:
             db.close()
     sound = 0
+    lapsed: list[Problem] = []
     for rel, record in found:
         reason = record_problem(
             record, workspace=session.workspace, approvers=session.approvers, now=now()
@@ -166,6 +185,8 @@ def verify(root: Path) -> tuple[int, list[Problem]]:
             reason = next((v.reason for v in judged.verdicts if v.reason), None)
         if reason is None:
             sound += 1
+        elif reason.startswith("expired at "):
+            lapsed.append(Problem(rel, 0, 0, f"{reason}; it no longer counts"))
         else:
-            problems.append(Problem(rel, 0, 0, reason))
-    return sound, problems
+            invalid.append(Problem(rel, 0, 0, reason))
+    return Verified(sound, lapsed, invalid, session.policy.source)

@@ -39,12 +39,16 @@ def by_hash(connection: Connection, change_hash: str) -> RequestRow | None:
     return RequestRow(*row) if row else None
 
 
-def open_for_address(connection: Connection, address: str) -> list[RequestRow]:
-    """Pending requests for one address (a changed change supersedes them)."""
-    cursor = connection.execute(
-        _SELECT + "WHERE address = ? AND status = 'pending'",
-        (address,),
-    )
+ACTIVE = ("pending", "denied", "expired")
+"""Statuses of a request that still speaks for its change (a newer version supersedes it)."""
+
+
+def active(connection: Connection, address: str | None = None) -> list[RequestRow]:
+    """Requests that are still open, for one address or for all."""
+    query = _SELECT + "WHERE status IN ('pending', 'denied', 'expired')"
+    if address is None:
+        return [RequestRow(*row) for row in connection.execute(query).fetchall()]
+    cursor = connection.execute(query + " AND address = ?", (address,))
     return [RequestRow(*row) for row in cursor.fetchall()]
 
 
@@ -72,10 +76,9 @@ def insert(connection: Connection, row: RequestRow) -> None:
 def set_status(
     connection: Connection, request_id: str, status: str, at: str, superseded_by: str | None = None
 ) -> None:
-    """Move a request to a new status."""
+    """Move a request to a new status (`superseded_by` is recorded as given, NULL included)."""
     connection.execute(
-        "UPDATE approval_requests SET status = ?, updated_at = ?, "
-        "superseded_by = COALESCE(?, superseded_by) WHERE id = ?",
+        "UPDATE approval_requests SET status = ?, updated_at = ?, superseded_by = ? WHERE id = ?",
         (status, at, superseded_by, request_id),
     )
 

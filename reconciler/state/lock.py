@@ -57,6 +57,7 @@ class WorkspaceLock:
         self._timeout = timeout
         self._lease = lease
         self._me = me()
+        self._renewed = time.monotonic()
         self.recovered: Holder | None = None
 
     def acquire(self) -> None:
@@ -96,6 +97,21 @@ class WorkspaceLock:
                 ),
             )
         return None
+
+    def renew(self) -> None:
+        """Extend the lease, at most once a minute; long applies call this between steps so a
+        second apply never mistakes a live holder for a stale one."""
+        if time.monotonic() - self._renewed < 60:
+            return
+        moment = now()
+        with self._db.transaction() as connection:
+            updated = connection.execute(
+                "UPDATE lock SET lease_until = ? WHERE id = 1 AND pid = ? AND host = ?",
+                (stamp(moment + self._lease), self._me.pid, self._me.host),
+            ).rowcount
+        if updated != 1:
+            raise LockHeld("the workspace lock was taken over during this apply; stopping")
+        self._renewed = time.monotonic()
 
     def release(self) -> None:
         """Give the lock back (only if this process still holds it)."""

@@ -203,3 +203,47 @@ def test_policy_deny_exits_4(team: Team) -> None:
     assert plan.code == 4
     assert "decision: deny: keep-budgets/no-budget-deletes" in plan.out
     assert team.run("apply").code == 4
+
+
+def test_a_denial_does_not_lapse_but_an_approval_does(team: Team) -> None:
+    request = raise_budget(team)
+    early = {"CLONED_NOW": "2026-01-01T00:00:00+00:00"}
+    much_later = {"CLONED_NOW": "2027-01-01T00:00:00+00:00"}
+    denied = team.run("approvals", "deny", request, "--key", "bob", who="bob", env=early)
+    assert denied.code == 0, denied.err
+    assert team.run("apply", env=much_later).code == 4
+    assert (
+        team.run("approvals", "approve", request, "--key", "alice", who="alice", env=early).code
+        == 0
+    )
+    verify = team.run("approvals", "verify", env=much_later)
+    assert verify.code == 0, verify.out
+    assert (
+        f".cloned/approvals/{request}/alice.json: "
+        "expired at 2026-01-08T00:00:00Z; it no longer counts" in verify.out
+    )
+    assert "Approval records: 1 valid, 1 expired, 0 invalid" in verify.out
+
+
+def test_reverting_a_change_retires_its_request_and_redoing_it_revives_it(team: Team) -> None:
+    request = raise_budget(team, "80")
+    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 50")
+    assert team.run("apply").code == 0
+    (retired,) = team.requests("--all")
+    assert retired["status"] == "superseded"
+    assert retired["superseded_by"] is None
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    assert team.run("apply").code == 3
+    (revived,) = team.requests()
+    assert revived["id"] == request
+    assert revived["status"] == "pending"
+
+
+def test_who_approved_stays_visible_after_apply(team: Team) -> None:
+    request = raise_budget(team)
+    assert team.run("approvals", "approve", request, "--key", "alice", who="alice").code == 0
+    assert team.run("apply").code == 0
+    (done,) = team.requests("--all")
+    assert done["status"] == "approved"
+    assert [a["approver"] for a in done["approvals"]] == ["alice"]
+    assert done["missing"] == []

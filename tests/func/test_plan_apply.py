@@ -162,3 +162,24 @@ def test_a_lock_left_by_a_killed_process_is_recovered(team: Team) -> None:
     result = team.run("apply")
     assert result.code == 0, result.err
     assert "Recovered a stale workspace lock held by tester" in result.out
+
+
+def test_apply_refuses_a_fresh_clone_that_has_applied_state(team: Team, tmp_path: Path) -> None:
+    from tests.conftest import cloned, git
+
+    assert team.run("apply").code == 0
+    git("add", "-A", cwd=team.repo)
+    git("commit", "-q", "-m", "applied", cwd=team.repo)
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(team.repo), str(clone), cwd=tmp_path)
+    assert not (clone / ".cloned" / "state").exists()
+    plan = cloned("plan", cwd=clone)
+    assert plan.code == 0
+    assert "planning against .cloned/cloned.lock as committed" in plan.err
+    refused = cloned("apply", cwd=clone)
+    assert refused.code == 1
+    assert (
+        "this checkout has applied state (.cloned/cloned.lock, .cloned/audit) but no state database"
+        in refused.err
+    )
+    assert not (clone / ".cloned" / "state" / "cloned.db").exists()
