@@ -1,13 +1,22 @@
-"""Benchmark of `cloned validate` on generated workspaces (`make bench`).
+"""Benchmark of `cloned validate`, `cloned plan` and `cloned apply` on generated workspaces.
 
-Generates realistic workspaces (one Workspace, two PolicyPacks, then SecretRefs, Connectors,
-Budgets, Pipelines, Blueprints and Runs spread over many multi-document files) under the
-git-ignored `.bench/` folder, checks that each validates, then times whole processes:
+`make bench` runs this, then `bench_audit.py`. Generates realistic workspaces (one Workspace,
+two PolicyPacks, then SecretRefs, Connectors, Budgets, Pipelines, Blueprints and Runs spread
+over many multi-document files) under the git-ignored `.bench/` folder, checks that each
+validates, then times whole processes:
 
 - `python -c pass` (interpreter start-up) and `cloned --help` (CLI start-up);
 - `cloned validate --no-cache` (parse + validate everything, cache neither read nor written);
 - `cloned validate` after deleting `.cloned/state/` (true cold: parse, validate, write the cache);
-- `cloned validate` with the cache populated (warm).
+- `cloned validate` with the cache populated (warm);
+- then, on the same workspaces with the cache warm (`plan_apply.py`): `cloned plan` with nothing
+  applied (bootstrap), `cloned apply` of that bootstrap, a no-op `cloned plan` after it, and on
+  one size an apply of budget-lowering updates; and `cloned plan` on examples/quickstart next to
+  `python -c pass`.
+
+Only Workspace, PolicyPack, Budget and SecretRef are managed by plan and apply today; the other
+kinds are validated and reported as not managed yet. The generated policy lets the bootstrap and
+lowered limits apply automatically, so every timed apply exits 0.
 
 Each figure is the median of `--repeat` runs. "Per resource" is the marginal cost: the time
 minus the same command on a workspace holding only its Workspace, divided by the number of
@@ -15,6 +24,7 @@ resources. Standard library only, so it runs with any interpreter; the commands 
 project's own `.venv` ones.
 
     python tests/bench/bench.py [--sizes 100,1000,10000] [--repeat 5] [--json FILE]
+                                [--update-size 1000] [--no-plan]
 """
 
 from __future__ import annotations
@@ -28,15 +38,34 @@ import os
 import platform
 import random
 import shutil
-import statistics
 import struct
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from plan_apply import (
+    LifecycleResult,
+    QuickstartResult,
+    bench_lifecycle,
+    bench_quickstart,
+)
+from plan_apply import report as plan_apply_report
+from timing import (
+    SLOW_REPEAT,
+    SLOW_RUN_SECONDS,
+    Timing,
+    WarmCache,
+    git,
+    hermetic_env,
+    measure,
+    ms,
+    run_once,
+    us,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_DIR = REPO / ".bench"
@@ -46,10 +75,6 @@ PUBLIC_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP14W5IVBeT5CFPOBVA+0aS3LQQIgNLNQT3/opUerjda alice"
 )
 """A real Ed25519 public key line (the one tests/conftest.py uses)."""
-
-SLOW_RUN_SECONDS = 2.0
-"""A cold run slower than this is repeated at most `SLOW_REPEAT` times (unless --cold-repeat)."""
-SLOW_REPEAT = 3
 
 # --- workspace generation ----------------------------------------------------------------------
 
@@ -177,9 +202,11 @@ spec:
         kinds: [Workspace]
         actions: [delete]
       decision: deny
+    # Not at bootstrap, like the built-in rules: creating the packs starts the workspace.
     - name: high-risk-needs-two
       match:
         risk: [high]
+        bootstrap: false
       decision: approval
       approvals:
         count: 2
@@ -454,10 +481,6 @@ def render(total: int, seed: int = 7) -> dict[str, str]:
     return files
 
 
-def git(*args: str, cwd: Path, env: dict[str, str]) -> None:
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
-
-
 def create_workspace(root: Path, total: int, env: dict[str, str]) -> tuple[int, int, int]:
     """Write a committed git repository with a workspace of `total` resources.
 
@@ -481,78 +504,6 @@ def create_workspace(root: Path, total: int, env: dict[str, str]) -> tuple[int, 
 
 
 # --- timing ------------------------------------------------------------------------------------
-
-
-def hermetic_env(home: Path) -> dict[str, str]:
-    """The environment of every timed command: no user git config, a private CLONED_HOME."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GIT_", "CLONED_", "XDG_", "PYTHON"))
-    }
-    (home / "home").mkdir(parents=True, exist_ok=True)
-    (home / "cloned-home").mkdir(parents=True, exist_ok=True)
-    env.update(
-        HOME=str(home / "home"),
-        CLONED_HOME=str(home / "cloned-home"),
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="Bench Author",
-        GIT_AUTHOR_EMAIL="bench@example.com",
-        GIT_COMMITTER_NAME="Bench Author",
-        GIT_COMMITTER_EMAIL="bench@example.com",
-        NO_COLOR="1",
-    )
-    return env
-
-
-@dataclass
-class Timing:
-    """Wall-clock samples of one command, in milliseconds."""
-
-    label: str
-    samples: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples) if self.samples else float("nan")
-
-
-def run_once(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> float:
-    """Milliseconds of one run of `argv`; fails loudly when the command does."""
-    start = time.perf_counter()
-    proc = subprocess.run(
-        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
-    )
-    elapsed = (time.perf_counter() - start) * 1000
-    if proc.returncode != 0:
-        raise SystemExit(
-            f"bench: {' '.join(argv)} exited {proc.returncode} in {cwd}:\n"
-            + proc.stderr.decode(errors="replace")
-        )
-    return elapsed
-
-
-def measure(
-    label: str,
-    argv: Sequence[str],
-    *,
-    cwd: Path,
-    env: dict[str, str],
-    repeat: int,
-    before: Callable[[], None] | None = None,
-    slow_repeat: int | None = None,
-) -> Timing:
-    """`repeat` timed runs (`before` runs untimed ahead of each); fewer when a run is slow."""
-    timing = Timing(label)
-    limit = repeat
-    while len(timing.samples) < limit:
-        if before is not None:
-            before()
-        timing.samples.append(run_once(argv, cwd, env))
-        if slow_repeat is not None and timing.samples[0] > SLOW_RUN_SECONDS * 1000:
-            limit = min(repeat, slow_repeat)
-    return timing
 
 
 def verify(cloned: Path, root: Path, env: dict[str, str], total: int) -> None:
@@ -623,7 +574,14 @@ def bench_size(
     )
     if not (state / "cache" / "resources.json").is_file():
         raise SystemExit(f"bench: validate wrote no cache under {state}")
-    warm = measure("validate, warm", validate, cwd=root, env=env, repeat=repeat)
+    warm = measure(
+        "validate, warm",
+        validate,
+        cwd=root,
+        env=env,
+        repeat=repeat,
+        warm=WarmCache(state / "cache" / "resources.json"),
+    )
     return SizeResult(total, files, lines, size, kind_counts(total), no_cache, cold, warm)
 
 
@@ -654,20 +612,11 @@ def import_times(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> dict[st
 # --- report ------------------------------------------------------------------------------------
 
 
-def ms(value: float) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
-
-
-def us(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:,.1f}"
-
-
 def report(
     results: list[SizeResult],
     base: SizeResult,
     python_pass: Timing,
     help_: Timing,
-    imports: dict[str, dict[str, Any]],
     repeat: int,
 ) -> str:
     out: list[str] = []
@@ -725,14 +674,31 @@ def report(
                 f"| {small.size:,} → {big.size:,} | {big.size / small.size:.0f} "
                 f"| {' | '.join(ratios)} |"
             )
-    if imports:
-        add("\n## `python -X importtime` (sum of top-level cumulative times)\n")
-        add("| command | total ms | biggest top-level imports (ms) |")
-        add("| --- | ---: | --- |")
-        for label, found in imports.items():
-            biggest = ", ".join(f"{name} {value:.0f}" for name, value in found["top"])
-            add(f"| {label} | {found['total_ms']:.0f} | {biggest} |")
     return "\n".join(out)
+
+
+def imports_report(imports: dict[str, dict[str, Any]]) -> str:
+    out = ["\n## `python -X importtime` (sum of top-level cumulative times)\n"]
+    out.append("| command | total ms | biggest top-level imports (ms) |")
+    out.append("| --- | ---: | --- |")
+    for label, found in imports.items():
+        biggest = ", ".join(f"{name} {value:.0f}" for name, value in found["top"])
+        out.append(f"| {label} | {found['total_ms']:.0f} | {biggest} |")
+    return "\n".join(out)
+
+
+def source_state() -> str:
+    """The commit measured, and whether Cloned's code or schemas differ from it."""
+
+    def git_out(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    commit = git_out("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git_out("status", "--porcelain", "--", "reconciler", "schemas").splitlines()
+    if not changed:
+        return f"commit {commit}"
+    return f"commit {commit} + {len(changed)} uncommitted files in reconciler/ or schemas/"
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -753,6 +719,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"runs of each cold figure (default: --repeat, or {SLOW_REPEAT} "
         f"when a run takes over {SLOW_RUN_SECONDS:g} s)",
     )
+    parser.add_argument(
+        "--update-size",
+        type=int,
+        default=1000,
+        help="the size whose budget-lowering apply is timed (default 1000; 0: none)",
+    )
+    parser.add_argument(
+        "--no-plan", action="store_true", help="time validate only (no plan, apply, quickstart)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write raw results here")
     parser.add_argument("--workdir", type=Path, default=BENCH_DIR, help="default: .bench/")
     parser.add_argument(
@@ -770,11 +745,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     env = hermetic_env(work / "env")
     repeat: int = args.repeat
+    plans: bool = not args.no_plan
 
     def progress(message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    progress(f"{python} ({platform.python_version()}), {os.cpu_count()} CPUs, work in {work}")
+    machine = f"CPython {platform.python_version()} on {os.cpu_count()} CPUs"
+    source = source_state()
+    load_start = os.getloadavg()[0]
+    progress(f"{python} ({machine}), Cloned at {source}, work in {work}")
     run_once([str(python), "-c", "pass"], work, env)  # warm the page cache
     run_once([str(cloned), "--help"], work, env)
     starts = max(repeat, 10)
@@ -784,22 +763,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     help_ = measure("cloned --help", [str(cloned), "--help"], cwd=work, env=env, repeat=starts)
 
     progress("1 resource (baseline)")
-    base = bench_size(1, work, python, env, max(repeat, 5), None)
+    base_repeat = max(repeat, 5)
+    base = bench_size(1, work, python, env, base_repeat, None)
+    base_life = bench_lifecycle(work / "ws-1", 1, cloned, env, base_repeat) if plans else None
     results = []
+    lives: list[LifecycleResult] = []
     for total in args.sizes:
-        progress(f"{total:,} resources: generate, verify, time")
+        progress(f"{total:,} resources: generate, verify, time validate")
         started = time.perf_counter()
         results.append(bench_size(total, work, python, env, repeat, args.cold_repeat))
+        if plans:
+            progress(f"{total:,} resources: time plan and apply")
+            lives.append(
+                bench_lifecycle(
+                    work / f"ws-{total}",
+                    total,
+                    cloned,
+                    env,
+                    repeat,
+                    with_updates=total == args.update_size,
+                )
+            )
         progress(f"{total:,} resources done in {time.perf_counter() - started:.1f} s")
+    quickstart: QuickstartResult | None = None
+    if plans:
+        progress("examples/quickstart: plan next to python -c pass")
+        quickstart = bench_quickstart(work, python, cloned, env, starts)
 
     biggest = work / f"ws-{args.sizes[-1]}"
+    size = f"{args.sizes[-1]:,}"
     imports = {
         "`cloned --help`": import_times([str(python), str(cloned), "--help"], work, env),
-        f"`cloned validate`, warm, {args.sizes[-1]:,}": import_times(
+        f"`cloned validate`, warm, {size}": import_times(
             [str(python), str(cloned), "validate"], biggest, env
         ),
     }
-    print(report(results, base, python_pass, help_, imports, repeat))
+    if plans:
+        imports[f"`cloned plan`, no-op, {size}"] = import_times(
+            [str(python), str(cloned), "plan"], biggest, env
+        )
+        imports["`cloned plan`, no-op, quickstart"] = import_times(
+            [str(python), str(cloned), "plan"], work / "quickstart", env
+        )
+    load = f"load average {load_start:.2f} at start, {os.getloadavg()[0]:.2f} at end"
+    print(f"# `make bench`, {time.strftime('%Y-%m-%d')}: {machine}\n")
+    print(f"Cloned at {source}; {load} (1 min).\n")
+    print(report(results, base, python_pass, help_, repeat))
+    if base_life is not None:
+        print(plan_apply_report(lives, base_life, quickstart, repeat))
+    print(imports_report(imports))
+    print()  # bench_audit.py follows in `make bench`
     if args.json is not None:
         payload = {
             "python": str(python),
@@ -810,6 +823,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cloned_help_ms": help_.samples,
             "imports": imports,
             "sizes": [asdict(result) for result in [base, *results]],
+            "plan_apply": [asdict(life) for life in ([base_life] if base_life else []) + lives],
+            "quickstart": asdict(quickstart) if quickstart is not None else None,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         progress(f"raw results in {args.json}")
