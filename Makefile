@@ -31,9 +31,11 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench.py
 	$(BIN)/python tests/bench/bench_audit.py
 
-# Regenerate schemas/ from the pydantic models (tests fail when they drift apart).
+# Regenerate schemas/ from the pydantic models, and the built-in policy packs JSON from their
+# YAML (tests fail when either drifts).
 schemas: $(STAMP)
 	$(BIN)/python -m reconciler.model.schemagen
+	$(BIN)/python -m reconciler.policy.packgen
 
 clean:
 	rm -rf $(VENV) build dist .bench

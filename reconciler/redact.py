@@ -21,12 +21,15 @@ class Redactor:
         self._patterns = [re.compile(pattern) for pattern in patterns]
         self._values: set[str] = set()
         self._combined: re.Pattern[str] | None = None
+        # Plans and lock files repeat the same strings (kinds, keys, values) many times.
+        self._seen: dict[str, str] = {}
 
     def register(self, value: str) -> None:
         """Mask this exact value from now on (for example a secret just read from the vault)."""
         if len(value) >= MIN_SECRET_LENGTH and value not in self._values:
             self._values.add(value)
             self._combined = None
+            self._seen.clear()
 
     def add_patterns(self, patterns: Iterable[str]) -> None:
         """Mask everything these regular expressions match (each pattern once)."""
@@ -35,9 +38,21 @@ class Redactor:
             if pattern not in known:
                 self._patterns.append(re.compile(pattern))
                 known.add(pattern)
+                self._seen.clear()
 
     def text(self, value: str) -> str:
         """`value` with every secret masked."""
+        if not self._values and not self._patterns:
+            return value
+        known = self._seen.get(value)
+        if known is not None:
+            return known
+        masked = self._mask(value)
+        if len(self._seen) < 100_000:
+            self._seen[value] = masked
+        return masked
+
+    def _mask(self, value: str) -> str:
         if self._values:
             if self._combined is None:
                 longest_first = sorted(self._values, key=len, reverse=True)

@@ -27,7 +27,7 @@ from reconciler.audit.files import (
 from reconciler.audit.signing import Signer, fingerprint, same_key, workspace_signer
 from reconciler.clock import stamp
 from reconciler.errors import ClonedError
-from reconciler.state import audit_rows
+from reconciler.state import audit_rows, meta
 from reconciler.state.audit_rows import AuditRow, Connection
 from reconciler.state.db import StateDB
 
@@ -69,7 +69,7 @@ def export(db: StateDB, root: Path, *, signer: Signer | None = None) -> ExportRe
         checkpoints = root / CHECKPOINTS_FILE
         text = "".join(line + "\n" for line in [*checkpoint_lines, checkpoint.line()])
         write_atomic(checkpoints, text.encode())
-        audit_rows.set_meta(connection, audit_rows.EXPORTED_SEQ, str(last.seq))
+        meta.set_meta(connection, audit_rows.EXPORTED_SEQ, str(last.seq))
     return ExportResult(first.seq, last.seq, last.hash, (segment, checkpoints), removed)
 
 
@@ -82,9 +82,9 @@ def _signed(checkpoint: Checkpoint, signer: Signer) -> Checkpoint:
 
 def _pin(connection: Connection, signer: Signer) -> None:
     """The first export pins the signer's key; later ones must use the same key."""
-    pinned = audit_rows.get_meta(connection, audit_rows.PUBLIC_KEY)
+    pinned = meta.get_meta(connection, audit_rows.PUBLIC_KEY)
     if pinned is None:
-        audit_rows.set_meta(connection, audit_rows.PUBLIC_KEY, signer.public_key)
+        meta.set_meta(connection, audit_rows.PUBLIC_KEY, signer.public_key)
     elif not same_key(pinned, signer.public_key):
         raise ClonedError(
             f"the audit key {fingerprint(signer.public_key)} is not the one this workspace "
@@ -94,7 +94,7 @@ def _pin(connection: Connection, signer: Signer) -> None:
 
 
 def _exported_seq(connection: Connection) -> int:
-    value = audit_rows.get_meta(connection, audit_rows.EXPORTED_SEQ) or "0"
+    value = meta.get_meta(connection, audit_rows.EXPORTED_SEQ) or "0"
     if not value.isdigit():
         raise ClonedError(f"state database: {audit_rows.EXPORTED_SEQ} is not a number ({value!r})")
     return int(value)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler.errors import ClonedError
-from reconciler.state import audit_rows
+from reconciler.state import audit_rows, meta
 from reconciler.state.db import StateDB
 
 KEY_FILE = Path(".cloned") / "state" / "audit-key"
@@ -95,7 +95,7 @@ def create_key_file(path: Path) -> None:
 def workspace_signer(db: StateDB, root: Path) -> FileSigner:
     """The workspace's audit key, made on first use; refused when it is not the pinned one."""
     path = root / KEY_FILE
-    pinned = audit_rows.get_meta(db.reader, audit_rows.PUBLIC_KEY)
+    pinned = meta.get_meta(db.reader, audit_rows.PUBLIC_KEY)
     if not path.exists():
         if pinned is not None:
             raise ClonedError(

@@ -16,7 +16,7 @@ from typing import Any
 from reconciler.audit.chain import DATABASE, Chain, Finding, missing, verify_rows, verify_segments
 from reconciler.audit.checkpoints import REL, check_checkpoints, load_checkpoints
 from reconciler.audit.files import list_segments
-from reconciler.state import audit_rows
+from reconciler.state import audit_rows, meta
 from reconciler.state.db import StateDB
 
 
@@ -98,8 +98,8 @@ def _database(db: StateDB, found: list[Finding]) -> tuple[Chain, str | None, int
     chain = verify_rows(audit_rows.scan(connection), lines=True)
     last = audit_rows.head(connection)
     chain.end = last[0] if last else 0
-    pinned = audit_rows.get_meta(connection, audit_rows.PUBLIC_KEY)
-    value = audit_rows.get_meta(connection, audit_rows.EXPORTED_SEQ) or "0"
+    pinned = meta.get_meta(connection, audit_rows.PUBLIC_KEY)
+    value = meta.get_meta(connection, audit_rows.EXPORTED_SEQ) or "0"
     if not value.isdigit():
         found.append(Finding(f"{DATABASE}: {audit_rows.EXPORTED_SEQ} is not a number ({value!r})"))
         return chain, pinned, 0

@@ -48,9 +48,17 @@ class Session:
         )
 
 
-def open_session(root: Path, db: StateDB | None, *, use_cache: bool = True) -> Session:
-    """Gather a session for the workspace at `root` (actual state from `db`, else the lock)."""
-    desired = load_desired_state(root, use_cache=use_cache)
+def open_session(
+    root: Path,
+    db: StateDB | None,
+    *,
+    use_cache: bool = True,
+    desired: DesiredState | None = None,
+) -> Session:
+    """Gather a session for the workspace at `root` (actual state from `db`, else the lock);
+    `desired` is reused when the caller has just loaded it."""
+    if desired is None:
+        desired = load_desired_state(root, use_cache=use_cache)
     actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
     applied = {r.kind: r for r in actual.resources.values() if r.kind == "Workspace"}
     if "Workspace" in applied:

@@ -107,18 +107,3 @@ def select(
     query = "SELECT seq, ts, actor, type, subject, payload, prev_hash, hash FROM audit_events"
     cursor = connection.execute(query + where + " ORDER BY seq", values)
     return [AuditRow._make(row) for row in cursor.fetchall()]
-
-
-def get_meta(connection: Connection, key: str) -> str | None:
-    """A value from the `meta` table, or None."""
-    row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return None if row is None else str(row[0])
-
-
-def set_meta(connection: Connection, key: str, value: str) -> None:
-    """Set a value in the `meta` table (inside the caller's transaction)."""
-    connection.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )

@@ -3,6 +3,7 @@ and a state the next apply converges from."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -58,3 +59,6 @@ def test_apply_killed_at_random_points_recovers(repo: Path, tmp_path: Path) -> N
     assert converged.code == 0, converged.out + converged.err
     assert team.run("plan", "--detailed-exitcode").code == 0
     assert team.run("audit", "verify").code == 0
+    # cloned.lock caught up too, even if the kill came between the last change and its write.
+    lock = json.loads((repo / ".cloned" / "cloned.lock").read_text())
+    assert lock["resources"]["budget.b399"]["state"]["spec"]["limits"]["calls"] == calls + 399

@@ -21,7 +21,7 @@ from reconciler.canonical import canonical_json, digest
 from reconciler.data import data_dir
 from reconciler.errors import ClonedError
 from reconciler.redact import Redactor
-from reconciler.state import audit_rows
+from reconciler.state import audit_rows, meta
 from reconciler.state.audit_rows import AuditRow
 from reconciler.state.db import StateDB
 
@@ -248,7 +248,7 @@ def test_the_audit_key_is_private_pinned_and_required(root: Path, db: StateDB) -
     export(db, root)
     key = root / KEY_FILE
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    pinned = audit_rows.get_meta(db.reader, audit_rows.PUBLIC_KEY)
+    pinned = meta.get_meta(db.reader, audit_rows.PUBLIC_KEY)
     assert pinned == FileSigner.load(key).public_key
     other = root / "other-key"
     create_key_file(other)
@@ -270,7 +270,7 @@ def test_an_interrupted_export_is_redone_by_the_next_one(root: Path, db: StateDB
     export(db, root)
     # The files of the second export were written, but its transaction never committed.
     with db.transaction() as connection:
-        audit_rows.set_meta(connection, audit_rows.EXPORTED_SEQ, "3")
+        meta.set_meta(connection, audit_rows.EXPORTED_SEQ, "3")
     add(db, 1)
     result = export(db, root)
     assert result.removed == (root / SEGMENTS_DIR / "00000004-00000005.jsonl",)
@@ -283,7 +283,7 @@ def test_export_refuses_segments_it_did_not_write(root: Path, db: StateDB) -> No
     add(db, 2)
     export(db, root)
     with db.transaction() as connection:
-        audit_rows.set_meta(connection, audit_rows.EXPORTED_SEQ, "0")
+        meta.set_meta(connection, audit_rows.EXPORTED_SEQ, "0")
         connection.execute("UPDATE audit_events SET actor = 'bob' WHERE seq = 2")
     with pytest.raises(ClonedError, match="holds events that are not in this state database"):
         export(db, root)

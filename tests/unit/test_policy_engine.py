@@ -13,7 +13,7 @@ from reconciler.load.yamlio import parse
 from reconciler.model.builtins import BUILTIN_POLICY_PACKS
 from reconciler.plan.types import ABSENT, FieldDiff, Requirement
 from reconciler.policy import build_policy, decide
-from reconciler.policy.builtin import PACKS_DIR, builtin_pack
+from reconciler.policy.builtin import PACKS_DIR, builtin_pack, render_json
 from reconciler.policy.describe import describe_match
 from reconciler.policy.match import grew, matches, rose_over
 from reconciler.policy.rules import Match, ValueCondition, field_pattern
@@ -41,6 +41,13 @@ def test_builtin_pack_is_a_valid_policypack_document(name: str) -> None:
 
 def test_builtin_packs_are_exactly_the_files_shipped() -> None:
     assert sorted(path.stem for path in PACKS_DIR.glob("*.yaml")) == sorted(BUILTIN_POLICY_PACKS)
+    assert sorted(path.stem for path in PACKS_DIR.glob("*.json")) == sorted(BUILTIN_POLICY_PACKS)
+
+
+@pytest.mark.parametrize("name", BUILTIN_POLICY_PACKS)
+def test_the_json_plans_read_is_generated_from_the_yaml(name: str) -> None:
+    committed = (PACKS_DIR / f"{name}.json").read_text()
+    assert committed == render_json(name), "run `make schemas`: the pack's JSON is stale"
 
 
 def test_strict_is_baseline_with_two_distinct_non_author_approvals_and_a_deny() -> None:
