@@ -9,14 +9,12 @@ signed by any other key is refused. The key signs checkpoints and nothing else.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from reconciler import keys
 from reconciler.errors import ClonedError
 from reconciler.state import audit_rows, meta
 from reconciler.state.db import StateDB
@@ -115,35 +113,15 @@ def workspace_signer(db: StateDB, root: Path) -> FileSigner:
     return signer
 
 
-def same_key(one: str, other: str) -> bool:
-    """Whether two OpenSSH public key lines hold the same key (comments aside)."""
-    return one.split()[:2] == other.split()[:2]
-
-
 def fingerprint(public_line: str) -> str:
-    """The SHA256 fingerprint of a public key line, as `ssh-keygen -l` shows it."""
+    """The SHA256 fingerprint of a public key line, as `ssh-keygen -l` shows it (never raises:
+    it is used to describe keys in error messages)."""
     try:
-        blob = base64.b64decode(public_line.split()[1], validate=True)
-    except (IndexError, binascii.Error):
+        return keys.fingerprint(public_line)
+    except ClonedError:
         return "(not a public key)"
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
-def signature_valid(public_line: str, message: bytes, signature: str) -> bool:
-    """Whether `signature` (base64) is `public_line`'s Ed25519 signature of `message`."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    try:
-        key = serialization.load_ssh_public_key(public_line.encode())
-        raw = base64.b64decode(signature, validate=True)
-    except (ValueError, TypeError, binascii.Error, IndexError):
-        return False
-    if not isinstance(key, Ed25519PublicKey):
-        return False
-    try:
-        key.verify(raw, message)
-    except InvalidSignature:
-        return False
-    return True
+# One implementation of key comparison and signature checks, shared with approvals.
+same_key = keys.same_key
+signature_valid = keys.verify
