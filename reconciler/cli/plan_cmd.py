@@ -104,7 +104,7 @@ def plan(
             file=sys.stderr,
         )
     _render(payload, as_json=as_json, fmt=fmt)
-    if out is not None and not (as_json or fmt != "text"):
+    if out is not None and fmt == "text" and not as_json:
         print(f"\nSaved the plan to {out}. Apply exactly this plan with: cloned apply {out}")
     return _exit_code(payload, detailed)
 

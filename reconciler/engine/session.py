@@ -60,10 +60,10 @@ def open_session(
     if desired is None:
         desired = load_desired_state(root, use_cache=use_cache)
     actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
-    applied = {r.kind: r for r in actual.resources.values() if r.kind == "Workspace"}
-    if "Workspace" in applied:
-        workspace_name = applied["Workspace"].name
-        workspace_state = applied["Workspace"].state
+    applied = next((r for r in actual.resources.values() if r.kind == "Workspace"), None)
+    if applied is not None:
+        workspace_name = applied.name
+        workspace_state = applied.state
         packs = {r.name: r.state for r in actual.resources.values() if r.kind == "PolicyPack"}
         source = "applied"
     else:

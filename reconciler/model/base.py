@@ -77,8 +77,3 @@ class Resource(Closed):
     kind: str
     metadata: Metadata
     spec: Any
-
-    @property
-    def address(self) -> str:
-        """`kind.name` in lower case, as plans and approvals name a resource."""
-        return f"{self.kind.lower()}.{self.metadata.name}"

@@ -6,7 +6,8 @@ Nothing here imports pydantic or does I/O; `to_json` gives the stable, versioned
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from reconciler.canonical import digest
@@ -140,7 +141,7 @@ class ProposedChange:
     origin: str  # "file:line" of the desired document, or "state" for a delete
     bootstrap: bool  # the actual state was empty when this plan was made
 
-    @property
+    @cached_property
     def change_hash(self) -> str:
         """What an approval signs: this exact change, against this exact applied state."""
         return digest(
@@ -159,11 +160,11 @@ class Change:
 
     proposed: ProposedChange
     decision: Decision
-    change_hash: str = field(default="")
 
-    def __post_init__(self) -> None:
-        if not self.change_hash:
-            object.__setattr__(self, "change_hash", self.proposed.change_hash)
+    @property
+    def change_hash(self) -> str:
+        """What an approval signs (see `ProposedChange.change_hash`)."""
+        return self.proposed.change_hash
 
     @property
     def address(self) -> str:
