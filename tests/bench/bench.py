@@ -60,6 +60,7 @@ from timing import (
     Timing,
     WarmCache,
     git,
+    growth,
     hermetic_env,
     measure,
     ms,
@@ -664,12 +665,7 @@ def report(
         add("| sizes | size ratio | no-cache | cold | warm |")
         add("| --- | ---: | ---: | ---: | ---: |")
         for small, big in itertools.pairwise(results):
-            ratios = []
-            for mode in ("no_cache", "cold", "warm"):
-                fixed = getattr(base, mode).median
-                below = getattr(small, mode).median - fixed
-                above = getattr(big, mode).median - fixed
-                ratios.append(f"{above / below:.2f}" if below > 0 else "n/a")
+            ratios = growth(base, small, big, ("no_cache", "cold", "warm"))
             add(
                 f"| {small.size:,} → {big.size:,} | {big.size / small.size:.0f} "
                 f"| {' | '.join(ratios)} |"

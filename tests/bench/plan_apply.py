@@ -33,6 +33,7 @@ from timing import (
     Timing,
     WarmCache,
     git,
+    growth,
     measure,
     ms,
     run_json,
@@ -420,12 +421,7 @@ def report(
         add("| sizes | size ratio | managed ratio | bootstrap plan | no-op plan | apply |")
         add("| --- | ---: | ---: | ---: | ---: | ---: |")
         for small, big in itertools.pairwise(results):
-            ratios = []
-            for mode in ("plan_bootstrap", "plan_noop", "apply_bootstrap"):
-                fixed = getattr(base, mode).median
-                below = getattr(small, mode).median - fixed
-                above = getattr(big, mode).median - fixed
-                ratios.append(f"{above / below:.2f}" if below > 0 else "n/a")
+            ratios = growth(base, small, big, ("plan_bootstrap", "plan_noop", "apply_bootstrap"))
             add(
                 f"| {small.size:,} → {big.size:,} | {big.size / small.size:.0f} "
                 f"| {big.managed / small.managed:.1f} | {' | '.join(ratios)} |"

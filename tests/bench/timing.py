@@ -174,3 +174,14 @@ def ms(value: float) -> str:
 
 def us(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 10 else f"{value:,.1f}"
+
+
+def growth(base: Any, small: Any, big: Any, modes: Sequence[str]) -> list[str]:
+    """(t(big) - t(base)) / (t(small) - t(base)) per mode: the linearity ratio, as text."""
+    ratios = []
+    for mode in modes:
+        fixed = getattr(base, mode).median
+        below = getattr(small, mode).median - fixed
+        above = getattr(big, mode).median - fixed
+        ratios.append(f"{above / below:.2f}" if below > 0 else "n/a")
+    return ratios
