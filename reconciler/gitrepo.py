@@ -1,21 +1,43 @@
-"""The git adapter: the only module that imports gitpython (STYLE practice 1)."""
+"""The git adapter: the only module that imports gitpython (STYLE practice 1).
+
+Three jobs: read a workspace as committed at some revision straight from git objects (CI
+dry-runs and `--base REF`, no checkout and no writes); make the audit commit, which holds only
+Cloned's own files and never the user's other staged or unstaged changes; and the few queries
+the reconcile loop needs (HEAD, a dirty tree, fetching a tracked branch).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import posixpath
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.errors import ClonedError
+
+if TYPE_CHECKING:
+    import git
+
+IN_PROGRESS = {
+    "MERGE_HEAD": "a merge",
+    "CHERRY_PICK_HEAD": "a cherry-pick",
+    "REVERT_HEAD": "a revert",
+    "rebase-merge": "a rebase",
+    "rebase-apply": "a rebase",
+    "BISECT_LOG": "a bisect",
+}
+SYMLINK_MODE = 0o120000
+LINK_HOPS = 8
 
 
 def toplevel(path: Path) -> Path | None:
     """The root of the git work tree containing `path`, or None outside any repository."""
-    import git
-
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None
-    if repo.working_tree_dir is None:
+    repo = _repo_or_none(path)
+    if repo is None or repo.working_tree_dir is None:
         return None
     return Path(repo.working_tree_dir)
 
@@ -28,3 +50,301 @@ def init(path: Path) -> None:
         git.Repo.init(path)
     except git.GitError as exc:
         raise ClonedError(f"could not create a git repository in {path}: {exc}") from exc
+
+
+def _repo_or_none(path: Path) -> git.Repo | None:
+    import git
+
+    try:
+        return git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+
+
+def _repo(root: Path) -> git.Repo:
+    repo = _repo_or_none(root)
+    if repo is None or repo.working_tree_dir is None:
+        raise ClonedError(f"{root} is not inside a git work tree")
+    return repo
+
+
+def _prefix(repo: git.Repo, root: Path) -> str:
+    """`root` relative to the work tree, in git's spelling ("" at the top)."""
+    assert repo.working_tree_dir is not None
+    rel = os.path.relpath(os.path.realpath(root), os.path.realpath(repo.working_tree_dir))
+    return "" if rel == "." else Path(rel).as_posix()
+
+
+# --- Revisions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Head:
+    """Where HEAD is: its commit (None on an unborn branch) and branch (None when detached)."""
+
+    commit: str | None
+    branch: str | None
+
+
+def head(root: Path) -> Head:
+    """HEAD of the repository holding `root`."""
+    repo = _repo(root)
+    branch = None if repo.head.is_detached else repo.head.ref.name
+    try:
+        commit: str | None = repo.head.commit.hexsha
+    except ValueError:
+        commit = None
+    return Head(commit, branch)
+
+
+def resolve(root: Path, ref: str, *, flag: str = "--base") -> str:
+    """The full id of the commit `ref` names; a clear error naming `flag` when it names none."""
+    import git
+
+    repo = _repo(root)
+    if not ref or ref.startswith("-"):
+        raise ClonedError(f"{flag}: {ref!r} is not a revision")
+    try:
+        return str(repo.commit(ref).hexsha)
+    except (git.BadName, git.BadObject, ValueError, git.GitCommandError):
+        raise ClonedError(
+            f"{flag}: {ref!r} names no commit in this repository",
+            hint="fetch it first (CI checkouts are often shallow: use fetch-depth: 0)",
+        ) from None
+
+
+def short(commit: str) -> str:
+    """The 12-digit abbreviation Cloned prints for a commit."""
+    return commit[:12]
+
+
+# --- Reading committed files -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommittedFile:
+    """A file as committed: its path relative to the workspace root, and its bytes."""
+
+    rel: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A committed path that cannot be read as a file, and why."""
+
+    rel: str
+    reason: str
+
+
+def read_files(
+    root: Path, commit: str, folder: str, *, max_bytes: int
+) -> tuple[list[CommittedFile], list[Unreadable]]:
+    """Every file under `folder` (relative to the workspace root `root`) at `commit`, sorted by
+    path. Symlinks are followed only to files inside the same commit; files over `max_bytes`
+    are reported, not read."""
+    import git
+
+    repo = _repo(root)
+    prefix = _prefix(repo, root)
+    tree = repo.commit(commit).tree
+    top = posixpath.join(prefix, folder) if prefix else folder
+    try:
+        sub = tree / top
+    except KeyError:
+        return [], []
+    found: list[CommittedFile] = []
+    problems: list[Unreadable] = []
+    blobs = [item for item in sub.traverse() if isinstance(item, git.Blob)]
+    for item in blobs:
+        path = str(item.path)
+        rel = posixpath.relpath(path, prefix) if prefix else path
+        blob = _follow(tree, item)
+        if isinstance(blob, str):
+            problems.append(Unreadable(rel, blob))
+        elif blob.size > max_bytes:
+            problems.append(
+                Unreadable(rel, f"file is {blob.size:,} bytes; the limit is {max_bytes:,}")
+            )
+        else:
+            found.append(CommittedFile(rel, blob.data_stream.read()))
+    found.sort(key=lambda f: f.rel)
+    return found, problems
+
+
+def read_file(root: Path, commit: str, rel: str, *, max_bytes: int) -> bytes | None:
+    """One file (relative to the workspace root) at `commit`, or None when it is not there."""
+    repo = _repo(root)
+    prefix = _prefix(repo, root)
+    tree = repo.commit(commit).tree
+    try:
+        item = tree / (posixpath.join(prefix, rel) if prefix else rel)
+    except KeyError:
+        return None
+    if item.type != "blob":
+        return None
+    blob = _follow(tree, item)
+    if isinstance(blob, str):
+        raise ClonedError(f"{rel} at {short(commit)}: {blob}")
+    if blob.size > max_bytes:
+        raise ClonedError(f"{rel} at {short(commit)}: larger than {max_bytes:,} bytes")
+    return bytes(blob.data_stream.read())
+
+
+def _follow(tree: git.Tree, item: git.Blob) -> git.Blob | str:
+    """The blob a committed symlink leads to inside the same commit, or why it leads nowhere."""
+    for _ in range(LINK_HOPS):
+        if item.mode != SYMLINK_MODE:
+            return item
+        target = item.data_stream.read().decode("utf-8", "replace")
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(item.path), target))
+        if target.startswith("/") or joined == ".." or joined.startswith("../"):
+            return f"symlink points outside the repository ({target})"
+        try:
+            item = tree / joined
+        except KeyError:
+            return f"symlink points to nothing in this commit ({target})"
+        if item.type != "blob":
+            return f"symlink points to a folder ({target}); only file links are followed"
+    return "too many levels of symlinks"
+
+
+# --- The working tree ------------------------------------------------------------------------
+
+
+def changed_paths(root: Path, paths: Iterable[str]) -> list[str]:
+    """Paths under `paths` (relative to the workspace root) whose working-tree or staged
+    content differs from HEAD, untracked files included; relative to the workspace root."""
+    repo = _repo(root)
+    prefix = _prefix(repo, root)
+    specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
+    text = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", *specs)
+    changed = []
+    entries = iter(text.split("\0"))
+    for entry in entries:
+        if not entry:
+            continue
+        if entry[0] in "RC":
+            next(entries, None)  # a rename's second field is its old path
+        path = entry[3:]
+        changed.append(posixpath.relpath(path, prefix) if prefix else path)
+    return sorted(changed)
+
+
+# --- The audit commit ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who a commit is by."""
+
+    name: str
+    email: str
+
+
+FALLBACK_AUTHOR = Author("Cloned", "cloned@localhost")
+
+
+def commit_paths(
+    root: Path, paths: Iterable[str], message: str, author: Author | None
+) -> str | None:
+    """Commit exactly the current working-tree content of `paths` (relative to the workspace
+    root; new, changed and deleted files) on top of HEAD, and nothing else; return the new
+    commit, or None when they already match HEAD.
+
+    The commit is built in a private index, so whatever the user has staged or changed
+    elsewhere stays exactly as it was; no hooks run. The branch moves only if it still points
+    where it did (compare-and-swap), so a concurrent commit is never overwritten. Refuses, with
+    the reason, on a detached HEAD and in the middle of a merge, rebase or similar.
+    """
+    import git
+
+    repo = _repo(root)
+    prefix = _prefix(repo, root)
+    if repo.head.is_detached:
+        raise ClonedError("HEAD is detached, so there is no branch to commit to")
+    git_dir = Path(repo.git_dir)
+    for marker, what in IN_PROGRESS.items():
+        if (git_dir / marker).exists():
+            raise ClonedError(f"{what} is in progress in this repository")
+    branch = repo.head.ref
+    try:
+        parent: str | None = repo.head.commit.hexsha
+    except ValueError:
+        parent = None
+    specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
+    try:
+        with tempfile.TemporaryDirectory(prefix="cloned-index-") as scratch:
+            env = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
+            repo.git.read_tree(parent or "--empty", env=env)
+            tracked = set(repo.git.ls_files("-z", "--", *specs, env=env).split("\0")) - {""}
+            present = [
+                spec
+                for spec in specs
+                if os.path.lexists(os.path.join(repo.working_tree_dir or "", spec))
+                or any(t == spec or t.startswith(spec + "/") for t in tracked)
+            ]
+            if not present:
+                return None
+            repo.git.add("--all", "--force", "--", *present, env=env)
+            tree = repo.git.write_tree(env=env)
+        if parent is not None and tree == repo.commit(parent).tree.hexsha:
+            return None
+        who = author or _configured_author(repo)
+        committer = _configured_author(repo, fallback=who)
+        env = {
+            "GIT_AUTHOR_NAME": who.name,
+            "GIT_AUTHOR_EMAIL": who.email,
+            "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", committer.name),
+            "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL", committer.email),
+        }
+        parents = ["-p", parent] if parent is not None else []
+        commit = repo.git.commit_tree(tree, *parents, "-m", message, env=env)
+        repo.git.update_ref("-m", "cloned: audit commit", branch.path, commit, parent or "0" * 40)
+    except git.GitCommandError as exc:
+        detail = (exc.stderr or "").strip().removeprefix("stderr:").strip(" '\n")
+        raise ClonedError(f"git refused the audit commit: {detail or exc}") from None
+    # Keep the user's index in step for Cloned's paths only, so `git status` is clean there; if
+    # that fails the commit still stands, and `git status` merely shows these paths as staged.
+    with contextlib.suppress(git.GitCommandError):
+        repo.git.reset("-q", commit, "--", *present)
+    return str(commit)
+
+
+def _configured_author(repo: git.Repo, fallback: Author = FALLBACK_AUTHOR) -> Author:
+    """The identity git is configured with (environment first), else `fallback`."""
+    reader = repo.config_reader()
+    name = os.environ.get("GIT_AUTHOR_NAME") or reader.get_value("user", "name", "")
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or reader.get_value("user", "email", "")
+    if name and email:
+        return Author(str(name), str(email))
+    return fallback
+
+
+# --- Following a branch (the reconcile loop) -------------------------------------------------
+
+
+def git_dir(root: Path) -> Path:
+    """The repository's git directory (where HEAD and refs live), for watching."""
+    return Path(_repo(root).git_dir)
+
+
+def fast_forward(root: Path, remote: str, branch: str) -> str | None:
+    """Fetch `branch` from `remote` and fast-forward the checked-out branch to it; the new
+    commit, or None when nothing new arrived. Refuses a diverged branch or a dirty tree."""
+    import git
+
+    repo = _repo(root)
+    if repo.head.is_detached or repo.head.ref.name != branch:
+        raise ClonedError(f"--pull: {branch!r} is not the checked-out branch")
+    before = head(root).commit
+    try:
+        repo.git.fetch("--quiet", remote, f"refs/heads/{branch}")
+        fetched = repo.commit("FETCH_HEAD").hexsha
+        if fetched == before:
+            return None
+        repo.git.merge("--ff-only", "--quiet", fetched)
+    except git.GitCommandError as exc:
+        detail = (exc.stderr or "").strip().removeprefix("stderr:").strip(" '\n")
+        raise ClonedError(f"could not fast-forward {branch} from {remote}: {detail}") from None
+    return str(fetched)

@@ -81,8 +81,38 @@ def _parse(path: Path, rel: str, problems: list[Problem]) -> Record | None:
     if path.stat().st_size > MAX_RECORD_BYTES:
         problems.append(Problem(rel, 0, 0, f"larger than {MAX_RECORD_BYTES:,} bytes"))
         return None
+    parsed = parse(path.read_bytes(), rel)
+    if isinstance(parsed, Problem):
+        problems.append(parsed)
+        return None
+    return parsed
+
+
+def read_committed(
+    files: list[tuple[str, bytes]],
+) -> tuple[list[tuple[str, Record]], list[Problem]]:
+    """The records among files read from git (paths relative to the root), like `read_all`."""
+    prefix = APPROVALS_DIR.as_posix() + "/"
+    found: list[tuple[str, Record]] = []
+    problems: list[Problem] = []
+    for rel, data in sorted(files):
+        if not rel.startswith(prefix) or not rel.endswith(".json"):
+            continue
+        if len(data) > MAX_RECORD_BYTES:
+            problems.append(Problem(rel, 0, 0, f"larger than {MAX_RECORD_BYTES:,} bytes"))
+            continue
+        parsed = parse(data, rel)
+        if isinstance(parsed, Problem):
+            problems.append(parsed)
+        else:
+            found.append((rel, parsed))
+    return found, problems
+
+
+def parse(data: bytes, rel: str) -> Record | Problem:
+    """One record from its file's bytes, or the problem with it."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(data.decode("utf-8"))
         if not isinstance(raw, dict):
             raise TypeError("not a JSON object")
         fields = set(Record.__dataclass_fields__)
@@ -94,9 +124,7 @@ def _parse(path: Path, rel: str, problems: list[Problem]) -> Record | None:
             raise TypeError("every field but format_version must be a string")
         record = Record(**raw)
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        problems.append(Problem(rel, 0, 0, f"not a valid approval record ({exc})"))
-        return None
+        return Problem(rel, 0, 0, f"not a valid approval record ({exc})")
     if record.format_version != RECORD_FORMAT_VERSION or record.verdict not in ("approve", "deny"):
-        problems.append(Problem(rel, 0, 0, "unsupported record version or verdict"))
-        return None
+        return Problem(rel, 0, 0, "unsupported record version or verdict")
     return record

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from reconciler.errors import ExitCode
+
+if TYPE_CHECKING:
+    from reconciler.engine.auditcommit import AuditCommit
 
 STATUS_WORDS = {
     "applied": "applied",
@@ -28,13 +33,20 @@ def apply(
         0.0, "--lock-timeout", help="Seconds to wait for another apply to finish (default: 0)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    no_commit: bool = typer.Option(
+        False, "--no-commit", help="Skip the audit commit (the next apply commits the files)."
+    ),
 ) -> int:
     """Apply the plan: what policy allows, and what valid approvals allow.
 
     Gated changes without a valid approval get an approval request (listed by `cloned approvals
     list`; re-running never duplicates one); changes that policy forbids are reported. A saved
     PLANFILE is applied only if it still matches the desired and actual state exactly. Writes the
-    state database, .cloned/cloned.lock and the audit log under .cloned/audit/.
+    state database, .cloned/cloned.lock and the audit log under .cloned/audit/, then makes the
+    audit commit: one git commit of those files and nothing else (not your other staged or
+    unstaged changes). It is skipped with --no-commit, when the Workspace sets
+    git.auditCommits: false, and (with a warning) on a detached HEAD or mid-merge; the files
+    then wait for the next apply's commit.
 
     Exit codes: 0 converged; 3 approvals pending; 4 a change is forbidden or denied; 1 error.
     """
@@ -45,7 +57,13 @@ def apply(
 
     saved = load(planfile) if planfile is not None else None
     root = find_root(path)
-    result = run_apply(root, saved=saved, targets=tuple(target), lock_timeout=lock_timeout)
+    result = run_apply(
+        root,
+        saved=saved,
+        targets=tuple(target),
+        lock_timeout=lock_timeout,
+        commit=not no_commit,
+    )
     if as_json:
         print_json(
             {
@@ -62,6 +80,7 @@ def apply(
                 ],
                 "lock_written": result.lock_written,
                 "audit_files": list(result.audit_files),
+                "audit_commit": result.audit_commit.to_json() if result.audit_commit else None,
                 "exit_code": int(result.exit_code),
             }
         )
@@ -85,6 +104,21 @@ def apply(
     if result.outcomes:
         summary = ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items())
         print(f"\nApply finished: {summary}.")
+    _report_commit(result.audit_commit)
     if result.exit_code == ExitCode.APPROVALS_PENDING:
         print("Approve with: cloned approvals approve ID --key KEY, then run cloned apply again.")
     return int(result.exit_code)
+
+
+def _report_commit(made: AuditCommit | None) -> None:
+    """One line on the audit commit: its id, or (on stderr) why there is none."""
+    if made is None or made.status in ("unchanged", "disabled"):
+        return
+    if made.status == "committed" and made.commit is not None:
+        print(f"Audit commit {made.commit[:12]}: the audit log and cloned.lock.")
+        return
+    print(
+        f"Warning: no audit commit: {made.reason}. The audit files stay in .cloned/; the next "
+        "apply commits them.",
+        file=sys.stderr,
+    )

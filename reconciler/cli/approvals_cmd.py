@@ -21,6 +21,13 @@ app = typer.Typer(
 )
 
 PATH_OPTION = typer.Option(Path("."), "--path", help="A folder inside the repository.")
+BASE_OPTION = typer.Option(
+    None,
+    "--base",
+    metavar="REF",
+    help="Review a branch: the change from `cloned plan --base REF` (HEAD's commit against "
+    "REF's cloned.lock), approvers from REF.",
+)
 
 
 def _root(path: Path) -> Path:
@@ -127,7 +134,13 @@ def show(
 
 
 def _sign(
-    request_id: str, key: str, verdict: str, comment: str, ttl_days: float, path: Path
+    request_id: str,
+    key: str,
+    verdict: str,
+    comment: str,
+    ttl_days: float,
+    path: Path,
+    base: str | None,
 ) -> int:
     from reconciler.engine.review import sign
 
@@ -140,13 +153,15 @@ def _sign(
         verdict="approve" if verdict == "approve" else "deny",
         comment=comment,
         ttl=timedelta(days=ttl_days),
+        base=base,
     )
     record = signed.record
     word = "Approved" if verdict == "approve" else "Denied"
     print(f"{word} {record.address} (request {record.request_id}) as {record.approver}.")
     for note in signed.notes:
         print(f"Note: it does not count everywhere: {note}.")
-    print(f"Wrote {signed.path}; commit it, then run cloned apply.")
+    then = "push it" if base is not None else "run cloned apply"
+    print(f"Wrote {signed.path}; commit it, then {then}.")
     return int(ExitCode.OK)
 
 
@@ -157,9 +172,21 @@ def approve(
     comment: str = typer.Option("", "--comment", help="Why you approve (kept in the record)."),
     ttl_days: float = typer.Option(7.0, "--ttl-days", help="Days the approval stays valid."),
     path: Path = PATH_OPTION,
+    base: str = BASE_OPTION,
 ) -> int:
-    """Sign an approval of exactly this change and write it under .cloned/approvals/."""
-    return _sign(request_id, key, "approve", comment, ttl_days, path)
+    """Sign an approval of exactly this change and write it under .cloned/approvals/.
+
+    Where the state database lives, ID is a request that apply opened. In a clone without it
+    (reviewing a pull request), or with --base REF, ID is a gated change's request id as
+    `cloned plan [--base REF]` shows it; apply later opens that same request.
+
+    Examples:
+
+    \b
+      cloned approvals approve 8d80d6e71c2d --key alice
+      cloned approvals approve 8d80d6e71c2d --key alice --base origin/main
+    """
+    return _sign(request_id, key, "approve", comment, ttl_days, path, base)
 
 
 @app.command("deny")
@@ -168,40 +195,81 @@ def deny(
     key: str = typer.Option(..., "--key", help="Your key: a NAME in $CLONED_HOME/keys or a path."),
     comment: str = typer.Option("", "--comment", help="Why you deny (kept in the record)."),
     path: Path = PATH_OPTION,
+    base: str = BASE_OPTION,
 ) -> int:
     """Sign a denial: the change stays blocked until it changes (or the denial is removed)."""
-    return _sign(request_id, key, "deny", comment, 7.0, path)
+    return _sign(request_id, key, "deny", comment, 7.0, path, base)
 
 
 @app.command("verify")
 def verify(
     path: Path = PATH_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    base: str = typer.Option(
+        None,
+        "--base",
+        metavar="REF",
+        help="Check a branch (CI): the records HEAD's commit adds, approvers from REF's "
+        "cloned.lock, and whether every gated change of the branch is approved.",
+    ),
 ) -> int:
     """Check every record under .cloned/approvals/: signature, approver, group, expiry, change.
 
     Approvers and groups are taken from the applied Workspace, so records signed by a key that
     the change under review adds itself never count. Exit 1 when any record is invalid.
+
+    With --base REF (a pull request's CI), the approvers are those of the cloned.lock committed
+    at REF, the records checked are those HEAD's commit adds or changes, and each gated change
+    of `cloned plan --base REF` is reported approved or still waiting. Records of a change that
+    has changed since are stale: reported, not counted, not an error. Exit 1 for an invalid
+    record, 4 when a change is denied or forbidden, 3 when one still needs approval, else 0.
+
+    Examples:
+
+    \b
+      cloned approvals verify
+      cloned approvals verify --base origin/main
     """
     from reconciler.cli.output import problem_json
     from reconciler.engine.review import verify as run_verify
 
     root = _root(path)
-    result = run_verify(root)
+    result = run_verify(root, base=base)
     if as_json:
-        print_json(
-            {
-                "valid": not result.invalid,
-                "sound": result.sound,
-                "expired": [problem_json(p) for p in result.lapsed],
-                "problems": [problem_json(p) for p in result.invalid],
-            }
-        )
-    else:
-        for problem in result.invalid + result.lapsed:
-            print(f"{problem.path}: {problem.message}")
-        print(
-            f"Approval records: {result.sound} valid, {len(result.lapsed)} expired, "
-            f"{len(result.invalid)} invalid; approvers from {result.trust_source}."
-        )
-    return int(ExitCode.ERROR if result.invalid else ExitCode.OK)
+        payload: dict[str, object] = {
+            "valid": not result.invalid,
+            "sound": result.sound,
+            "expired": [problem_json(p) for p in result.lapsed],
+            "problems": [problem_json(p) for p in result.invalid],
+        }
+        if result.gates is not None:
+            payload["changes"] = [
+                {
+                    "address": g.address,
+                    "request": g.request,
+                    "status": g.status,
+                    "approved_by": list(g.approved_by),
+                    "missing": list(g.missing),
+                }
+                for g in result.gates
+            ]
+            payload["forbidden"] = result.forbidden or []
+        payload["exit_code"] = int(result.exit_code)
+        print_json(payload)
+        return int(result.exit_code)
+    for problem in result.invalid + result.lapsed:
+        print(f"{problem.path}: {problem.message}")
+    lapsed = "expired or stale" if base is not None else "expired"
+    print(
+        f"Approval records: {result.sound} valid, {len(result.lapsed)} {lapsed}, "
+        f"{len(result.invalid)} invalid; approvers from {result.trust_source}."
+    )
+    for gate in result.gates or ():
+        names = ", ".join(gate.approved_by)
+        by = f" by {names}" if gate.status == "approved" else f" (approved by {names})"
+        by = by if gate.approved_by else ""
+        needs = f"; needs {'; '.join(gate.missing)}" if gate.missing else ""
+        print(f"  {gate.address} [request {gate.request}]: {gate.status}{by}{needs}")
+    for address in result.forbidden or ():
+        print(f"  {address}: forbidden by policy")
+    return int(result.exit_code)

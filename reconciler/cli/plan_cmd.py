@@ -58,14 +58,25 @@ def plan(
     target: list[str] = typer.Option(
         [], "--target", help="Plan only ADDR (kind.name) and what it depends on; repeatable."
     ),
+    base: str = typer.Option(
+        None,
+        "--base",
+        metavar="REF",
+        help="Plan HEAD's commit against REF, both read from git objects: the applied state, "
+        "policy and approvers from REF's cloned.lock (CI on a pull request).",
+    ),
 ) -> int:
     """Show what apply would change, and what policy decides for each change.
 
     Compares the desired state in .cloned/ with the actual state (the state database, or in a
     fresh clone the committed .cloned/cloned.lock). Each change shows its field-level diff, its
     risk, where it was declared, and the decision of the applied policy: auto, approval (which
-    rule, who may approve) or deny. Changes nothing: only --out writes a file (and a saved
-    plan is audited), and the validation cache in .cloned/state/ is refreshed.
+    rule, who may approve, who has) or deny. Changes nothing: only --out writes a file (and a
+    saved plan is audited), and the validation cache in .cloned/state/ is refreshed.
+
+    With --base REF, plans what the checked-out branch changes: HEAD's committed .cloned/
+    against the cloned.lock committed at REF, with approvals from HEAD's .cloned/approvals/.
+    Nothing is checked out and nothing is written; uncommitted edits are not part of it.
 
     Examples:
 
@@ -73,40 +84,53 @@ def plan(
       cloned plan
       cloned plan --out tonight.plan && cloned apply tonight.plan
       cloned plan --format markdown > comment.md
+      cloned plan --base origin/main --format markdown > comment.md
       cloned plan --detailed-exitcode || echo "changes pending"
     """
     _check_format(fmt)
     from reconciler.clock import stamp
-    from reconciler.engine.planfile import plan_json, record_saved, save
-    from reconciler.engine.session import open_session
+    from reconciler.engine.planfile import record_saved, save
+    from reconciler.engine.preview import preview
     from reconciler.load.files import find_root
     from reconciler.state.db import StateDB
 
     root = find_root(path)
-    db = StateDB.open(root, create=False)
-    try:
-        session = open_session(root, db)
-        made = session.plan(tuple(target))
-        payload = plan_json(
-            made, created_at=stamp(), redactor=session.redactor, policy_source=session.policy_source
-        )
-        if out is not None:
-            save(out, payload)
+    previewed = preview(root, base=base, targets=tuple(target))
+    payload = previewed.to_json(created_at=stamp())
+    if out is not None:
+        save(out, payload)
+        if base is None:
+            db = StateDB.open(root, create=False)
             if db is not None:
-                record_saved(db, session, payload, out)
-    finally:
-        if db is not None:
-            db.close()
-    if session.actual.source == "lock":
+                try:
+                    record_saved(db, previewed.session, payload, out)
+                finally:
+                    db.close()
+    if base is not None:
+        _note_uncommitted(root)
+    elif previewed.session.actual.source == "lock":
         print(
             "Note: no state database here; planning against .cloned/cloned.lock as committed in "
-            "this checkout (policy and approvers come from it too).",
+            "this checkout (policy and approvers come from it too). In CI, prefer "
+            "--base REF: it reads them from the base branch instead.",
             file=sys.stderr,
         )
     _render(payload, as_json=as_json, fmt=fmt)
     if out is not None and fmt == "text" and not as_json:
         print(f"\nSaved the plan to {out}. Apply exactly this plan with: cloned apply {out}")
     return _exit_code(payload, detailed)
+
+
+def _note_uncommitted(root: Path) -> None:
+    from reconciler.engine.revision import uncommitted
+
+    changed = uncommitted(root)
+    if changed:
+        print(
+            f"Note: {len(changed)} uncommitted change(s) under .cloned/ are not part of this "
+            f"plan (--base plans HEAD's commit), e.g. {changed[0]}",
+            file=sys.stderr,
+        )
 
 
 def show(

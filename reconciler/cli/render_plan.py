@@ -14,6 +14,7 @@ from typing import Any
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
 COLOURS = {"create": "32", "update": "33", "delete": "31", "replace": "35", "deny": "31"}
 GITHUB_COMMENT_LIMIT = 65_536
+MAX_APPROVAL_ROWS = 100  # keeps the approvals table well inside the comment limit
 
 
 def use_colour() -> bool:
@@ -91,6 +92,10 @@ def text(plan: dict[str, Any], *, colour: bool) -> str:
             _paint(head, code, colour) + f"  ({action}, risk {change['risk']}, {change['origin']})"
         )
         out.append(f"      decision: {decision_text(change)}")
+        if "approvals" in change:
+            out.append(f"      approvals: {approvals_text(change['approvals'])}")
+        if change.get("in_branch") is False:
+            out.append("      (not changed by this branch: already pending on the base)")
         out.extend(f"      {line}" for line in diff_lines(change))
         out.append("")
     out.append(_summary(plan))
@@ -102,7 +107,26 @@ def text(plan: dict[str, Any], *, colour: bool) -> str:
     return "\n".join(out)
 
 
+def approvals_text(approvals: dict[str, Any]) -> str:
+    """`request 1a2b3c4d5e6f approved by alice`, `... pending: 1 more from admins`."""
+    head = f"request {approvals['request']}"
+    if approvals["status"] == "approved":
+        return f"{head} approved by {', '.join(approvals['approved_by'])}"
+    if approvals["status"] == "denied":
+        return f"{head} denied by {', '.join(approvals['denied_by'])}"
+    have = (
+        f" (approved by {', '.join(approvals['approved_by'])})" if approvals["approved_by"] else ""
+    )
+    return f"{head} {approvals['status']}{have}: needs {'; '.join(approvals['missing'])}"
+
+
 def _header(plan: dict[str, Any]) -> str:
+    if "base" in plan:
+        return (
+            f"Cloned plan {_short(plan['plan_id'])}: {_rev(plan['head'])} against "
+            f"{_rev(plan['base'])}: desired state from the first, applied state, policy and "
+            "approvers from cloned.lock at the second"
+        )
     source = {
         "state": "the state database",
         "lock": "the committed cloned.lock (no state database here)",
@@ -113,6 +137,11 @@ def _header(plan: dict[str, Any]) -> str:
         f"Cloned plan {_short(plan['plan_id'])}: desired state (.cloned/) "
         f"against {source}; policy from the {plan['policy_source']} state{targets}"
     )
+
+
+def _rev(rev: dict[str, str]) -> str:
+    short = rev["commit"][:12]
+    return short if rev["ref"] in (rev["commit"], short) else f"{rev['ref']} ({short})"
 
 
 def _summary(plan: dict[str, Any]) -> str:
@@ -128,6 +157,8 @@ def markdown(plan: dict[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """One pull-request comment: summary tables, then a collapsible section per change."""
     head = [
         f"### Cloned plan `{_short(plan['plan_id'])}`",
+        "",
+        _context(plan),
         "",
         _summary(plan),
         "",
@@ -145,6 +176,7 @@ def markdown(plan: dict[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     ):
         head.append(f"| {decision} | {count} | | {risk} | {risk_count} |")
     head.append("")
+    head.extend(_approvals_table(plan))
     tail = []
     if plan["unmanaged"]:
         tail = [
@@ -167,12 +199,56 @@ def markdown(plan: dict[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     return "\n".join(head + body + tail) + "\n"
 
 
+def _context(plan: dict[str, Any]) -> str:
+    if "base" in plan:
+        return (
+            f"`{_rev(plan['head'])}` against `{_rev(plan['base'])}`: policy and approvers from "
+            "the base's `cloned.lock`, approvals from this branch."
+        )
+    return {
+        "state": "Against the state database.",
+        "lock": "Against the committed `cloned.lock` (no state database here).",
+        "empty": "Nothing applied yet (bootstrap).",
+    }[plan["actual_source"]]
+
+
+def _approvals_table(plan: dict[str, Any]) -> list[str]:
+    """Which gated changes are approved, by whom, and what is missing."""
+    gated = [c for c in plan["changes"] if "approvals" in c]
+    if not gated:
+        return []
+    icons = {"approved": "✅", "denied": "⛔", "pending": "⏳", "expired": "⌛"}
+    rows = [
+        "**Approvals**",
+        "",
+        "| change | request | status | approved by | missing |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for change in gated[:MAX_APPROVAL_ROWS]:
+        a = change["approvals"]
+        by = ", ".join(a["approved_by"] or a["denied_by"]) or "—"
+        missing = "; ".join(a["missing"]) or "—"
+        status = f"{icons.get(a['status'], '')} {a['status']}"
+        rows.append(f"| `{change['address']}` | `{a['request']}` | {status} | {by} | {missing} |")
+    if len(gated) > MAX_APPROVAL_ROWS:
+        rows.append(f"| …and {len(gated) - MAX_APPROVAL_ROWS} more | | | | |")
+    rows += [
+        "",
+        "Approve on this branch with `cloned approvals approve REQUEST --key NAME"
+        + (f" --base {plan['base']['ref']}`" if "base" in plan else "`")
+        + ", then commit `.cloned/approvals/`.",
+        "",
+    ]
+    return rows
+
+
 def _section(change: dict[str, Any]) -> str:
     lines = "\n".join(diff_lines(change)) or "(no field changes)"
     icon = {"auto": "✅", "approval": "🔐", "deny": "⛔"}[change["decision"]]
+    note = " · already pending on the base" if change.get("in_branch") is False else ""
     return (
         f"<details><summary>{icon} <code>{SYMBOLS[change['action']]} {change['address']}</code> "
-        f"{change['action']} · {decision_text(change)} · risk {change['risk']}</summary>\n\n"
+        f"{change['action']} · {decision_text(change)} · risk {change['risk']}{note}</summary>\n\n"
         f"Origin: `{change['origin']}` · change `{_short(change['change_hash'])}`\n\n"
         f"```diff\n{lines}\n```\n</details>"
     )

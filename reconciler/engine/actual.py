@@ -53,8 +53,13 @@ def from_lock(root: Path) -> ActualState:
     path = root / LOCK_FILE
     if not path.exists():
         return ActualState({}, "empty")
+    return parse_lock(path.read_bytes(), str(LOCK_FILE))
+
+
+def parse_lock(data: bytes, where: str) -> ActualState:
+    """The applied state a lock file's bytes record; `where` names the file in errors."""
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(data.decode("utf-8"))
         if raw.get("format_version") != LOCK_FORMAT_VERSION:
             raise ValueError(f"format_version {raw.get('format_version')!r} is not supported")
         found = {
@@ -69,7 +74,7 @@ def from_lock(root: Path) -> ActualState:
             for address, entry in raw["resources"].items()
         }
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ClonedError(f"{LOCK_FILE}: not a valid lock file ({exc})") from None
+        raise ClonedError(f"{where}: not a valid lock file ({exc})") from None
     return ActualState(found, "lock")
 
 

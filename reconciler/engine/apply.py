@@ -9,10 +9,11 @@ from. Afterwards `cloned.lock` and the audit segments are written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.validity import evaluate
@@ -20,12 +21,15 @@ from reconciler.audit.files import AUDIT_DIR
 from reconciler.canonical import digest
 from reconciler.clock import now, stamp
 from reconciler.engine import actual as actual_state
+from reconciler.engine import auditcommit, revision
+from reconciler.engine.auditcommit import AuditCommit
 from reconciler.engine.journal import Journal
 from reconciler.engine.planfile import SavedPlan, stale_reasons
 from reconciler.engine.planner import Plan
 from reconciler.engine.session import Session, open_session
 from reconciler.errors import ClonedError, ExitCode
 from reconciler.load import refs
+from reconciler.load.resources import DesiredState
 from reconciler.load.workspace import load_desired_state
 from reconciler.plan.types import Change
 from reconciler.providers.base import ApplyContext
@@ -60,6 +64,7 @@ class ApplyResult:
     lock_written: bool
     audit_files: tuple[str, ...]
     recovered: Holder | None
+    audit_commit: AuditCommit | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -84,10 +89,14 @@ def apply(
     saved: SavedPlan | None = None,
     targets: tuple[str, ...] = (),
     lock_timeout: float = 0.0,
+    commit: bool = True,
+    desired: DesiredState | None = None,
 ) -> ApplyResult:
-    """Apply the plan for the workspace at `root` (exactly `saved`, when given)."""
+    """Apply the plan for the workspace at `root` (exactly `saved`, when given); then, unless
+    `commit` is False, make the audit commit. `desired` is used when the caller loaded it."""
     # Invalid desired state is refused before anything is written, the state database included.
-    desired = load_desired_state(root)
+    if desired is None:
+        desired = load_desired_state(root)
     _refuse_fresh_clone(root)
     db = StateDB.open(root)
     assert db is not None
@@ -100,9 +109,32 @@ def apply(
                     "the saved plan is stale: " + "; ".join(stale_reasons(saved, plan)),
                     hint="run `cloned plan --out FILE` again and review the new plan",
                 )
-            return _Run(root, db, session, plan, lock).execute()
+            result = _Run(root, db, session, plan, lock).execute()
+            if commit:
+                made = auditcommit.commit(
+                    root,
+                    db,
+                    plan.plan_id,
+                    result.outcomes,
+                    desired_commit=_desired_commit(root),
+                    redactor=session.redactor,
+                )
+                result = replace(result, audit_commit=made)
+            return result
     finally:
         db.close()
+
+
+def _desired_commit(root: Path) -> str:
+    """The commit whose desired state this apply converges to (and whether edits were on top)."""
+    try:
+        at = gitrepo.head(root).commit
+        dirty = bool(revision.uncommitted(root)) if at is not None else False
+    except ClonedError:
+        return "none (not a git repository)"
+    if at is None:
+        return "none (no commit yet)"
+    return f"{at} (with uncommitted changes)" if dirty else at
 
 
 def _refuse_fresh_clone(root: Path) -> None:

@@ -12,9 +12,12 @@ from reconciler.approvals import requests
 from reconciler.approvals.records import RECORD_FORMAT_VERSION, Record, Verdict
 from reconciler.approvals.validity import Evaluation, evaluate, not_counted_for, record_problem
 from reconciler.clock import now, stamp
+from reconciler.engine import revision as revisions
 from reconciler.engine.journal import Journal
+from reconciler.engine.preview import Preview, preview
 from reconciler.engine.session import Session, open_session
-from reconciler.errors import ClonedError, Problem
+from reconciler.errors import ClonedError, ExitCode, Problem
+from reconciler.plan.types import Change, RuleRef
 from reconciler.state.db import StateDB
 
 
@@ -32,16 +35,6 @@ class Listed:
         if self.evaluation is None or self.status not in ("pending", "expired"):
             return ()
         return self.evaluation.missing
-
-
-def _db(root: Path) -> StateDB:
-    db = StateDB.open(root, create=False)
-    if db is None:
-        raise ClonedError(
-            "no state database here, so no approval requests yet",
-            hint="`cloned apply` opens a request for each change that needs approval",
-        )
-    return db
 
 
 def list_requests(root: Path) -> list[Listed]:
@@ -67,16 +60,8 @@ def list_requests(root: Path) -> list[Listed]:
 def _evaluate(
     session: Session, request: requests.Request, found: list[tuple[str, Record]]
 ) -> Evaluation:
-    return evaluate(
-        request_id=request.id,
-        change_hash=request.change_hash,
-        rules=request.rules,
-        author=request.author,
-        workspace=session.workspace,
-        approvers=session.approvers,
-        records=found,
-        now=now(),
-    )
+    target = Target.of_request(request)
+    return _judge(session, target, found)
 
 
 @dataclass(frozen=True)
@@ -88,20 +73,63 @@ class Signed:
     notes: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a verdict is about: a stored request, or a gated change of a plan."""
+
+    id: str
+    change_hash: str
+    address: str
+    rules: tuple[RuleRef, ...]
+    author: str
+
+    @classmethod
+    def of_request(cls, request: requests.Request) -> Target:
+        return cls(request.id, request.change_hash, request.address, request.rules, request.author)
+
+    @classmethod
+    def of_change(cls, previewed: Preview, change: Change) -> Target:
+        return cls(
+            requests.request_id(change.change_hash),
+            change.change_hash,
+            change.address,
+            change.decision.requirements,
+            previewed.author(change),
+        )
+
+
 def sign(
-    root: Path, *, request_id: str, key: str, verdict: Verdict, comment: str, ttl: timedelta
+    root: Path,
+    *,
+    request_id: str,
+    key: str,
+    verdict: Verdict,
+    comment: str,
+    ttl: timedelta,
+    base: str | None = None,
 ) -> Signed:
-    """Sign and write one approver's verdict on a request; refuse what could never count."""
+    """Sign and write one approver's verdict on a request; refuse what could never count.
+
+    With the state database (and no `base`), the request is the one apply opened. Without it
+    (a reviewer's clone of a pull request), or with `base`, the request is the gated change of
+    the plan (`cloned plan [--base REF]`) whose id it is: ids derive from change hashes, so
+    apply later opens the very same request and finds the record."""
     signer = keys.load_signer(key)
-    db = _db(root)
+    db = StateDB.open(root, create=False) if base is None else None
     try:
-        session = open_session(root, db)
-        request = requests.find(db, request_id)
-        if request.status == "superseded":
-            raise ClonedError(
-                f"request {request.id} was superseded by {request.superseded_by}: the change "
-                "changed since; review and approve the new request"
-            )
+        if db is not None:
+            session = open_session(root, db)
+            request = requests.find(db, request_id)
+            if request.status == "superseded":
+                raise ClonedError(
+                    f"request {request.id} was superseded by {request.superseded_by}: the "
+                    "change changed since; review and approve the new request"
+                )
+            target = Target.of_request(request)
+        else:
+            previewed = preview(root, base=base)
+            session = previewed.session
+            target = _planned(previewed, request_id)
         approver = next(
             (
                 a
@@ -113,7 +141,7 @@ def sign(
         if approver is None:
             raise ClonedError(
                 "--key: this key is not an approver in the applied Workspace "
-                f"{session.workspace!r}",
+                f"{session.workspace!r} ({session.policy.source})",
                 hint="an admin must add it under spec.approvers and apply that change first",
             )
         moment = now()
@@ -121,9 +149,9 @@ def sign(
             format_version=RECORD_FORMAT_VERSION,
             verdict=verdict,
             workspace=session.workspace,
-            request_id=request.id,
-            change_hash=request.change_hash,
-            address=request.address,
+            request_id=target.id,
+            change_hash=target.change_hash,
+            address=target.address,
             approver=approver.name,
             public_key=signer.public_key,
             signed_at=stamp(moment),
@@ -131,38 +159,101 @@ def sign(
             comment=comment,
         )
         record = Record(**{**record.to_json(), "signature": signer.sign(record.signed_payload())})
-        judged = _evaluate(session, request, [("(new)", record)])
+        judged = _judge(session, target, [("(new)", record)])
         reasons = [v.reason for v in judged.verdicts if v.reason]
         if reasons:
             raise ClonedError(f"this {verdict} could not count: {reasons[0]}")
         path = approval_records.write(root, record)
-        journal = Journal(approver.name, session.redactor)
-        with db.transaction() as connection:
-            journal.record(
-                connection,
-                "approval.granted" if verdict == "approve" else "approval.denied",
-                request.address,
-                {"request": request.id, "change_hash": request.change_hash, "comment": comment},
-            )
-        notes = not_counted_for(record, request.rules, request.author, session.approvers)
+        if db is not None:
+            journal = Journal(approver.name, session.redactor)
+            with db.transaction() as connection:
+                journal.record(
+                    connection,
+                    "approval.granted" if verdict == "approve" else "approval.denied",
+                    target.address,
+                    {"request": target.id, "change_hash": target.change_hash, "comment": comment},
+                )
+        notes = not_counted_for(record, target.rules, target.author, session.approvers)
         return Signed(record, path, tuple(notes))
     finally:
-        db.close()
+        if db is not None:
+            db.close()
+
+
+def _planned(previewed: Preview, request_id: str) -> Target:
+    """The gated change of the plan whose request id starts with `request_id`."""
+    gated = [c for c in previewed.plan.changes if c.decision.kind == "approval"]
+    matches = [c for c in gated if requests.request_id(c.change_hash).startswith(request_id)]
+    where = f" against {previewed.base.describe()}" if previewed.base else ""
+    if not request_id or not matches:
+        ids = ", ".join(requests.request_id(c.change_hash) for c in gated) or "none"
+        raise ClonedError(
+            f"no change in the plan{where} has request id {request_id!r} (gated changes: {ids})",
+            hint="`cloned plan` lists each gated change's request id",
+        )
+    if len(matches) > 1:
+        raise ClonedError(f"request id {request_id!r} is ambiguous; give more digits")
+    change = matches[0]
+    return Target.of_change(previewed, change)
+
+
+def _judge(session: Session, target: Target, found: list[tuple[str, Record]]) -> Evaluation:
+    return evaluate(
+        request_id=target.id,
+        change_hash=target.change_hash,
+        rules=target.rules,
+        author=target.author,
+        workspace=session.workspace,
+        approvers=session.approvers,
+        records=found,
+        now=now(),
+    )
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A gated change of the plan under review, and its approvals so far."""
+
+    address: str
+    request: str
+    status: str  # approved | pending | expired | denied
+    approved_by: tuple[str, ...]
+    missing: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Verified:
-    """`approvals verify`: sound records, records that lapsed, and invalid ones."""
+    """`approvals verify`: sound records, records that lapsed or went stale, invalid ones, and
+    (with a base) every gated change of the branch's plan."""
 
     sound: int
     lapsed: list[Problem]
     invalid: list[Problem]
     trust_source: str  # where approvers came from: the state database, cloned.lock, or .cloned/
+    gates: list[Gate] | None = None
+    forbidden: list[str] | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """1 for an invalid record; with a base, 4 when a change is denied or forbidden and 3
+        when one still needs approval; else 0."""
+        if self.invalid:
+            return ExitCode.ERROR
+        if self.forbidden or any(g.status == "denied" for g in self.gates or ()):
+            return ExitCode.POLICY_DENIED
+        if any(g.status != "approved" for g in self.gates or ()):
+            return ExitCode.APPROVALS_PENDING
+        return ExitCode.OK
 
 
-def verify(root: Path) -> Verified:
+def verify(root: Path, *, base: str | None = None) -> Verified:
     """Check every record file. Expired approvals no longer count but are not wrong; anything
-    forged, misattributed or ineligible is invalid."""
+    forged, misattributed or ineligible is invalid.
+
+    With `base`, check the records HEAD's commit adds or changes relative to `base`, against
+    the approvers of `base`'s cloned.lock and the gated changes of HEAD's plan against it."""
+    if base is not None:
+        return _verify_branch(root, base)
     found, invalid = approval_records.read_all(root)
     db = StateDB.open(root, create=False)
     try:
@@ -181,7 +272,8 @@ def verify(root: Path) -> Verified:
         if reason is None and request is not None and request.change_hash != record.change_hash:
             reason = "it signs a different change than its request"
         if reason is None and request is not None:
-            judged = _evaluate(session, request, [(rel, record)])
+            target = Target.of_request(request)
+            judged = _judge(session, target, [(rel, record)])
             reason = next((v.reason for v in judged.verdicts if v.reason), None)
         if reason is None:
             sound += 1
@@ -190,3 +282,55 @@ def verify(root: Path) -> Verified:
         else:
             invalid.append(Problem(rel, 0, 0, reason))
     return Verified(sound, lapsed, invalid, session.policy.source)
+
+
+def _verify_branch(root: Path, base: str) -> Verified:
+    previewed = preview(root, base=base)
+    assert previewed.base is not None
+    session = previewed.session
+    before, _ = revisions.records_at(root, previewed.base)
+    unchanged = {(rel, record.signature) for rel, record in before}
+    added = [(rel, r) for rel, r in previewed.records if (rel, r.signature) not in unchanged]
+    invalid = [p for p in previewed.record_problems]
+    planned = {c.change_hash: c for c in previewed.plan.changes if c.decision.kind == "approval"}
+    by_id = {requests.request_id(h): c for h, c in planned.items()}
+    sound = 0
+    lapsed: list[Problem] = []
+    for rel, record in added:
+        reason = record_problem(
+            record, workspace=session.workspace, approvers=session.approvers, now=now()
+        )
+        change = planned.get(record.change_hash)
+        stale = None
+        if change is None:
+            other = by_id.get(record.request_id)
+            stale = (
+                "it approves an earlier version of this change; the change has changed since"
+                if other is not None
+                else "it approves no change this branch plans"
+            )
+        if reason is None and change is not None:
+            target = Target.of_change(previewed, change)
+            judged = _judge(session, target, [(rel, record)])
+            reason = next((v.reason for v in judged.verdicts if v.reason), None)
+        if reason is None and stale is None:
+            sound += 1
+        elif reason is not None and not reason.startswith("expired at "):
+            invalid.append(Problem(rel, 0, 0, reason))
+        else:
+            lapsed.append(Problem(rel, 0, 0, f"{reason or stale}; it does not count"))
+    gates = []
+    for change in planned.values():
+        evaluation = previewed.evaluation(change)
+        assert evaluation is not None
+        gates.append(
+            Gate(
+                change.address,
+                requests.request_id(change.change_hash),
+                evaluation.status,
+                evaluation.approved_by,
+                evaluation.missing,
+            )
+        )
+    forbidden = [c.address for c in previewed.plan.changes if c.decision.kind == "deny"]
+    return Verified(sound, lapsed, invalid, session.policy.source, gates, forbidden)

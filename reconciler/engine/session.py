@@ -54,12 +54,16 @@ def open_session(
     *,
     use_cache: bool = True,
     desired: DesiredState | None = None,
+    actual: ActualState | None = None,
+    lock_label: str = "cloned.lock",
 ) -> Session:
     """Gather a session for the workspace at `root` (actual state from `db`, else the lock);
-    `desired` is reused when the caller has just loaded it."""
+    `desired` and `actual` are used as given when the caller has them (a committed revision,
+    named by `lock_label`)."""
     if desired is None:
         desired = load_desired_state(root, use_cache=use_cache)
-    actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
+    if actual is None:
+        actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
     applied = next((r for r in actual.resources.values() if r.kind == "Workspace"), None)
     if applied is not None:
         workspace_name = applied.name
@@ -74,7 +78,8 @@ def open_session(
             r.name: resource_state(r.data) for r in desired.resources if r.kind == "PolicyPack"
         }
         source = "desired (bootstrap)"
-    policy = build_policy(workspace_state["spec"], packs, source=_SOURCES[source, actual.source])
+    label = _SOURCES[source, actual.source].replace("cloned.lock", lock_label)
+    policy = build_policy(workspace_state["spec"], packs, source=label)
     approvers = approvers_of(workspace_state)
     return Session(
         root=root,

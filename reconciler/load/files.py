@@ -90,6 +90,40 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
     return files, problems
 
 
+def committed_sources(
+    files: list[tuple[str, bytes]], unreadable: list[tuple[str, str]]
+) -> tuple[list[SourceFile], list[Problem]]:
+    """The resource files among files read from git (paths relative to the root), chosen by the
+    same rules as `discover`: YAML, no dot-names, not Cloned's reserved files, size-capped."""
+    chosen = [SourceFile(rel, data) for rel, data in files if is_resource_path(rel)]
+    problems = [Problem(rel, 1, 1, reason) for rel, reason in unreadable if is_resource_path(rel)]
+    for source in chosen:
+        if len(source.data) > MAX_FILE_BYTES:
+            problems.append(
+                Problem(
+                    source.rel,
+                    1,
+                    1,
+                    f"file is {len(source.data):,} bytes; resource files are limited to "
+                    f"{MAX_FILE_BYTES:,}",
+                )
+            )
+    return [s for s in chosen if len(s.data) <= MAX_FILE_BYTES], problems
+
+
+def is_resource_path(rel: str) -> bool:
+    """Whether a path (relative to the root, `/`-separated) is where `discover` looks."""
+    parts = rel.split("/")
+    if len(parts) < 2 or parts[0] != CLONED_DIR or not parts[-1].endswith(YAML_SUFFIXES):
+        return False
+    inner = parts[1:]
+    if any(part.startswith(".") for part in inner):
+        return False
+    if len(inner) == 1:
+        return inner[0] not in RESERVED_FILES
+    return inner[0] not in RESERVED_DIRS
+
+
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 

@@ -18,10 +18,18 @@ from reconciler.load.files import CLONED_DIR, SourceFile, decode, discover, find
 from reconciler.load.resources import DesiredState, LoadedResource
 
 
-def load_desired_state(start: Path, *, use_cache: bool = True) -> DesiredState:
-    """Load and validate the workspace containing `start`; raise `ValidationFailed` if invalid."""
+def load_desired_state(
+    start: Path,
+    *,
+    use_cache: bool = True,
+    files: tuple[list[SourceFile], list[Problem]] | None = None,
+) -> DesiredState:
+    """Load and validate the workspace containing `start`; raise `ValidationFailed` if invalid.
+
+    `files` replaces discovery with files read elsewhere (from git objects): then the cache is
+    read but never written, so loading a committed revision writes nothing."""
     root = find_root(start)
-    sources, problems = discover(root)
+    sources, problems = discover(root) if files is None else (files[0], list(files[1]))
     unreadable = bool(problems)
     cache = ResultCache.open(root) if use_cache else None
     digests = [hashlib.sha256(source.data).hexdigest() for source in sources]
@@ -49,7 +57,7 @@ def load_desired_state(start: Path, *, use_cache: bool = True) -> DesiredState:
     problems += _locate(findings, {source.rel: source for source in sources})
     if problems:
         raise ValidationFailed(problems)
-    if cache is not None:
+    if cache is not None and files is None:
         cache.save()
     hits = len(sources) - len(misses)
     return DesiredState(root=root, resources=tuple(resources), files=len(sources), cache_hits=hits)

@@ -30,6 +30,16 @@ def all_rows(db: StateDB) -> list[Row]:
     return [Row(*values) for values in cursor.fetchall()]
 
 
+def of_kind(db: StateDB, kind: str) -> list[Row]:
+    """The applied resources of one kind, by address."""
+    cursor = db.reader.execute(
+        "SELECT address, kind, name, state, digest, origin, applied_at, plan_id "
+        "FROM resources WHERE kind = ? ORDER BY address",
+        (kind,),
+    )
+    return [Row(*values) for values in cursor.fetchall()]
+
+
 def put(connection: Connection, row: Row) -> None:
     """Insert or replace one applied resource (inside the caller's transaction)."""
     connection.execute(

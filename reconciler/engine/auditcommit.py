@@ -1,0 +1,121 @@
+"""The audit commit: after an apply, one git commit holding the new audit segments, the signed
+checkpoints and `cloned.lock`, and nothing else (SPEC section 3).
+
+It commits whatever of those files differs from HEAD, so events a failed commit left behind are
+committed by the next run; the user's other staged or unstaged changes are never swept in
+(see `gitrepo.commit_paths`). The Workspace as applied says whether to commit and as whom.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from reconciler import gitrepo
+from reconciler.audit.files import AUDIT_DIR
+from reconciler.engine import actual as actual_state
+from reconciler.errors import ClonedError
+from reconciler.redact import Redactor
+from reconciler.state import resources as rows
+from reconciler.state.db import StateDB
+
+if TYPE_CHECKING:
+    from reconciler.engine.apply import Outcome
+
+PATHS = (AUDIT_DIR.as_posix(), actual_state.LOCK_FILE.as_posix())
+MAX_LISTED = 50
+
+Status = Literal["committed", "unchanged", "disabled", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class AuditCommit:
+    """What the audit commit did: `commit` when made, `reason` when skipped or failed."""
+
+    status: Status
+    commit: str | None = None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"status": self.status, "commit": self.commit, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The applied Workspace's `spec.git`."""
+
+    enabled: bool
+    author: gitrepo.Author | None
+
+
+def settings(db: StateDB) -> Settings:
+    """Audit-commit settings from the applied Workspace (on, as git's author, when none)."""
+    workspaces = rows.of_kind(db, "Workspace")
+    if not workspaces:
+        return Settings(True, None)
+    spec = json.loads(workspaces[0].state).get("spec", {})
+    git = spec.get("git") or {}
+    author = git.get("author")
+    return Settings(
+        bool(git.get("auditCommits", True)),
+        gitrepo.Author(author["name"], author["email"]) if author else None,
+    )
+
+
+def commit(
+    root: Path,
+    db: StateDB,
+    plan_id: str,
+    outcomes: Sequence[Outcome],
+    *,
+    desired_commit: str,
+    redactor: Redactor,
+) -> AuditCommit:
+    """Make the audit commit for this apply, or say why not. Never raises for git's sake: a
+    failed commit loses nothing, since the files stay for the next run to commit."""
+    chosen = settings(db)
+    if not chosen.enabled:
+        return AuditCommit("disabled", reason="the Workspace sets git.auditCommits: false")
+    if gitrepo.toplevel(root) is None:
+        return AuditCommit("skipped", reason="the workspace is not in a git repository")
+    message = redactor.text(_message(plan_id, outcomes, desired_commit))
+    try:
+        made = gitrepo.commit_paths(root, PATHS, message, chosen.author)
+    except ClonedError as exc:
+        return AuditCommit("failed", reason=exc.message)
+    if made is None:
+        return AuditCommit("unchanged")
+    return AuditCommit("committed", commit=made)
+
+
+VERBS = {
+    "applied": "applied",
+    "pending": "awaiting approval",
+    "denied": "forbidden by policy",
+    "blocked": "denied by an approver",
+    "skipped": "skipped",
+    "failed": "failed",
+}
+
+
+def _message(plan_id: str, outcomes: Sequence[Outcome], desired_commit: str) -> str:
+    """`cloned: apply 1a2b3c4d5e6f: 2 applied, 1 awaiting approval`, each change, trailers."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    short = plan_id.removeprefix("sha256:")[:12]
+    tally = ", ".join(f"{n} {VERBS[s]}" for s, n in counts.items()) or "no changes"
+    lines = [f"cloned: apply {short}: {tally}", ""]
+    for outcome in outcomes[:MAX_LISTED]:
+        detail = f" ({outcome.detail})" if outcome.detail else ""
+        lines.append(f"- {outcome.address}: {outcome.action} {VERBS[outcome.status]}{detail}")
+    if len(outcomes) > MAX_LISTED:
+        lines.append(f"- ...and {len(outcomes) - MAX_LISTED} more (see the audit log)")
+    if outcomes:
+        lines.append("")
+    lines.append(f"Cloned-Plan: {plan_id}")
+    lines.append(f"Cloned-Desired: {desired_commit}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,160 @@
+"""A plan with what reviewers need beside it: who has approved each gated change, and (with
+`--base REF`) which changes the branch makes. Used by `cloned plan` and `cloned approvals`.
+
+Two sources:
+- here: the desired state in the working tree against the state database, or in a fresh clone
+  against the committed `cloned.lock`; approval records from the working tree.
+- `--base REF`: everything from git objects. The applied state, and so the policy that decides
+  and the approvers whose signatures count, is REF's `cloned.lock`; the desired state and the
+  approval records are HEAD's commit. A branch can therefore neither loosen the policy that
+  judges it nor approve itself by adding an approver or editing the lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.approvals import records as approval_records
+from reconciler.approvals import requests
+from reconciler.approvals.records import Record
+from reconciler.approvals.validity import Evaluation, evaluate
+from reconciler.canonical import digest
+from reconciler.clock import now
+from reconciler.engine import revision as revisions
+from reconciler.engine.planfile import plan_json
+from reconciler.engine.planner import Plan, resource_state
+from reconciler.engine.revision import Revision
+from reconciler.engine.session import Session, open_session
+from reconciler.errors import Problem, ValidationFailed
+from reconciler.plan.types import Change
+from reconciler.state.db import StateDB
+
+
+@dataclass(frozen=True)
+class Preview:
+    """One plan and its review context."""
+
+    session: Session
+    plan: Plan
+    base: Revision | None
+    head: Revision | None
+    records: list[tuple[str, Record]]
+    record_problems: list[Problem]
+    known: dict[str, requests.Request]  # requests in the state database, by id
+    branch_changed: frozenset[str] | None  # addresses HEAD's desired state changes vs REF's
+    local: bool  # planned against this checkout's state database
+
+    def author(self, change: Change) -> str:
+        """Who the change is by: the opener of its request; else, where apply runs (a state
+        database, no base), whoever is acting here, who would open it; else unknown ("")."""
+        known = self.known.get(requests.request_id(change.change_hash))
+        if known is not None:
+            return known.author
+        return self.session.actor if self.local else ""
+
+    def evaluation(self, change: Change) -> Evaluation | None:
+        """The approvals a gated change has (None for changes that need none)."""
+        if change.decision.kind != "approval":
+            return None
+        return evaluate(
+            request_id=requests.request_id(change.change_hash),
+            change_hash=change.change_hash,
+            rules=change.decision.requirements,
+            author=self.author(change),
+            workspace=self.session.workspace,
+            approvers=self.session.approvers,
+            records=self.records,
+            now=now(),
+        )
+
+    def to_json(self, *, created_at: str) -> dict[str, Any]:
+        """The plan JSON, with each gated change's approvals and the revisions planned."""
+        payload = plan_json(
+            self.plan,
+            created_at=created_at,
+            redactor=self.session.redactor,
+            policy_source=self.session.policy_source,
+        )
+        for entry, change in zip(payload["changes"], self.plan.changes, strict=True):
+            evaluation = self.evaluation(change)
+            if evaluation is not None:
+                entry["approvals"] = {
+                    "request": requests.request_id(change.change_hash),
+                    "status": evaluation.status,
+                    "approved_by": list(evaluation.approved_by),
+                    "denied_by": sorted(
+                        v.record.approver
+                        for v in evaluation.verdicts
+                        if v.counts and v.record.verdict == "deny"
+                    ),
+                    "missing": list(evaluation.missing),
+                }
+            if self.branch_changed is not None:
+                entry["in_branch"] = change.address in self.branch_changed
+        if self.base is not None and self.head is not None:
+            payload["base"] = {"ref": self.base.ref, "commit": self.base.commit}
+            payload["head"] = {"ref": self.head.ref, "commit": self.head.commit}
+        return payload
+
+
+def preview(
+    root: Path, *, base: str | None = None, targets: tuple[str, ...] = (), use_cache: bool = True
+) -> Preview:
+    """The plan for the workspace at `root`: here, or HEAD against `base` from git objects."""
+    if base is not None:
+        return _against(root, base, targets)
+    db = StateDB.open(root, create=False)
+    try:
+        session = open_session(root, db, use_cache=use_cache)
+        known = {r.id: r for r in requests.all_requests(db)} if db is not None else {}
+    finally:
+        if db is not None:
+            db.close()
+    found, problems = approval_records.read_all(root)
+    return Preview(
+        session,
+        session.plan(targets),
+        None,
+        None,
+        found,
+        problems,
+        known,
+        branch_changed=None,
+        local=session.actual.source == "state",
+    )
+
+
+def _against(root: Path, base_ref: str, targets: tuple[str, ...]) -> Preview:
+    base = revisions.resolve(root, base_ref, flag="--base")
+    head = revisions.head(root)
+    actual = revisions.actual_at(root, base)
+    desired = revisions.desired_at(root, head)
+    session = open_session(
+        root, None, desired=desired, actual=actual, lock_label=f"cloned.lock at {base.describe()}"
+    )
+    found, problems = revisions.records_at(root, head)
+    return Preview(
+        session,
+        session.plan(targets),
+        base,
+        head,
+        found,
+        problems,
+        {},
+        _branch_changes(root, base, session),
+        local=False,
+    )
+
+
+def _branch_changes(root: Path, base: Revision, session: Session) -> frozenset[str] | None:
+    """The addresses whose desired state HEAD changes relative to REF's desired state (None
+    when REF's desired state does not load: then every change is the branch's to explain)."""
+    try:
+        before = revisions.desired_at(root, base)
+    except ValidationFailed:
+        return None
+    old = {r.address: digest(resource_state(r.data)) for r in before.resources}
+    new = {r.address: digest(resource_state(r.data)) for r in session.desired.resources}
+    return frozenset(a for a in old.keys() | new.keys() if old.get(a) != new.get(a))
