@@ -9,6 +9,7 @@ from reconciler.cli import (
     apply_cmd,
     approvals_cmd,
     audit_cmd,
+    drift_cmd,
     init_cmd,
     keys_cmd,
     plan_cmd,
@@ -27,7 +28,7 @@ Start with `cloned init`, then `cloned validate`.
 
 EPILOG = """\
 Exit codes: 0 success; 1 error (bad input or failure, the message says what and where);
-2 plan --detailed-exitcode found changes; 3 apply finished but approvals are pending;
+2 plan --detailed-exitcode found changes (or drift found); 3 apply finished but approvals are pending;
 4 policy forbids a change in the plan.
 """
 
@@ -63,6 +64,7 @@ app.command("validate", epilog=EPILOG)(validate_cmd.validate)
 app.command("plan", epilog=EPILOG)(plan_cmd.plan)
 app.command("show", epilog=EPILOG)(plan_cmd.show)
 app.command("apply", epilog=EPILOG)(apply_cmd.apply)
+app.command("drift", epilog=EPILOG)(drift_cmd.drift)
 app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys_cmd.app, name="keys")

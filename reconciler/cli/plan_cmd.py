@@ -65,6 +65,12 @@ def plan(
         help="Plan HEAD's commit against REF, both read from git objects: the applied state, "
         "policy and approvers from REF's cloned.lock (CI on a pull request).",
     ),
+    refresh_only: bool = typer.Option(
+        False,
+        "--refresh-only",
+        help="Show only drift (as `cloned drift`), not pending desired changes; with "
+        "--detailed-exitcode, exit 2 when there is drift.",
+    ),
 ) -> int:
     """Show what apply would change, and what policy decides for each change.
 
@@ -88,6 +94,15 @@ def plan(
       cloned plan --detailed-exitcode || echo "changes pending"
     """
     _check_format(fmt)
+    if refresh_only:
+        if base is not None or out is not None or target or fmt == "markdown":
+            raise UsageError(
+                "--refresh-only: cannot be combined with --base, --out, --target "
+                "or --format markdown"
+            )
+        from reconciler.cli.drift_cmd import run
+
+        return run(path, as_json=as_json or fmt == "json", exit_on_drift=detailed)
     from reconciler.clock import stamp
     from reconciler.engine.planfile import record_saved, save
     from reconciler.engine.preview import preview

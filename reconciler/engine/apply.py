@@ -323,6 +323,8 @@ class _Run:
                 if request is not None:
                     requests.mark(connection, request, "approved", at)
                 payload: dict[str, Any] = _summary(change)
+                # What drift detection holds the state database to (engine/drift.py).
+                payload["after_digest"] = change.after_digest if change.action != "delete" else None
                 if approved_by:
                     payload["approved_by"] = list(approved_by)
                 self.journal.record(connection, "change.applied", change.address, payload)
