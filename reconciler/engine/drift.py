@@ -32,6 +32,7 @@ from reconciler.engine import actual as actual_state
 from reconciler.engine.journal import Journal
 from reconciler.engine.revision import MAX_LOCK_BYTES
 from reconciler.errors import ClonedError
+from reconciler.providers.base import ActualResource
 from reconciler.redact import Redactor
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
@@ -205,7 +206,7 @@ def _repaired(report: Report, repairs: list[Repair]) -> dict[str, Any]:
     }
 
 
-def _committed_lock(root: Path) -> dict[str, actual_state.ActualResource]:
+def _committed_lock(root: Path) -> dict[str, ActualResource]:
     """The applied state cloned.lock records at HEAD (empty outside git or without one)."""
     try:
         at = gitrepo.head(root).commit
