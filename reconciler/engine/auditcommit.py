@@ -81,6 +81,10 @@ def commit(
         return AuditCommit("disabled", reason="the Workspace sets git.auditCommits: false")
     if gitrepo.toplevel(root) is None:
         return AuditCommit("skipped", reason="the workspace is not in a git repository")
+    if gitrepo.head(root).commit is None:
+        # An audit commit records which commit's desired state was applied; before the first
+        # commit there is none, and a first commit holding only Cloned's files would mislead.
+        return AuditCommit("skipped", reason="the branch has no commit yet; commit .cloned/ first")
     message = redactor.text(_message(plan_id, outcomes, desired_commit))
     try:
         made = gitrepo.commit_paths(root, PATHS, message, chosen.author)
