@@ -218,7 +218,16 @@ def changed_paths(root: Path, paths: Iterable[str]) -> list[str]:
     repo = _repo(root)
     prefix = _prefix(repo, root)
     specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
-    text = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", *specs)
+    # No optional locks: a plain `git status` may rewrite the index to refresh its stat
+    # cache, and reading must write nothing.
+    text = repo.git.status(
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--",
+        *specs,
+        env={"GIT_OPTIONAL_LOCKS": "0"},
+    )
     changed = []
     entries = iter(text.split("\0"))
     for entry in entries:

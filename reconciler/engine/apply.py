@@ -9,6 +9,7 @@ from. Afterwards `cloned.lock` and the audit segments are written.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +41,8 @@ from reconciler.state.meta import get_meta, set_meta
 
 LOCK_WRITTEN_FROM = "lock_written_from"
 """meta key: digest of the applied state cloned.lock was last written from."""
+LOCK_TEXT = "lock_text_sha256"
+"""meta key: sha256 of the bytes cloned.lock was last written with."""
 
 Status = Literal["applied", "pending", "denied", "blocked", "skipped", "failed"]
 
@@ -217,8 +220,7 @@ class _Run:
         missing); rendering 10,000 resources costs ~0.1 s, so a no-op apply skips it."""
         applied = any(outcome.status == "applied" for outcome in self.outcomes)
         current = get_meta(self.db.reader, LOCK_WRITTEN_FROM)
-        lock_exists = (self.root / actual_state.LOCK_FILE).exists()
-        if not applied and current == self.plan.actual_digest and lock_exists:
+        if not applied and current == self.plan.actual_digest and self._lock_intact():
             return False
         resources = actual_state.from_db(self.db).resources
         text = actual_state.render_lock(resources, self.session.redactor)
@@ -226,7 +228,17 @@ class _Run:
         with self.db.transaction() as connection:
             state = digest({address: r.digest for address, r in resources.items()})
             set_meta(connection, LOCK_WRITTEN_FROM, state)
+            set_meta(connection, LOCK_TEXT, _sha256(text.encode()))
         return written
+
+    def _lock_intact(self) -> bool:
+        """Whether cloned.lock still has the bytes apply last wrote (a merge or a hand edit may
+        have changed it; hashing the file is far cheaper than rendering it)."""
+        try:
+            data = (self.root / actual_state.LOCK_FILE).read_bytes()
+        except OSError:
+            return False
+        return get_meta(self.db.reader, LOCK_TEXT) == _sha256(data)
 
     def _one(self, change: Change, at: str) -> Outcome:
         waits = sorted(self.dependencies.get(change.address, set()) & self.unconverged)
@@ -340,6 +352,10 @@ class _Run:
             return Outcome(change.address, change.action, "failed", exc.message)
         detail = f"approved by {', '.join(approved_by)}" if approved_by else ""
         return Outcome(change.address, change.action, "applied", detail)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _summary(change: Change) -> dict[str, Any]:
