@@ -1,7 +1,8 @@
 """`make demo`: the whole Cloned story on the bundled quickstart, in a throw-away repository.
 
 validate -> plan -> apply (bootstrap) -> raise a budget -> plan shows it needs approval -> apply
-opens an approval request -> approve it with the demo key -> apply converges -> audit verify.
+is gated on a branch -> CI dry-run (plan --base main) -> approve on the branch with the demo
+key -> merge -> apply converges with an audit commit -> drift check -> audit verify.
 Each step prints the command as a user would type it. Nothing is written outside a temporary
 folder: CLONED_HOME (where keys live) points into it too.
 """
@@ -36,21 +37,30 @@ def step(title: str, *args: str, cwd: Path, env: dict[str, str], expect: int = 0
     return proc.stdout
 
 
-def git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Demo",
+    "GIT_AUTHOR_EMAIL": "demo@example.com",
+    "GIT_COMMITTER_NAME": "Demo",
+    "GIT_COMMITTER_EMAIL": "demo@example.com",
+}
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run git as the demo's own identity (a fresh machine may have none configured)."""
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **IDENTITY},
+    ).stdout
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cloned-demo-") as temp:
         base = Path(temp)
-        env = {
-            **os.environ,
-            "CLONED_HOME": str(base / "home"),
-            "GIT_AUTHOR_NAME": "Demo",
-            "GIT_AUTHOR_EMAIL": "demo@example.com",
-            "GIT_COMMITTER_NAME": "Demo",
-            "GIT_COMMITTER_EMAIL": "demo@example.com",
-        }
+        env = {**os.environ, "CLONED_HOME": str(base / "home"), **IDENTITY}
         repo = base / "quickstart"
         shutil.copytree(HERE / "quickstart", repo, ignore=shutil.ignore_patterns("state"))
         git("init", "-q", "-b", "main", cwd=repo)
@@ -78,26 +88,67 @@ def main() -> int:
         step("Apply", "apply", cwd=repo, env=env)
         step("Nothing left to do", "plan", "--detailed-exitcode", cwd=repo, env=env)
 
+        # The GitOps way: a branch, a dry-run against main as CI runs it, an approval made on
+        # the branch, a merge, and the apply that converges (with its audit commit).
+        git("checkout", "-q", "-b", "raise-budget", cwd=repo)
         budgets = repo / ".cloned" / "budgets.yaml"
         budgets.write_text(budgets.read_text().replace("cost_usd: 50,", "cost_usd: 55,"))
-        step("Raise a budget: baseline policy gates it", "plan", cwd=repo, env=env)
-        step("Apply opens an approval request (exit 3)", "apply", cwd=repo, env=env, expect=3)
-        listed = json.loads(step("The request", "approvals", "list", "--json", cwd=repo, env=env))
-        request = next(item["id"] for item in listed if item["status"] == "pending")
+        git("commit", "-q", "-am", "Raise the monthly budget", cwd=repo)
+        planned = step(
+            "On a branch, raise a budget; CI plans it against main: baseline policy gates it",
+            "plan",
+            "--base",
+            "main",
+            "--json",
+            cwd=repo,
+            env=env,
+        )
+        request = next(c["approvals"]["request"] for c in json.loads(planned)["changes"])
         step(
-            "Approve it with the demo key",
+            "The pull-request comment CI would post",
+            "plan",
+            "--base",
+            "main",
+            "--format",
+            "markdown",
+            cwd=repo,
+            env=env,
+        )
+        step(
+            "CI's approval gate: not approved yet (exit 3)",
+            "approvals",
+            "verify",
+            "--base",
+            "main",
+            cwd=repo,
+            env=env,
+            expect=3,
+        )
+        step(
+            "A reviewer approves on the branch with the demo key",
             "approvals",
             "approve",
             request,
             "--key",
             "demo",
+            "--base",
+            "main",
             "--comment",
             "Q4 research push",
             cwd=repo,
             env=env,
         )
-        step("The approval verifies", "approvals", "verify", cwd=repo, env=env)
-        step("Apply again: the approved change goes through", "apply", cwd=repo, env=env)
+        git("add", ".cloned/approvals", cwd=repo)
+        git("commit", "-q", "-m", "Approve the budget raise", cwd=repo)
+        step(
+            "CI's approval gate passes", "approvals", "verify", "--base", "main", cwd=repo, env=env
+        )
+        git("checkout", "-q", "main", cwd=repo)
+        git("merge", "-q", "--ff-only", "raise-budget", cwd=repo)
+        step("Merged: apply converges, approved by demo", "apply", cwd=repo, env=env)
+        step("No drift", "drift", cwd=repo, env=env)
+        log = git("log", "--format=%h %an: %s", cwd=repo)
+        print(f"\n== The history: every apply made an audit commit\n$ git log\n{log}")
         step("The audit trail", "audit", "log", cwd=repo, env=env)
         step("The audit chain verifies", "audit", "verify", cwd=repo, env=env)
 
