@@ -12,7 +12,7 @@ import contextlib
 import os
 import posixpath
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -138,11 +138,16 @@ class Unreadable:
 
 
 def read_files(
-    root: Path, commit: str, folder: str, *, max_bytes: int
+    root: Path,
+    commit: str,
+    folder: str,
+    *,
+    max_bytes: int,
+    wanted: Callable[[str], bool] = lambda rel: True,
 ) -> tuple[list[CommittedFile], list[Unreadable]]:
-    """Every file under `folder` (relative to the workspace root `root`) at `commit`, sorted by
-    path. Symlinks are followed only to files inside the same commit; files over `max_bytes`
-    are reported, not read."""
+    """The files under `folder` (relative to the workspace root `root`) at `commit` whose path
+    `wanted` accepts, sorted by path. Symlinks are followed only to files inside the same
+    commit; files over `max_bytes` are reported, not read."""
     import git
 
     repo = _repo(root)
@@ -159,10 +164,15 @@ def read_files(
     for item in blobs:
         path = str(item.path)
         rel = posixpath.relpath(path, prefix) if prefix else path
+        if not wanted(rel):
+            continue
         blob = _follow(tree, item)
         if isinstance(blob, str):
             problems.append(Unreadable(rel, blob))
-        elif blob.size > max_bytes:
+            continue
+        # The size comes from git's header reader; a content stream must always be read to
+        # its end, or git's object reader falls out of step.
+        if blob.size > max_bytes:
             problems.append(
                 Unreadable(rel, f"file is {blob.size:,} bytes; the limit is {max_bytes:,}")
             )
@@ -170,6 +180,17 @@ def read_files(
             found.append(CommittedFile(rel, blob.data_stream.read()))
     found.sort(key=lambda f: f.rel)
     return found, problems
+
+
+def changed_between(root: Path, base: str, head: str, folder: str) -> list[str]:
+    """Files under `folder` (relative to the workspace root) that differ between two commits,
+    on either side: added, deleted, modified (renames count as a delete and an add)."""
+    repo = _repo(root)
+    prefix = _prefix(repo, root)
+    top = posixpath.join(prefix, folder) if prefix else folder
+    text = repo.git.diff("--name-only", "-z", "--no-renames", base, head, "--", top)
+    paths = [p for p in text.split("\0") if p]
+    return sorted(posixpath.relpath(p, prefix) if prefix else p for p in paths)
 
 
 def read_file(root: Path, commit: str, rel: str, *, max_bytes: int) -> bytes | None:

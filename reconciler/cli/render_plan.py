@@ -102,7 +102,7 @@ def text(plan: dict[str, Any], *, colour: bool) -> str:
     if plan["unmanaged"]:
         out.append(
             "Not managed by this version of Cloned yet (validated, not planned): "
-            + ", ".join(plan["unmanaged"])
+            + unmanaged_text(plan["unmanaged"], "{}")
         )
     return "\n".join(out)
 
@@ -118,6 +118,22 @@ def approvals_text(approvals: dict[str, Any]) -> str:
         f" (approved by {', '.join(approvals['approved_by'])})" if approvals["approved_by"] else ""
     )
     return f"{head} {approvals['status']}{have}: needs {'; '.join(approvals['missing'])}"
+
+
+MAX_UNMANAGED_NAMED = 12
+
+
+def unmanaged_text(addresses: list[str], quote: str) -> str:
+    """The addresses when few; else how many of each kind (a 10,000-resource workspace would
+    otherwise print a page of names)."""
+    if len(addresses) <= MAX_UNMANAGED_NAMED:
+        return ", ".join(quote.format(a) for a in addresses)
+    kinds: dict[str, int] = {}
+    for address in addresses:
+        kind = address.split(".", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    counts = ", ".join(f"{n:,} {quote.format(kind)}" for kind, n in sorted(kinds.items()))
+    return f"{len(addresses):,} resources ({counts}); `cloned plan --json` lists them"
 
 
 def _header(plan: dict[str, Any]) -> str:
@@ -181,7 +197,7 @@ def markdown(plan: dict[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     if plan["unmanaged"]:
         tail = [
             "",
-            f"Not managed by this version yet: {', '.join(f'`{a}`' for a in plan['unmanaged'])}",
+            f"Not managed by this version yet: {unmanaged_text(plan['unmanaged'], '`{}`')}",
         ]
     body: list[str] = []
     used = len("\n".join(head + tail)) + 200

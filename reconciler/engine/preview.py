@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.records import Record
@@ -27,7 +28,8 @@ from reconciler.engine.planfile import plan_json
 from reconciler.engine.planner import Plan, resource_state
 from reconciler.engine.revision import Revision
 from reconciler.engine.session import Session, open_session
-from reconciler.errors import Problem, ValidationFailed
+from reconciler.errors import Problem
+from reconciler.load.files import CLONED_DIR, is_resource_path
 from reconciler.plan.types import Change
 from reconciler.state.db import StateDB
 
@@ -143,18 +145,31 @@ def _against(root: Path, base_ref: str, targets: tuple[str, ...]) -> Preview:
         found,
         problems,
         {},
-        _branch_changes(root, base, session),
+        _branch_changes(root, base, head, session),
         local=False,
     )
 
 
-def _branch_changes(root: Path, base: Revision, session: Session) -> frozenset[str] | None:
-    """The addresses whose desired state HEAD changes relative to REF's desired state (None
-    when REF's desired state does not load: then every change is the branch's to explain)."""
-    try:
-        before = revisions.desired_at(root, base)
-    except ValidationFailed:
+def _branch_changes(
+    root: Path, base: Revision, head: Revision, session: Session
+) -> frozenset[str] | None:
+    """The addresses whose desired state HEAD changes relative to REF's: only files that differ
+    between the two commits are read at REF (None when one of them does not validate there:
+    then every change is the branch's to explain)."""
+    changed = [
+        rel
+        for rel in gitrepo.changed_between(root, base.commit, head.commit, CLONED_DIR)
+        if is_resource_path(rel)
+    ]
+    if not changed:
+        return frozenset()
+    old = revisions.digests_at(root, base, changed)
+    if old is None:
         return None
-    old = {r.address: digest(resource_state(r.data)) for r in before.resources}
-    new = {r.address: digest(resource_state(r.data)) for r in session.desired.resources}
+    files = set(changed)
+    new = {
+        r.address: digest(resource_state(r.data))
+        for r in session.desired.resources
+        if r.file in files
+    }
     return frozenset(a for a in old.keys() | new.keys() if old.get(a) != new.get(a))

@@ -16,7 +16,7 @@ from reconciler.approvals.records import Record
 from reconciler.engine import actual as actual_state
 from reconciler.engine.actual import ActualState
 from reconciler.errors import ClonedError, Problem
-from reconciler.load.files import CLONED_DIR, MAX_FILE_BYTES, committed_sources
+from reconciler.load.files import CLONED_DIR, MAX_FILE_BYTES, committed_sources, is_resource_path
 from reconciler.load.resources import DesiredState
 from reconciler.load.workspace import load_desired_state
 
@@ -51,12 +51,35 @@ def head(root: Path) -> Revision:
 def desired_at(root: Path, revision: Revision) -> DesiredState:
     """The desired state as committed at `revision` (raises `ValidationFailed` if invalid)."""
     files, unreadable = gitrepo.read_files(
-        root, revision.commit, CLONED_DIR, max_bytes=MAX_FILE_BYTES + 1
+        root, revision.commit, CLONED_DIR, max_bytes=MAX_FILE_BYTES + 1, wanted=is_resource_path
     )
     sources = committed_sources(
         [(f.rel, f.data) for f in files], [(u.rel, u.reason) for u in unreadable]
     )
     return load_desired_state(root, files=sources)
+
+
+def digests_at(root: Path, revision: Revision, rels: list[str]) -> dict[str, str] | None:
+    """address -> digest of the resources declared in these files at `revision` (None when a
+    file there does not validate on its own); files missing at `revision` declare nothing."""
+    from reconciler.canonical import digest
+    from reconciler.engine.planner import resource_state
+    from reconciler.load.checkfile import check_files
+    from reconciler.load.files import SourceFile
+
+    sources = []
+    for rel in rels:
+        data = gitrepo.read_file(root, revision.commit, rel, max_bytes=MAX_FILE_BYTES)
+        if data is not None:
+            sources.append(SourceFile(rel, data))
+    found: dict[str, str] = {}
+    for result in check_files(sources):
+        if result.problems:
+            return None
+        for _index, _line, document in result.documents:
+            address = f"{document['kind'].lower()}.{document['metadata']['name']}"
+            found[address] = digest(resource_state(document))
+    return found
 
 
 def actual_at(root: Path, revision: Revision) -> ActualState:
@@ -72,7 +95,11 @@ def records_at(root: Path, revision: Revision) -> tuple[list[tuple[str, Record]]
     """The approval records committed at `revision`."""
     folder = approval_records.APPROVALS_DIR.as_posix()
     files, unreadable = gitrepo.read_files(
-        root, revision.commit, folder, max_bytes=approval_records.MAX_RECORD_BYTES
+        root,
+        revision.commit,
+        folder,
+        max_bytes=approval_records.MAX_RECORD_BYTES,
+        wanted=lambda rel: rel.endswith(".json"),
     )
     found, problems = approval_records.read_committed([(f.rel, f.data) for f in files])
     problems += [Problem(u.rel, 0, 0, u.reason) for u in unreadable]
@@ -81,6 +108,4 @@ def records_at(root: Path, revision: Revision) -> tuple[list[tuple[str, Record]]
 
 def uncommitted(root: Path) -> list[str]:
     """Resource files under `.cloned/` that differ from HEAD (Cloned's own files aside)."""
-    from reconciler.load.files import is_resource_path
-
     return [rel for rel in gitrepo.changed_paths(root, [CLONED_DIR]) if is_resource_path(rel)]

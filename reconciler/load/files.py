@@ -30,9 +30,12 @@ class SourceFile:
 
 def find_root(start: Path) -> Path:
     """The nearest folder at or above `start` that holds `.cloned/` (a `.cloned` path is fine)."""
-    if not start.exists():
-        raise ClonedError(f"{start}: no such file or folder")
-    start = start.resolve()
+    if not start.is_absolute() and not _cwd_exists():
+        raise ClonedError("the current folder no longer exists", hint="cd into the repository")
+    try:
+        start = start.resolve(strict=True)
+    except OSError:
+        raise ClonedError(f"{start}: no such file or folder") from None
     if start.name == CLONED_DIR and start.is_dir():
         return start.parent
     for folder in (start, *start.parents):
@@ -42,6 +45,14 @@ def find_root(start: Path) -> Path:
         f"no {CLONED_DIR}/ folder in {start} or any folder above it",
         hint="run `cloned init` to create a workspace",
     )
+
+
+def _cwd_exists() -> bool:
+    try:
+        os.getcwd()
+    except OSError:
+        return False
+    return True
 
 
 def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
