@@ -14,6 +14,7 @@ from reconciler.cli import (
     keys_cmd,
     plan_cmd,
     policy_cmd,
+    reconcile_cmd,
     validate_cmd,
 )
 
@@ -65,6 +66,7 @@ app.command("plan", epilog=EPILOG)(plan_cmd.plan)
 app.command("show", epilog=EPILOG)(plan_cmd.show)
 app.command("apply", epilog=EPILOG)(apply_cmd.apply)
 app.command("drift", epilog=EPILOG)(drift_cmd.drift)
+app.command("reconcile", epilog=EPILOG)(reconcile_cmd.reconcile)
 app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys_cmd.app, name="keys")
