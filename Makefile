@@ -30,6 +30,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench.py
 	$(BIN)/python tests/bench/bench_audit.py
+	$(BIN)/python tests/bench/bench_reconcile.py
 
 # Regenerate schemas/ from the pydantic models, and the built-in policy packs JSON from their
 # YAML (tests fail when either drifts).
