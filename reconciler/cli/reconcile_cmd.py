@@ -42,6 +42,12 @@ def reconcile(
         help="With --interval or --once: fetch the checked-out branch from REMOTE and "
         "fast-forward to it first.",
     ),
+    push: bool = typer.Option(
+        False,
+        "--push",
+        help="With --pull: push the loop's audit commits back to REMOTE (else they stay local, "
+        "replayed on top of each new remote commit).",
+    ),
     allow_dirty: bool = typer.Option(
         False, "--allow-dirty", help="Apply uncommitted .cloned/ edits instead of skipping."
     ),
@@ -78,8 +84,8 @@ def reconcile(
     branch first with --pull REMOTE. A loop runs a cycle only when HEAD, the uncommitted
     .cloned/ edits or the approval records changed since the last one (its own audit commit
     does not count); between cycles it looks for drift (every tick with --interval, every 30 s
-    with --watch). With --pull, the loop's audit commits must reach REMOTE (push them), or use
-    --no-commit: otherwise the next fast-forward fails once the branches diverge.
+    with --watch). With --pull, the loop's own audit commits are replayed on top of each new
+    remote commit (any other divergence is an error); --push sends them back to REMOTE.
 
     An error (invalid YAML, a held lock, a failed fetch) is logged and never stops the loop: the
     cycle is retried after 1 s, then 2, 4, ... up to --max-backoff; a new commit runs at once.
@@ -99,7 +105,7 @@ def reconcile(
     \b
       cloned reconcile --once
       cloned reconcile --watch --log-format json
-      cloned reconcile --interval 60 --pull origin --no-commit
+      cloned reconcile --interval 60 --pull origin --push
       cloned reconcile --once --self-heal
       cloned reconcile --status
     """
@@ -110,6 +116,8 @@ def reconcile(
             raise UsageError("--status: cannot be combined with --once, --watch or --interval")
         return _show_status(find_root(path), as_json=as_json)
     mode = _mode(once=once, watch=watch, interval=interval)
+    if push and pull is None:
+        raise UsageError("--push: only with --pull REMOTE")
     _check(
         mode,
         interval=interval,
@@ -127,6 +135,7 @@ def reconcile(
         mode=mode,
         interval=interval or 0.0,
         pull=pull,
+        push=push,
         allow_dirty=allow_dirty,
         self_heal=self_heal,
         commit=not no_commit,

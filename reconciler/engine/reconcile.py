@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 from reconciler import gitrepo
 from reconciler.atomic import write_atomic
 from reconciler.clock import stamp
-from reconciler.engine import revision
+from reconciler.engine import auditcommit, revision
 from reconciler.engine.apply import apply
 from reconciler.engine.auditcommit import AuditCommit
 from reconciler.engine.drift import Drifted, Repair, detect, heal
@@ -65,6 +65,7 @@ class Settings:
     mode: Mode
     interval: float = 0.0  # seconds between ticks (interval mode)
     pull: str | None = None  # remote to fast-forward the checked-out branch from, each tick
+    push: bool = False  # with pull: push the loop's audit commits back to that remote
     allow_dirty: bool = False  # apply uncommitted resource files instead of skipping
     self_heal: bool = False  # repair drift before applying
     commit: bool = True  # make the audit commit
@@ -302,16 +303,10 @@ class Loop:
         branch = gitrepo.head(self.settings.root).branch
         if branch is None:
             raise ClonedError("--pull: HEAD is detached, so there is no branch to follow")
-        try:
-            arrived = gitrepo.fast_forward(self.settings.root, remote, branch)
-        except ClonedError as exc:
-            if not self.audit_commits or exc.hint is not None:
-                raise
-            hint = (
-                f"this loop's audit commits are on {branch} but not on {remote}: push them to "
-                f"{remote}, or run with --no-commit"
-            )
-            raise ClonedError(exc.message, hint=hint) from None
+        # The loop's own audit commits, if the remote moved on meanwhile, are replayed on top.
+        arrived = gitrepo.fast_forward(self.settings.root, remote, branch, own=auditcommit.PATHS)
+        if self.settings.push:
+            gitrepo.push(self.settings.root, remote, branch)
         if self.failing_pull:
             self.failing_pull = False
             self.errors = 0
@@ -335,9 +330,17 @@ class Loop:
             self.audit_commits += 1
             # The loop's own commit moved HEAD: seen, so it triggers no cycle.
             seen = replace(seen, head=made.commit)
+            if self.settings.push and self.settings.pull is not None:
+                branch = gitrepo.head(self.settings.root).branch
+                try:
+                    gitrepo.push(self.settings.root, self.settings.pull, branch or "HEAD")
+                except ClonedError as exc:
+                    # The audit commit stands locally; the next tick pushes it again.
+                    self.emit(_event("error", self.cycles, error=exc.message, stage="push"))
         self.seen = seen
         if not record.skipped:
-            self.drift_seen = record.drift
+            # What is still drifted after this cycle: nothing that was repaired.
+            self.drift_seen = () if record.repairs else record.drift
         self._finish(record)
         self._report(record)
         return 1 if record.skipped or record.exit_code is None else record.exit_code

@@ -258,25 +258,77 @@ def test_interval_pulls_new_commits_from_a_remote_and_applies_them(
     assert loop.stop() == 0
 
 
-def test_a_pull_that_cannot_fast_forward_is_an_error_that_names_the_audit_commits(
-    team: Team, loops: list[Loop], tmp_path: Path
-) -> None:
+def remote_with_clone(team: Team, tmp_path: Path) -> Path:
+    """A bare "origin" holding the team's main, and another clone of it (returned)."""
     remote = tmp_path / "remote.git"
     git("init", "-q", "--bare", "-b", "main", str(remote), cwd=tmp_path)
     git("remote", "add", "origin", str(remote), cwd=team.repo)
     git("push", "-q", "origin", "main", cwd=team.repo)
     other = tmp_path / "other"
     git("clone", "-q", str(remote), str(other), cwd=tmp_path)
+    return other
+
+
+def test_the_loops_audit_commits_are_replayed_on_new_remote_commits(
+    team: Team, loops: list[Loop], tmp_path: Path
+) -> None:
+    other = remote_with_clone(team, tmp_path)
     loop = Loop(team, "--interval", "0.2", "--pull", "origin")
     loops.append(loop)
-    assert loop.event("cycle", trigger="start")["audit_commit"] == head(team.repo)
+    ours = loop.event("cycle", trigger="start")["audit_commit"]
+    assert ours == head(team.repo)
+    (other / "README.md").write_text("news\n")
+    git("add", "README.md", cwd=other)
+    git("commit", "-qm", "A commit the loop's branch lacks", cwd=other)
+    git("push", "-q", "origin", "main", cwd=other)
+    theirs = head(other)
+    pulled = loop.event("pulled", remote="origin", branch="main")
+    # Only the loop's own commit was ahead: it now sits on top of the remote's.
+    assert git("rev-parse", "HEAD~1", cwd=team.repo).strip() == theirs
+    assert pulled["head"] == head(team.repo) != ours
+    assert git("log", "-1", "--format=%s", cwd=team.repo).startswith("cloned: apply ")
+    assert loop.stop() == 0
+    assert [e for e in loop.seen if e["event"] == "error"] == []
+
+
+def test_push_sends_the_audit_commits_to_the_remote(
+    team: Team, loops: list[Loop], tmp_path: Path
+) -> None:
+    other = remote_with_clone(team, tmp_path)
+    loop = Loop(team, "--interval", "0.2", "--pull", "origin", "--push")
+    loops.append(loop)
+    first = loop.event("cycle", trigger="start")["audit_commit"]
+    git("pull", "-q", "--ff-only", cwd=other)
+    assert head(other) == first
+    (other / ".cloned" / "budgets.yaml").write_text(
+        (other / ".cloned" / "budgets.yaml").read_text().replace(*LOWER)
+    )
+    git("commit", "-qam", "Lower the daily budget", cwd=other)
+    git("push", "-q", "origin", "main", cwd=other)
+    cycle = loop.event("cycle", trigger="pull")
+    assert cycle["outcomes"] == {"applied": 1}
+    assert loop.stop() == 0
+    git("pull", "-q", "--ff-only", cwd=other)
+    assert head(other) == cycle["audit_commit"] == head(team.repo)
+
+
+def test_a_pull_that_diverged_otherwise_is_an_error_and_the_loop_goes_on(
+    team: Team, loops: list[Loop], tmp_path: Path
+) -> None:
+    other = remote_with_clone(team, tmp_path)
+    (team.repo / "NOTES.md").write_text("local only\n")
+    git("add", "NOTES.md", cwd=team.repo)
+    git("commit", "-qm", "A local commit that is not Cloned's", cwd=team.repo)
+    local = head(team.repo)
     (other / "README.md").write_text("diverge\n")
     git("add", "README.md", cwd=other)
     git("commit", "-qm", "A commit the loop's branch lacks", cwd=other)
     git("push", "-q", "origin", "main", cwd=other)
+    loop = Loop(team, "--interval", "0.2", "--pull", "origin", "--no-commit")
+    loops.append(loop)
     error = loop.event("error")
-    assert "could not fast-forward main from origin" in error["error"]
-    assert "push them to origin, or run with --no-commit" in error["hint"]
+    assert "the branches diverged" in error["error"]
+    assert local[:12] in error["error"]
     assert error["backoff"] == 1
     assert loop.proc.poll() is None
     assert loop.stop() == 0
