@@ -35,6 +35,7 @@ from reconciler.load.workspace import load_desired_state
 from reconciler.plan.types import Change
 from reconciler.providers.base import ApplyContext
 from reconciler.providers.registry import provider_for
+from reconciler.state import approval_rows
 from reconciler.state.db import DB_FILE, StateDB
 from reconciler.state.lock import Holder, WorkspaceLock
 from reconciler.state.meta import get_meta, set_meta
@@ -178,6 +179,12 @@ class _Run:
 
     def execute(self) -> ApplyResult:
         at = stamp()
+        if not self.plan.changes and self.recovered is None and not self._retirable():
+            # Nothing to do is not an event: a reconcile loop re-applying after an unrelated
+            # commit must not grow the audit log (nor make an audit commit) each time.
+            lock_written = self._write_lock()
+            files = self.journal.export(self.db, self.root)
+            return ApplyResult(self.plan, (), lock_written, files, None)
         with self.db.transaction() as connection:
             if self.recovered is not None:
                 self.journal.record(
@@ -214,6 +221,12 @@ class _Run:
         lock_written = self._write_lock()
         files = self.journal.export(self.db, self.root)
         return ApplyResult(self.plan, tuple(self.outcomes), lock_written, files, self.recovered)
+
+    def _retirable(self) -> bool:
+        """Whether an open approval request waits on a change this plan no longer has."""
+        if self.plan.targets:
+            return False
+        return bool(approval_rows.active(self.db.reader))
 
     def _write_lock(self) -> bool:
         """Rewrite cloned.lock from the applied state when this apply changed it (or it is
