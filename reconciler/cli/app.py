@@ -28,9 +28,10 @@ Start with `cloned init`, then `cloned validate`.
 """
 
 EPILOG = """\
+\b
 Exit codes: 0 success; 1 error (bad input or failure, the message says what and where);
-2 plan --detailed-exitcode found changes, or drift found; 3 apply finished but approvals
-are pending; 4 policy forbids a change in the plan.
+2 plan --detailed-exitcode found changes, or drift found;
+3 apply finished but approvals are pending; 4 policy forbids a change in the plan.
 """
 
 app = typer.Typer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -235,6 +236,16 @@ def verify(
 
     root = _root(path)
     result = run_verify(root, base=base)
+    if base is not None:
+        from reconciler.engine.revision import uncommitted_records
+
+        waiting = uncommitted_records(root)
+        if waiting:
+            print(
+                f"Note: {len(waiting)} approval record(s) are not committed, so --base does not "
+                f"see them (it reads HEAD's commit), e.g. {waiting[0]}; commit them first.",
+                file=sys.stderr,
+            )
     if as_json:
         payload: dict[str, object] = {
             "valid": not result.invalid,

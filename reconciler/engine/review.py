@@ -293,7 +293,7 @@ def _verify_branch(root: Path, base: str) -> Verified:
     added = [(rel, r) for rel, r in previewed.records if (rel, r.signature) not in unchanged]
     invalid = [p for p in previewed.record_problems]
     planned = {c.change_hash: c for c in previewed.plan.changes if c.decision.kind == "approval"}
-    by_id = {requests.request_id(h): c for h, c in planned.items()}
+    by_address = {c.address: c for c in planned.values()}
     sound = 0
     lapsed: list[Problem] = []
     for rel, record in added:
@@ -303,7 +303,7 @@ def _verify_branch(root: Path, base: str) -> Verified:
         change = planned.get(record.change_hash)
         stale = None
         if change is None:
-            other = by_id.get(record.request_id)
+            other = by_address.get(record.address)
             stale = (
                 "it approves an earlier version of this change; the change has changed since"
                 if other is not None

@@ -109,3 +109,9 @@ def records_at(root: Path, revision: Revision) -> tuple[list[tuple[str, Record]]
 def uncommitted(root: Path) -> list[str]:
     """Resource files under `.cloned/` that differ from HEAD (Cloned's own files aside)."""
     return [rel for rel in gitrepo.changed_paths(root, [CLONED_DIR]) if is_resource_path(rel)]
+
+
+def uncommitted_records(root: Path) -> list[str]:
+    """Approval records under `.cloned/approvals/` that are not committed as they are."""
+    folder = approval_records.APPROVALS_DIR.as_posix()
+    return [rel for rel in gitrepo.changed_paths(root, [folder]) if rel.endswith(".json")]

@@ -381,3 +381,31 @@ def test_a_branch_cannot_approve_itself(team: Team, tmp_path: Path) -> None:
     assert applied.code == 3, applied.out + applied.err
     assert "budget.monthly (update) awaiting approval" in applied.out
     assert "mallory" not in (team.repo / ".cloned/cloned.lock").read_text()
+
+
+def test_verify_base_sees_only_committed_records_and_names_stale_ones(
+    team: Team, tmp_path: Path
+) -> None:
+    branch = clone(team.repo, tmp_path / "branch")
+    git("checkout", "-q", "-b", "raise", cwd=branch)
+    budgets = (branch / ".cloned/budgets.yaml").read_text()
+    write(branch, ".cloned/budgets.yaml", budgets.replace("cost_usd: 50", "cost_usd: 80"))
+    commit_all(branch, "Raise")
+    plan = json.loads(cloned("plan", "--base", "main", "--json", cwd=branch).out)
+    request = plan["changes"][0]["approvals"]["request"]
+    alice = {"CLONED_HOME": str(team.homes["alice"])}
+    approve = ("approvals", "approve", request, "--key", "alice", "--base", "main")
+    assert cloned(*approve, cwd=branch, env=alice).code == 0
+
+    uncommitted = cloned("approvals", "verify", "--base", "main", cwd=branch)
+    assert uncommitted.code == 3
+    assert "1 approval record(s) are not committed" in uncommitted.err
+
+    commit_all(branch, "Approve")
+    assert cloned("approvals", "verify", "--base", "main", cwd=branch).code == 0
+    write(branch, ".cloned/budgets.yaml", budgets.replace("cost_usd: 50", "cost_usd: 90"))
+    commit_all(branch, "Raise more")
+    stale = cloned("approvals", "verify", "--base", "main", cwd=branch)
+    assert stale.code == 3
+    assert "approves an earlier version of this change" in stale.out
+    assert "0 valid, 1 expired or stale, 0 invalid" in stale.out
