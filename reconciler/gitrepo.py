@@ -12,7 +12,7 @@ import contextlib
 import os
 import posixpath
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,6 +73,19 @@ def _prefix(repo: git.Repo, root: Path) -> str:
     assert repo.working_tree_dir is not None
     rel = os.path.relpath(os.path.realpath(root), os.path.realpath(repo.working_tree_dir))
     return "" if rel == "." else Path(rel).as_posix()
+
+
+@contextlib.contextmanager
+def _git_errors(what: str) -> Iterator[None]:
+    """Turn a failed git command into a ClonedError that says what Cloned was doing."""
+    import git
+
+    try:
+        yield
+    except git.GitCommandError as exc:
+        raise ClonedError(f"{what}: {_stderr(exc)}") from None
+    except (git.BadObject, git.BadName, ValueError) as exc:  # a missing or damaged object
+        raise ClonedError(f"{what}: {exc}") from None
 
 
 # --- Revisions -------------------------------------------------------------------------------
@@ -148,6 +161,14 @@ def read_files(
     """The files under `folder` (relative to the workspace root `root`) at `commit` whose path
     `wanted` accepts, sorted by path. Symlinks are followed only to files inside the same
     commit; files over `max_bytes` are reported, not read."""
+
+    with _git_errors(f"cannot read {folder} at {short(commit)}"):
+        return _read_files(root, commit, folder, max_bytes=max_bytes, wanted=wanted)
+
+
+def _read_files(
+    root: Path, commit: str, folder: str, *, max_bytes: int, wanted: Callable[[str], bool]
+) -> tuple[list[CommittedFile], list[Unreadable]]:
     import git
 
     repo = _repo(root)
@@ -188,13 +209,19 @@ def changed_between(root: Path, base: str, head: str, folder: str) -> list[str]:
     repo = _repo(root)
     prefix = _prefix(repo, root)
     top = posixpath.join(prefix, folder) if prefix else folder
-    text = repo.git.diff("--name-only", "-z", "--no-renames", base, head, "--", top)
+    with _git_errors("git diff failed"):
+        text = repo.git.diff("--name-only", "-z", "--no-renames", base, head, "--", top)
     paths = [p for p in text.split("\0") if p]
     return sorted(posixpath.relpath(p, prefix) if prefix else p for p in paths)
 
 
 def read_file(root: Path, commit: str, rel: str, *, max_bytes: int) -> bytes | None:
     """One file (relative to the workspace root) at `commit`, or None when it is not there."""
+    with _git_errors(f"cannot read {rel} at {short(commit)}"):
+        return _read_file(root, commit, rel, max_bytes=max_bytes)
+
+
+def _read_file(root: Path, commit: str, rel: str, *, max_bytes: int) -> bytes | None:
     repo = _repo(root)
     prefix = _prefix(repo, root)
     tree = repo.commit(commit).tree
@@ -241,14 +268,15 @@ def changed_paths(root: Path, paths: Iterable[str]) -> list[str]:
     specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
     # No optional locks: a plain `git status` may rewrite the index to refresh its stat
     # cache, and reading must write nothing.
-    text = repo.git.status(
-        "--porcelain=v1",
-        "-z",
-        "--untracked-files=all",
-        "--",
-        *specs,
-        env={"GIT_OPTIONAL_LOCKS": "0"},
-    )
+    with _git_errors("git status failed"):
+        text = repo.git.status(
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--",
+            *specs,
+            env={"GIT_OPTIONAL_LOCKS": "0"},
+        )
     changed = []
     entries = iter(text.split("\0"))
     for entry in entries:
