@@ -8,19 +8,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from reconciler.engine.outcome import STATUS_WORDS
 from reconciler.errors import ExitCode
 
 if TYPE_CHECKING:
     from reconciler.engine.auditcommit import AuditCommit
-
-STATUS_WORDS = {
-    "applied": "applied",
-    "pending": "awaiting approval",
-    "denied": "forbidden by policy",
-    "blocked": "denied by an approver",
-    "skipped": "skipped",
-    "failed": "FAILED",
-}
 
 
 def apply(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from reconciler.engine.outcome import STATUS_WORDS
 from reconciler.errors import UsageError
 
 if TYPE_CHECKING:
@@ -285,15 +286,6 @@ def _stop_on_signals() -> Iterator[_Stopper]:
 
 
 # --- --status --------------------------------------------------------------------------------
-
-STATUS_WORDS = {
-    "applied": "applied",
-    "pending": "awaiting approval",
-    "denied": "forbidden by policy",
-    "blocked": "denied by an approver",
-    "skipped": "skipped",
-    "failed": "FAILED",
-}
 
 
 def _show_status(root: Path, *, as_json: bool) -> int:

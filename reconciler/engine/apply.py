@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
@@ -25,6 +25,7 @@ from reconciler.engine import actual as actual_state
 from reconciler.engine import auditcommit, revision
 from reconciler.engine.auditcommit import AuditCommit
 from reconciler.engine.journal import Journal
+from reconciler.engine.outcome import Outcome
 from reconciler.engine.planfile import SavedPlan, stale_reasons
 from reconciler.engine.planner import Plan
 from reconciler.engine.session import Session, open_session
@@ -44,19 +45,6 @@ LOCK_WRITTEN_FROM = "lock_written_from"
 """meta key: digest of the applied state cloned.lock was last written from."""
 LOCK_TEXT = "lock_text_sha256"
 """meta key: sha256 of the bytes cloned.lock was last written with."""
-
-Status = Literal["applied", "pending", "denied", "blocked", "skipped", "failed"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one change."""
-
-    address: str
-    action: str
-    status: Status
-    detail: str = ""
-    request_id: str | None = None
 
 
 @dataclass(frozen=True)

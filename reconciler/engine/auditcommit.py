@@ -12,18 +12,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from reconciler import gitrepo
 from reconciler.audit.files import AUDIT_DIR
 from reconciler.engine import actual as actual_state
+from reconciler.engine.outcome import STATUS_WORDS, Outcome
 from reconciler.errors import ClonedError
 from reconciler.redact import Redactor
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
-
-if TYPE_CHECKING:
-    from reconciler.engine.apply import Outcome
 
 PATHS = (AUDIT_DIR.as_posix(), actual_state.LOCK_FILE.as_posix())
 MAX_LISTED = 50
@@ -95,27 +93,19 @@ def commit(
     return AuditCommit("committed", commit=made)
 
 
-VERBS = {
-    "applied": "applied",
-    "pending": "awaiting approval",
-    "denied": "forbidden by policy",
-    "blocked": "denied by an approver",
-    "skipped": "skipped",
-    "failed": "failed",
-}
-
-
 def _message(plan_id: str, outcomes: Sequence[Outcome], desired_commit: str) -> str:
     """`cloned: apply 1a2b3c4d5e6f: 2 applied, 1 awaiting approval`, each change, trailers."""
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     short = plan_id.removeprefix("sha256:")[:12]
-    tally = ", ".join(f"{n} {VERBS[s]}" for s, n in counts.items()) or "no changes"
+    tally = ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items()) or "no changes"
     lines = [f"cloned: apply {short}: {tally}", ""]
     for outcome in outcomes[:MAX_LISTED]:
         detail = f" ({outcome.detail})" if outcome.detail else ""
-        lines.append(f"- {outcome.address}: {outcome.action} {VERBS[outcome.status]}{detail}")
+        lines.append(
+            f"- {outcome.address}: {outcome.action} {STATUS_WORDS[outcome.status]}{detail}"
+        )
     if len(outcomes) > MAX_LISTED:
         lines.append(f"- ...and {len(outcomes) - MAX_LISTED} more (see the audit log)")
     if outcomes:

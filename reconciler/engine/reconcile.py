@@ -42,7 +42,7 @@ from reconciler.load.files import CLONED_DIR
 from reconciler.load.resources import DesiredState
 from reconciler.load.workspace import load_desired_state
 from reconciler.state.db import StateDB
-from reconciler.state.lock import WorkspaceLock
+from reconciler.state.lock import WorkspaceLock, pid_alive
 
 Mode = Literal["once", "watch", "interval"]
 
@@ -599,7 +599,7 @@ def read_status(root: Path) -> LoopStatus | None:
         raise ClonedError(f"{STATUS_FILE}: not a status object")
     alive = None
     if data.get("host") == socket.gethostname() and isinstance(data.get("pid"), int):
-        alive = _alive(data["pid"])
+        alive = pid_alive(data["pid"])
     return LoopStatus(data, alive)
 
 
@@ -610,16 +610,6 @@ def _live_loop(root: Path) -> bool:
     except ClonedError:
         return False
     return status is not None and status.running and status.data.get("pid") != os.getpid()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- Helpers ---------------------------------------------------------------------------------

@@ -130,7 +130,7 @@ class WorkspaceLock:
 
 
 def _stale(holder: Holder, moment: datetime) -> bool:
-    if holder.host == socket.gethostname() and not _alive(holder.pid):
+    if holder.host == socket.gethostname() and not pid_alive(holder.pid):
         return True
     try:
         lease_until = datetime.fromisoformat(holder.lease_until.replace("Z", "+00:00"))
@@ -139,7 +139,8 @@ def _stale(holder: Holder, moment: datetime) -> bool:
     return moment > lease_until
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
