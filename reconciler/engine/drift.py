@@ -24,13 +24,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from reconciler import gitrepo
 from reconciler.audit.log import events
 from reconciler.canonical import digest
 from reconciler.clock import stamp
 from reconciler.engine import actual as actual_state
+from reconciler.engine import revision
 from reconciler.engine.journal import Journal
-from reconciler.engine.revision import MAX_LOCK_BYTES
 from reconciler.errors import ClonedError
 from reconciler.providers.base import ActualResource
 from reconciler.redact import Redactor
@@ -207,19 +206,10 @@ def _repaired(report: Report, repairs: list[Repair]) -> dict[str, Any]:
 
 
 def _committed_lock(root: Path) -> dict[str, ActualResource]:
-    """The applied state cloned.lock records at HEAD (empty outside git or without one)."""
+    """The applied state cloned.lock records at HEAD (empty outside git, before the first
+    commit, or when it has none or it does not parse)."""
     try:
-        at = gitrepo.head(root).commit
-        if at is None:
-            return {}
-        rel = actual_state.LOCK_FILE.as_posix()
-        data = gitrepo.read_file(root, at, rel, max_bytes=MAX_LOCK_BYTES)
-    except ClonedError:
-        return {}
-    if data is None:
-        return {}
-    try:
-        return actual_state.parse_lock(data, f"{rel} at HEAD").resources
+        return revision.actual_at(root, revision.head(root)).resources
     except ClonedError:
         return {}
 

@@ -46,7 +46,11 @@ class Preview:
     record_problems: list[Problem]
     known: dict[str, requests.Request]  # requests in the state database, by id
     branch_changed: frozenset[str] | None  # addresses HEAD's desired state changes vs REF's
-    local: bool  # planned against this checkout's state database
+
+    @property
+    def local(self) -> bool:
+        """Planned against this checkout's state database (where apply runs)."""
+        return self.base is None and self.session.actual.source == "state"
 
     def author(self, change: Change) -> str:
         """Who the change is by: the opener of its request; else, where apply runs (a state
@@ -124,7 +128,6 @@ def preview(
         problems,
         known,
         branch_changed=None,
-        local=session.actual.source == "state",
     )
 
 
@@ -146,7 +149,6 @@ def _against(root: Path, base_ref: str, targets: tuple[str, ...]) -> Preview:
         problems,
         {},
         _branch_changes(root, base, head, session),
-        local=False,
     )
 
 

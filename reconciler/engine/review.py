@@ -265,16 +265,15 @@ def verify(root: Path, *, base: str | None = None) -> Verified:
     sound = 0
     lapsed: list[Problem] = []
     for rel, record in found:
-        reason = record_problem(
-            record, workspace=session.workspace, approvers=session.approvers, now=now()
-        )
         request = known.get(record.request_id)
-        if reason is None and request is not None and request.change_hash != record.change_hash:
-            reason = "it signs a different change than its request"
-        if reason is None and request is not None:
-            target = Target.of_request(request)
-            judged = _judge(session, target, [(rel, record)])
-            reason = next((v.reason for v in judged.verdicts if v.reason), None)
+        reason: str | None
+        if request is not None and request.change_hash != record.change_hash:
+            reason = _reason(session, rel, record, None) or (
+                "it signs a different change than its request"
+            )
+        else:
+            target = Target.of_request(request) if request is not None else None
+            reason = _reason(session, rel, record, target)
         if reason is None:
             sound += 1
         elif reason.startswith("expired at "):
@@ -284,6 +283,18 @@ def verify(root: Path, *, base: str | None = None) -> Verified:
     return Verified(sound, lapsed, invalid, session.policy.source)
 
 
+def _reason(session: Session, rel: str, record: Record, target: Target | None) -> str | None:
+    """Why a record does not count: unsound (signature, approver, expiry), or, when its
+    change is known, not eligible for that change's rules; None when it counts."""
+    reason = record_problem(
+        record, workspace=session.workspace, approvers=session.approvers, now=now()
+    )
+    if reason is None and target is not None:
+        judged = _judge(session, target, [(rel, record)])
+        reason = next((v.reason for v in judged.verdicts if v.reason), None)
+    return reason
+
+
 def _verify_branch(root: Path, base: str) -> Verified:
     previewed = preview(root, base=base)
     assert previewed.base is not None
@@ -291,28 +302,22 @@ def _verify_branch(root: Path, base: str) -> Verified:
     before, _ = revisions.records_at(root, previewed.base)
     unchanged = {(rel, record.signature) for rel, record in before}
     added = [(rel, r) for rel, r in previewed.records if (rel, r.signature) not in unchanged]
-    invalid = [p for p in previewed.record_problems]
+    invalid = list(previewed.record_problems)
     planned = {c.change_hash: c for c in previewed.plan.changes if c.decision.kind == "approval"}
     by_address = {c.address: c for c in planned.values()}
     sound = 0
     lapsed: list[Problem] = []
     for rel, record in added:
-        reason = record_problem(
-            record, workspace=session.workspace, approvers=session.approvers, now=now()
-        )
         change = planned.get(record.change_hash)
+        target = Target.of_change(previewed, change) if change is not None else None
+        reason = _reason(session, rel, record, target)
         stale = None
         if change is None:
-            other = by_address.get(record.address)
             stale = (
                 "it approves an earlier version of this change; the change has changed since"
-                if other is not None
+                if record.address in by_address
                 else "it approves no change this branch plans"
             )
-        if reason is None and change is not None:
-            target = Target.of_change(previewed, change)
-            judged = _judge(session, target, [(rel, record)])
-            reason = next((v.reason for v in judged.verdicts if v.reason), None)
         if reason is None and stale is None:
             sound += 1
         elif reason is not None and not reason.startswith("expired at "):
