@@ -82,6 +82,14 @@ def active() -> Redactor:
     return _ACTIVE
 
 
+def start_command() -> Redactor:
+    """A fresh active redactor for one command line, so nothing registered by an earlier command
+    in the same process (a test, a long-lived caller) changes what this one prints."""
+    global _ACTIVE
+    _ACTIVE = Redactor()
+    return _ACTIVE
+
+
 class RedactingStream:
     """A text stream that masks secrets in everything written to it (the CLI wraps stdout and
     stderr in one, so nothing printed, by Cloned or by a library, can leak a registered secret).

@@ -2,10 +2,17 @@
 
 Every test gets a fake HOME and its own CLONED_HOME; git reads no global or system config and
 commits with a pinned author. A test that writes into the fake HOME fails (pre-commit's guard).
+
+`cloned(...)` runs the command line in this process, through the console script's own entry
+point and error boundary, with the environment, folder, argv and standard streams a fresh process
+would have; that keeps functional tests fast. Start-up, signals, crashes and the installed
+script are tested through `CLONED` in a real subprocess (`cloned_process`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -53,7 +60,40 @@ class Result:
 
 
 def cloned(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
-    """Run the real `cloned` console script."""
+    """Run the real `cloned` command line in this process (see the module docstring)."""
+    from reconciler.cli.main import run
+
+    out, err = io.StringIO(), io.StringIO()
+    with _fresh_process(args, cwd, env or {}):
+        sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO()
+        code = run(list(args))
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _fresh_process(args: tuple[str, ...], cwd: Path | None, env: dict[str, str]) -> Iterator[None]:
+    """What a new process would see, restored afterwards: environment, folder, argv, streams."""
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_streams = (sys.stdout, sys.stderr, sys.stdin, sys.argv)
+    # A captured subprocess has no terminal: help text wraps at click's fallback width.
+    os.environ.update({"COLUMNS": "80", "LINES": "24", **env})
+    sys.argv = [str(CLONED), *args]
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.stdout, sys.stderr, sys.stdin, sys.argv = saved_streams
+
+
+def cloned_process(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Result:
+    """Run the installed `cloned` console script as a real subprocess."""
     proc = subprocess.run(
         [str(CLONED), *args],
         cwd=cwd,

@@ -18,19 +18,28 @@ def main() -> None:
 
 def run(argv: Sequence[str]) -> int:
     """Run one command line and return its exit code; never raises for user mistakes."""
+    from reconciler.redact import RedactingStream, start_command
+
+    # One redactor on every terminal path: whatever a session registers (policy patterns,
+    # secrets read at run time) is masked in all that is printed afterwards.
+    redactor = start_command()
+    streams = sys.stdout, sys.stderr
+    sys.stdout = RedactingStream(sys.stdout, redactor)
+    sys.stderr = RedactingStream(sys.stderr, redactor)
+    try:
+        return _dispatch(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _dispatch(argv: Sequence[str]) -> int:
     from typer import Abort
     from typer._click.exceptions import ClickException
 
     from reconciler.cli.app import app
     from reconciler.cli.output import error_line, report_error
     from reconciler.errors import ClonedError, ExitCode
-    from reconciler.redact import RedactingStream, active
 
-    # One redactor on every terminal path: whatever a session registers (policy patterns,
-    # secrets read at run time) is masked in all that is printed afterwards.
-    if not isinstance(sys.stdout, RedactingStream):
-        sys.stdout = RedactingStream(sys.stdout, active())
-        sys.stderr = RedactingStream(sys.stderr, active())
     try:
         result = app(args=list(argv), prog_name="cloned", standalone_mode=False)
     except ClickException as exc:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import Result, cloned, write
+from tests.conftest import Result, cloned, cloned_process, write
 
 PEOPLE = {"alice": ["admins"], "bob": ["admins"], "carol": ["viewers"]}
 
@@ -21,9 +21,17 @@ class Team:
     homes: dict[str, Path]
     keys: dict[str, str]
 
-    def run(self, *args: str, who: str = "operator", env: dict[str, str] | None = None) -> Result:
-        """`cloned ARGS` as one of the people (their CLONED_HOME), in the repository."""
-        return cloned(
+    def run(
+        self,
+        *args: str,
+        who: str = "operator",
+        env: dict[str, str] | None = None,
+        process: bool = False,
+    ) -> Result:
+        """`cloned ARGS` as one of the people (their CLONED_HOME), in the repository; in a real
+        subprocess with `process`."""
+        runner = cloned_process if process else cloned
+        return runner(
             *args, cwd=self.repo, env={"CLONED_HOME": str(self.homes[who]), **(env or {})}
         )
 
