@@ -2,12 +2,26 @@
 
 Library code raises `ClonedError` (or a subclass) for anything a user can fix; the CLI's single
 error boundary prints it and exits with its code. Anything else is a bug: the boundary prints a
-short message and writes the traceback to a log file.
+short message and writes the traceback to a crash log (`write_crash_log`). Adapters convert
+their library's errors into these at the call (httpx's way), so nothing above them catches a
+third-party exception. Callers that must tell failures apart catch a subclass, never the root
+error to mean one thing, and never read a message's wording.
+
+    ClonedError                  expected failure: print the message (and hint), exit 1
+    ├── UsageError               a flag or argument is wrong; the message names it
+    ├── ValidationFailed         the desired state is invalid; carries every Problem
+    ├── GitError                 git could not do what Cloned needed
+    │   ├── NotAGitRepository    the folder is not inside a git work tree
+    │   └── GitFailed            a git command or object read failed (what, and git's words)
+    ├── StateUnavailable         the state database cannot be opened, read or trusted
+    ├── StalePlan                a saved plan no longer matches the desired or actual state
+    └── TransientError           may succeed later; `retry_after` seconds is a fair wait
+        └── LockHeld             another process holds the workspace lock
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -20,6 +34,7 @@ class ExitCode(IntEnum):
     CHANGES = 2
     APPROVALS_PENDING = 3
     POLICY_DENIED = 4
+    INTERRUPTED = 130  # SIGINT, as shells report it (128 + 2)
 
 
 @dataclass(frozen=True, order=True)
@@ -73,3 +88,56 @@ class ValidationFailed(ClonedError):
 
 class UsageError(ClonedError):
     """A flag or argument is wrong (the message names it)."""
+
+
+class GitError(ClonedError):
+    """Git could not do what Cloned needed."""
+
+
+class NotAGitRepository(GitError):
+    """The folder is not inside a git work tree."""
+
+
+class GitFailed(GitError):
+    """A git command or an object read failed; the message says what Cloned was doing."""
+
+
+class StateUnavailable(ClonedError):
+    """The state database cannot be opened, read or trusted (damaged, newer schema, missing)."""
+
+
+class StalePlan(ClonedError):
+    """The saved plan no longer matches the desired or actual state."""
+
+
+class TransientError(ClonedError):
+    """A failure that may pass by itself: retrying after `retry_after` seconds is reasonable
+    (the reconcile loop and the connector runtime back off on these)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_after: float = 1.0) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class LockHeld(TransientError):
+    """The workspace is locked by someone else and the wait ran out."""
+
+
+def write_crash_log(prefix: str, argv: Sequence[str]) -> str:
+    """Write the exception being handled to a new log file, with what a bug report needs (the
+    Cloned and Python versions, the platform and argv), redacted, and return the file's path."""
+    import platform
+    import tempfile
+    import traceback
+
+    from reconciler import __version__
+    from reconciler.redact import active
+
+    text = (
+        f"cloned {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
+        f"argv: {list(argv)!r}\n\n{traceback.format_exc()}"
+    )
+    fd, path = tempfile.mkstemp(prefix=f"{prefix}-", suffix=".log")
+    with open(fd, "w") as handle:
+        handle.write(active().text(text))
+    return path

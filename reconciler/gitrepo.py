@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.errors import ClonedError
+from reconciler.errors import ClonedError, GitError, GitFailed, NotAGitRepository
 
 if TYPE_CHECKING:
     import git
@@ -49,7 +49,7 @@ def init(path: Path) -> None:
     try:
         git.Repo.init(path)
     except git.GitError as exc:
-        raise ClonedError(f"could not create a git repository in {path}: {exc}") from exc
+        raise GitFailed(f"could not create a git repository in {path}: {exc}") from exc
 
 
 def _repo_or_none(path: Path) -> git.Repo | None:
@@ -64,7 +64,7 @@ def _repo_or_none(path: Path) -> git.Repo | None:
 def _repo(root: Path) -> git.Repo:
     repo = _repo_or_none(root)
     if repo is None or repo.working_tree_dir is None:
-        raise ClonedError(f"{root} is not inside a git work tree")
+        raise NotAGitRepository(f"{root} is not inside a git work tree")
     return repo
 
 
@@ -77,15 +77,15 @@ def _prefix(repo: git.Repo, root: Path) -> str:
 
 @contextlib.contextmanager
 def _git_errors(what: str) -> Iterator[None]:
-    """Turn a failed git command into a ClonedError that says what Cloned was doing."""
+    """Turn a failed git command into a GitFailed that says what Cloned was doing."""
     import git
 
     try:
         yield
     except git.GitCommandError as exc:
-        raise ClonedError(f"{what}: {_stderr(exc)}") from None
+        raise GitFailed(f"{what}: {_stderr(exc)}") from None
     except (git.BadObject, git.BadName, ValueError) as exc:  # a missing or damaged object
-        raise ClonedError(f"{what}: {exc}") from None
+        raise GitFailed(f"{what}: {exc}") from None
 
 
 # --- Revisions -------------------------------------------------------------------------------
@@ -320,11 +320,11 @@ def commit_paths(
     repo = _repo(root)
     prefix = _prefix(repo, root)
     if repo.head.is_detached:
-        raise ClonedError("HEAD is detached, so there is no branch to commit to")
+        raise GitError("HEAD is detached, so there is no branch to commit to")
     git_dir = Path(repo.git_dir)
     for marker, what in IN_PROGRESS.items():
         if (git_dir / marker).exists():
-            raise ClonedError(f"{what} is in progress in this repository")
+            raise GitError(f"{what} is in progress in this repository")
     branch = repo.head.ref
     try:
         parent: str | None = repo.head.commit.hexsha
@@ -360,7 +360,7 @@ def commit_paths(
         commit = repo.git.commit_tree(tree, *parents, "-m", message, env=env)
         repo.git.update_ref("-m", "cloned: audit commit", branch.path, commit, parent or "0" * 40)
     except git.GitCommandError as exc:
-        raise ClonedError(f"git refused the audit commit: {_stderr(exc)}") from None
+        raise GitFailed(f"git refused the audit commit: {_stderr(exc)}") from None
     # Keep the user's index in step for Cloned's paths only, so `git status` is clean there; if
     # that fails the commit still stands, and `git status` merely shows these paths as staged.
     with contextlib.suppress(git.GitCommandError):
@@ -428,7 +428,7 @@ def fast_forward(root: Path, remote: str, branch: str, *, own: Iterable[str] = (
                 repo.git.rebase("--abort")
             raise
     except git.GitCommandError as exc:
-        raise ClonedError(f"could not bring {branch} up to {remote}: {_stderr(exc)}") from None
+        raise GitFailed(f"could not bring {branch} up to {remote}: {_stderr(exc)}") from None
     return head(root).commit
 
 
@@ -440,7 +440,7 @@ def push(root: Path, remote: str, branch: str) -> None:
     try:
         repo.git.push("--quiet", remote, f"HEAD:refs/heads/{branch}")
     except git.GitCommandError as exc:
-        raise ClonedError(f"could not push {branch} to {remote}: {_stderr(exc)}") from None
+        raise GitFailed(f"could not push {branch} to {remote}: {_stderr(exc)}") from None
 
 
 def _stderr(exc: git.GitCommandError) -> str:

@@ -54,21 +54,17 @@ def _dispatch(argv: Sequence[str]) -> int:
         return int(exc.exit_code)
     except KeyboardInterrupt:
         error_line("interrupted")
-        return 130
+        return int(ExitCode.INTERRUPTED)
     except Exception:  # noqa: BLE001 - the one boundary for what nothing else expected
         return _crash()
     return result if isinstance(result, int) else int(ExitCode.OK)
 
 
 def _crash() -> int:
-    import tempfile
-    import traceback
-
     from reconciler.cli.output import error_line
+    from reconciler.errors import write_crash_log
 
-    fd, path = tempfile.mkstemp(prefix="cloned-crash-", suffix=".log")
-    with open(fd, "w") as handle:
-        traceback.print_exc(file=handle)
+    path = write_crash_log("cloned-crash", sys.argv)
     kind = sys.exc_info()[0]
     name = kind.__name__ if kind else "error"
     error_line(f"internal error ({name}); this is a bug in Cloned. Details: {path}")

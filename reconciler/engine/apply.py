@@ -29,7 +29,13 @@ from reconciler.engine.outcome import Outcome
 from reconciler.engine.planfile import SavedPlan, stale_reasons
 from reconciler.engine.planner import Plan
 from reconciler.engine.session import Session, open_session
-from reconciler.errors import ClonedError, ExitCode
+from reconciler.errors import (
+    ClonedError,
+    ExitCode,
+    GitFailed,
+    NotAGitRepository,
+    StalePlan,
+)
 from reconciler.load import refs
 from reconciler.load.resources import DesiredState
 from reconciler.load.workspace import load_desired_state
@@ -69,10 +75,6 @@ class ApplyResult:
         if statuses & {"pending", "skipped"}:
             return ExitCode.APPROVALS_PENDING
         return ExitCode.OK
-
-
-class StalePlan(ClonedError):
-    """The saved plan no longer matches the desired or actual state."""
 
 
 def apply(
@@ -122,8 +124,10 @@ def _desired_commit(root: Path) -> str:
     try:
         at = gitrepo.head(root).commit
         dirty = bool(revision.uncommitted(root)) if at is not None else False
-    except ClonedError:
+    except NotAGitRepository:
         return "none (not a git repository)"
+    except GitFailed as exc:
+        return f"unknown ({exc.message})"
     if at is None:
         return "none (no commit yet)"
     return f"{at} (with uncommitted changes)" if dirty else at

@@ -18,7 +18,7 @@ from reconciler import gitrepo
 from reconciler.audit.files import AUDIT_DIR
 from reconciler.engine import actual as actual_state
 from reconciler.engine.outcome import STATUS_WORDS, Outcome
-from reconciler.errors import ClonedError
+from reconciler.errors import GitError
 from reconciler.redact import Redactor
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
@@ -86,7 +86,7 @@ def commit(
     message = redactor.text(_message(plan_id, outcomes, desired_commit))
     try:
         made = gitrepo.commit_paths(root, PATHS, message, chosen.author)
-    except ClonedError as exc:
+    except GitError as exc:
         return AuditCommit("failed", reason=exc.message)
     if made is None:
         return AuditCommit("unchanged")

@@ -20,9 +20,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
+import sys
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +36,13 @@ from reconciler.engine.auditcommit import AuditCommit
 from reconciler.engine.drift import Drifted, Repair, detect, heal
 from reconciler.engine.journal import Journal
 from reconciler.engine.session import open_session
-from reconciler.errors import ClonedError, ValidationFailed
+from reconciler.errors import (
+    ClonedError,
+    GitError,
+    TransientError,
+    ValidationFailed,
+    write_crash_log,
+)
 from reconciler.load.files import CLONED_DIR
 from reconciler.load.resources import DesiredState
 from reconciler.load.workspace import load_desired_state
@@ -334,7 +339,7 @@ class Loop:
                 branch = gitrepo.head(self.settings.root).branch
                 try:
                     gitrepo.push(self.settings.root, self.settings.pull, branch or "HEAD")
-                except ClonedError as exc:
+                except GitError as exc:
                     # The audit commit stands locally; the next tick pushes it again.
                     self.emit(_event("error", self.cycles, error=exc.message, stage="push"))
         self.seen = seen
@@ -381,7 +386,10 @@ class Loop:
         and the same inputs are retried after a backoff. What no code expected is a bug: its
         traceback goes to a file, as the CLI's error boundary does."""
         self.errors += 1
-        self.backoff = min(FIRST_BACKOFF * 2 ** (self.errors - 1), self.settings.max_backoff)
+        wait = FIRST_BACKOFF * 2 ** (self.errors - 1)
+        if isinstance(exc, TransientError):
+            wait = exc.retry_after  # it says when a retry is worth it (a held lock, say)
+        self.backoff = min(wait, self.settings.max_backoff)
         self.retry_at = time.monotonic() + self.backoff
         if seen is not None:
             self.seen = seen
@@ -624,7 +632,4 @@ def _since(started: float) -> int:
 
 
 def _save_traceback() -> str:
-    fd, path = tempfile.mkstemp(prefix="cloned-reconcile-", suffix=".log")
-    with open(fd, "w") as handle:
-        traceback.print_exc(file=handle)
-    return path
+    return write_crash_log("cloned-reconcile", sys.argv)

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import NamedTuple, TypeAlias
 
-from reconciler.errors import ClonedError
+from reconciler.errors import StateUnavailable
 
 Connection: TypeAlias = sqlite3.Connection
 """The connection `StateDB.transaction()` yields; re-exported so callers need not import sqlite3."""
@@ -73,7 +73,7 @@ def scan(connection: Connection, *, after: int = 0, until: int | None = None) ->
             for row in batch:
                 yield AuditRow._make(row)
     except sqlite3.DatabaseError as exc:
-        raise ClonedError(f"the state database cannot be read ({exc})") from None
+        raise StateUnavailable(f"the state database cannot be read ({exc})") from None
 
 
 def select(

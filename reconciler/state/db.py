@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from reconciler.errors import ClonedError
+from reconciler.errors import StateUnavailable
 
 DB_FILE = Path(".cloned") / "state" / "cloned.db"
 
@@ -100,7 +100,7 @@ class StateDB:
             db = cls(connection, path)
             db._migrate()
         except sqlite3.DatabaseError as exc:
-            raise ClonedError(
+            raise StateUnavailable(
                 f"{path}: the state database cannot be opened ({exc})",
                 hint="if it is damaged, move it aside; `cloned plan` then plans from cloned.lock",
             ) from None
@@ -109,7 +109,7 @@ class StateDB:
     def _migrate(self) -> None:
         version = int(self._connection.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
-            raise ClonedError(
+            raise StateUnavailable(
                 f"{self.path}: state schema version {version} is newer than this Cloned "
                 f"understands ({SCHEMA_VERSION}); upgrade Cloned"
             )

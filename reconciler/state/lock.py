@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reconciler.clock import now, stamp
-from reconciler.errors import ClonedError
+from reconciler.errors import LockHeld
 from reconciler.state.db import StateDB
 
 DEFAULT_LEASE = timedelta(minutes=10)
@@ -34,10 +34,6 @@ class Holder:
     def describe(self) -> str:
         """`alice (pid 4242 on build-7) since 2026-...`"""
         return f"{self.owner} (pid {self.pid} on {self.host}) since {self.acquired_at}"
-
-
-class LockHeld(ClonedError):
-    """The workspace is locked by someone else and the wait ran out."""
 
 
 def me() -> Holder:

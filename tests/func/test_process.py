@@ -58,4 +58,8 @@ def test_an_unexpected_error_writes_a_crash_log_not_a_traceback(
         result.stderr,
     )
     assert found, result.stderr
-    assert "RuntimeError: planted" in Path(found.group(1)).read_text()
+    log = Path(found.group(1)).read_text()
+    assert re.match(
+        r"cloned \d+\.\d+\.\d+, Python 3\.\d+\.\d+, \S+\nargv: \['cloned', 'validate'\]\n", log
+    )
+    assert "RuntimeError: planted" in log
