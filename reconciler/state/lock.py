@@ -10,15 +10,16 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from reconciler.clock import now, stamp
+from reconciler.clock import SYSTEM, Clock, stamp
 from reconciler.errors import LockHeld
 from reconciler.state.db import StateDB
 
 DEFAULT_LEASE = timedelta(minutes=10)
+POLL_SECONDS = 0.05  # how often a waiting apply looks at the lock again
+RENEW_SECONDS = 60.0  # a holder extends its lease at most this often
 
 
 @dataclass(frozen=True)
@@ -48,30 +49,38 @@ def me() -> Holder:
 class WorkspaceLock:
     """Acquire with `acquire()`, give back with `release()`; also a context manager."""
 
-    def __init__(self, db: StateDB, *, timeout: float = 0.0, lease: timedelta = DEFAULT_LEASE):
+    def __init__(
+        self,
+        db: StateDB,
+        *,
+        timeout: float = 0.0,
+        lease: timedelta = DEFAULT_LEASE,
+        clock: Clock = SYSTEM,
+    ):
         self._db = db
         self._timeout = timeout
         self._lease = lease
+        self._clock = clock
         self._me = me()
-        self._renewed = time.monotonic()
+        self._renewed = clock.monotonic()
         self.recovered: Holder | None = None
 
     def acquire(self) -> None:
         """Take the lock, waiting up to the timeout for a live holder; raise `LockHeld`."""
-        deadline = time.monotonic() + self._timeout
+        deadline = self._clock.monotonic() + self._timeout
         while True:
             holder = self._try()
             if holder is None:
                 return
-            if time.monotonic() >= deadline:
+            if self._clock.monotonic() >= deadline:
                 raise LockHeld(
                     f"the workspace is locked by {holder.describe()}",
                     hint="wait for it to finish, or pass --lock-timeout SECONDS to wait longer",
                 )
-            time.sleep(0.05)
+            self._clock.sleep(POLL_SECONDS)
 
     def _try(self) -> Holder | None:
-        moment = now()
+        moment = self._clock.now()
         with self._db.transaction() as connection:
             row = connection.execute(
                 "SELECT owner, pid, host, acquired_at, lease_until FROM lock WHERE id = 1"
@@ -97,9 +106,9 @@ class WorkspaceLock:
     def renew(self) -> None:
         """Extend the lease, at most once a minute; long applies call this between steps so a
         second apply never mistakes a live holder for a stale one."""
-        if time.monotonic() - self._renewed < 60:
+        if self._clock.monotonic() - self._renewed < RENEW_SECONDS:
             return
-        moment = now()
+        moment = self._clock.now()
         with self._db.transaction() as connection:
             updated = connection.execute(
                 "UPDATE lock SET lease_until = ? WHERE id = 1 AND pid = ? AND host = ?",
@@ -107,7 +116,7 @@ class WorkspaceLock:
             ).rowcount
         if updated != 1:
             raise LockHeld("the workspace lock was taken over during this apply; stopping")
-        self._renewed = time.monotonic()
+        self._renewed = self._clock.monotonic()
 
     def release(self) -> None:
         """Give the lock back (only if this process still holds it)."""
