@@ -70,14 +70,17 @@ def cloned(*args: str, cwd: Path | None = None, env: dict[str, str] | None = Non
     return Result(code, out.getvalue(), err.getvalue())
 
 
+# A captured process has no terminal: help text wraps at click's fallback width.
+NO_TERMINAL = {"COLUMNS": "80", "LINES": "24"}
+
+
 @contextlib.contextmanager
 def _fresh_process(args: tuple[str, ...], cwd: Path | None, env: dict[str, str]) -> Iterator[None]:
     """What a new process would see, restored afterwards: environment, folder, argv, streams."""
     saved_env = dict(os.environ)
     saved_cwd = os.getcwd()
     saved_streams = (sys.stdout, sys.stderr, sys.stdin, sys.argv)
-    # A captured subprocess has no terminal: help text wraps at click's fallback width.
-    os.environ.update({"COLUMNS": "80", "LINES": "24", **env})
+    os.environ.update({**NO_TERMINAL, **env})
     sys.argv = [str(CLONED), *args]
     try:
         if cwd is not None:
@@ -99,7 +102,7 @@ def cloned_process(
         cwd=cwd,
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **NO_TERMINAL, **(env or {})},
         timeout=120,
         check=False,
     )

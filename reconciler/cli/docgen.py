@@ -42,10 +42,18 @@ def help_text(command: tuple[str, ...]) -> str:
     """What `cloned COMMAND --help` prints, at a fixed width."""
     from reconciler.cli.main import run
 
-    os.environ["COLUMNS"] = "100"
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        run([*command, "--help"])
+    width = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"
+    try:
+        with contextlib.redirect_stdout(buffer):
+            run([*command, "--help"])
+    finally:
+        # Restored: a caller in the same process (the test suite) keeps its own width.
+        if width is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = width
     return buffer.getvalue().rstrip() + "\n"
 
 
