@@ -39,6 +39,7 @@ from reconciler.errors import (
 from reconciler.load import refs
 from reconciler.load.resources import DesiredState
 from reconciler.load.workspace import load_desired_state
+from reconciler.model import names
 from reconciler.plan.types import Change
 from reconciler.providers.base import ApplyContext
 from reconciler.providers.registry import provider_for
@@ -165,7 +166,7 @@ class _Run:
         self.unconverged: set[str] = set()
         self.records, _ = approval_records.read_all(root)
         self.dependencies = {
-            resource.address: {f"{k.lower()}.{n}" for k, n in refs.dependencies(resource)}
+            resource.address: {names.address(k, n) for k, n in refs.dependencies(resource)}
             for resource in session.desired.resources
         }
 

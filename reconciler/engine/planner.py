@@ -17,6 +17,7 @@ from reconciler.engine.diff import diff_states
 from reconciler.errors import ClonedError
 from reconciler.load import refs
 from reconciler.load.resources import DesiredState, LoadedResource
+from reconciler.model import names
 from reconciler.model.names import KIND_NAMES
 from reconciler.plan.types import (
     PLAN_FORMAT_VERSION,
@@ -138,7 +139,7 @@ def _proposal(
     if action == "update" and provider.requires_replace(diff):
         action = "replace"
     return ProposedChange(
-        address=f"{kind.lower()}.{name}",
+        address=names.address(kind, name),
         kind=kind,
         name=name,
         action=action,
@@ -181,7 +182,7 @@ def _apply_order(resources: list[LoadedResource]) -> list[str]:
     depends: dict[str, set[str]] = {address: set() for address in by_address}
     for resource in resources:
         for kind, name in refs.dependencies(resource):
-            target = f"{kind.lower()}.{name}"
+            target = names.address(kind, name)
             if target in by_address and target != resource.address:
                 depends[resource.address].add(target)
     return _topological(by_address, depends)
@@ -240,5 +241,5 @@ def _targeted(
         wanted.add(address)
         resource = by_address.get(address)
         if resource is not None:
-            pending += [f"{kind.lower()}.{name}" for kind, name in refs.dependencies(resource)]
+            pending += [names.address(kind, name) for kind, name in refs.dependencies(resource)]
     return [change for change in proposed if change.address in wanted]

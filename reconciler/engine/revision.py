@@ -19,6 +19,7 @@ from reconciler.errors import ClonedError, Problem
 from reconciler.load.files import CLONED_DIR, MAX_FILE_BYTES, committed_sources, is_resource_path
 from reconciler.load.resources import DesiredState
 from reconciler.load.workspace import load_desired_state
+from reconciler.model import names
 
 MAX_LOCK_BYTES = 256 * 1024 * 1024
 
@@ -77,7 +78,7 @@ def digests_at(root: Path, revision: Revision, rels: list[str]) -> dict[str, str
         if result.problems:
             return None
         for _index, _line, document in result.documents:
-            address = f"{document['kind'].lower()}.{document['metadata']['name']}"
+            address = names.address(document["kind"], document["metadata"]["name"])
             found[address] = digest(resource_state(document))
     return found
 

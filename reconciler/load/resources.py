@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.model.names import KIND_NAMES
+from reconciler.model.names import KIND_NAMES, address
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class LoadedResource:
     @property
     def address(self) -> str:
         """`kind.name` in lower case (SPEC section 11)."""
-        return f"{self.kind.lower()}.{self.name}"
+        return address(self.kind, self.name)
 
     @property
     def origin(self) -> str:

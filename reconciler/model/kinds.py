@@ -19,16 +19,13 @@ from reconciler.model.base import (
     Text,
     one_of_schema,
 )
-from reconciler.model.names import KIND_NAMES
+from reconciler.model.names import KIND_NAMES, Action, DecisionKind, Risk
 
 Kind = Literal[
     "Workspace", "PolicyPack", "Budget", "Connector", "SecretRef", "Blueprint", "Pipeline", "Run"
 ]
-Action = Literal["create", "update", "delete", "replace"]
-Risk = Literal["low", "medium", "high"]
 Period = Literal["day", "week", "month"]
 OnExceed = Literal["block", "requireApproval"]
-Decision = Literal["auto", "approval", "deny"]
 
 PUBLIC_KEY_PATTERN = r"^ssh-ed25519 [A-Za-z0-9+/]{68}(=){0,2}( [^\n]*)?$"
 VAULT_REF_PATTERN = r"^vault://[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$"
@@ -163,7 +160,7 @@ class Rule(Closed):
     name: Name
     description: Text = ""
     match: RuleMatch = RuleMatch()
-    decision: Decision
+    decision: DecisionKind
     approvals: ApprovalRequirement | None = None
 
     @model_validator(mode="after")

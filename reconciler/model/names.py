@@ -1,6 +1,13 @@
-"""The kind names, in apply order, without importing pydantic (the cached load path uses it)."""
+"""Names every layer shares, without importing pydantic (the cached load path uses them): the
+kinds in apply order, the words of a plan (action, risk, decision) and resource addresses."""
 
 from __future__ import annotations
+
+from typing import Literal
+
+Action = Literal["create", "update", "delete", "replace"]
+Risk = Literal["low", "medium", "high"]
+DecisionKind = Literal["auto", "approval", "deny"]
 
 KIND_NAMES = (
     "Workspace",
@@ -12,3 +19,8 @@ KIND_NAMES = (
     "Pipeline",
     "Run",
 )
+
+
+def address(kind: str, name: str) -> str:
+    """A resource's address, `kind.name` with the kind in lower case (`budget.daily`)."""
+    return f"{kind.lower()}.{name}"

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 from reconciler.canonical import digest
 
-Action = Literal["create", "update", "delete", "replace"]
-DecisionKind = Literal["auto", "approval", "deny"]
-Risk = Literal["low", "medium", "high"]
+# The plan's words are defined once, in model.names; re-exported for the plan's readers.
+from reconciler.model.names import Action as Action
+from reconciler.model.names import DecisionKind as DecisionKind
+from reconciler.model.names import Risk as Risk
 
 PLAN_FORMAT_VERSION = 1
 
