@@ -15,8 +15,8 @@ from reconciler import __version__
 from reconciler.atomic import write_atomic
 from reconciler.errors import ClonedError
 from reconciler.providers.base import ActualResource
+from reconciler.providers.registry import managed_kinds, provider_for
 from reconciler.redact import Redactor
-from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
 
 LOCK_FILE = Path(".cloned") / "cloned.lock"
@@ -34,18 +34,13 @@ class ActualState:
 
 
 def from_db(db: StateDB) -> ActualState:
-    """The applied state recorded in the state database."""
-    found = {}
-    for row in rows.all_rows(db):
-        found[row.address] = ActualResource(
-            address=row.address,
-            kind=row.kind,
-            name=row.name,
-            state=json.loads(row.state),
-            digest=row.digest,
-            origin=row.origin,
-        )
-    return ActualState(found, "state")
+    """The applied state as each kind's provider reads it from the state database."""
+    found: dict[str, ActualResource] = {}
+    for kind in sorted(managed_kinds()):
+        provider = provider_for(kind)
+        assert provider is not None
+        found.update(provider.read_actual(db))
+    return ActualState(dict(sorted(found.items())), "state")
 
 
 def from_lock(root: Path) -> ActualState:

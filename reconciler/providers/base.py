@@ -1,20 +1,21 @@
 """The provider protocol and the record-keeping provider the governance kinds share.
 
-A provider knows, for its kind: what the actual state is (`read_actual`), how risky a change is
-(`risk`), whether a change must replace rather than update (`requires_replace`), and how to make
-a change real (`apply`, `delete`). Each `apply`/`delete` runs inside the engine's transaction,
-together with the change's audit event.
+A provider knows, for its kind: what the actual state is (`read_actual`), whether what runs is
+well (`health`), how risky a change is (`risk`), whether a change must replace rather than
+update (`requires_replace`), and how to make a change real (`apply`, `delete`) or put an audited
+state back (`restore`, for drift repair). Providers are the only writers of actual state; each
+write runs inside the engine's transaction, together with its audit event.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from reconciler.plan.types import Action, Change, FieldDiff, Risk
 from reconciler.state import resources as rows
-from reconciler.state.db import Connection
+from reconciler.state.db import Connection, StateDB
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,19 @@ class ActualResource:
     state: dict[str, Any]  # {"metadata": {...}, "spec": {...}}
     digest: str
     origin: str
+
+    @classmethod
+    def of_row(cls, row: rows.Row) -> ActualResource:
+        """The resource a state-database row records."""
+        return cls(row.address, row.kind, row.name, json.loads(row.state), row.digest, row.origin)
+
+
+@dataclass(frozen=True)
+class Health:
+    """Whether an applied resource is doing its job (`cloned connectors show`, the gateway)."""
+
+    status: Literal["ok", "degraded", "down"]
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,14 @@ class Provider(Protocol):
     """What the engine needs from each kind."""
 
     kind: str
+
+    def read_actual(self, db: StateDB) -> dict[str, ActualResource]:
+        """Every applied resource of this kind, by address."""
+        ...
+
+    def health(self, resource: ActualResource) -> Health:
+        """Whether this applied resource works (reads only; never starts anything to plan)."""
+        ...
 
     def risk(self, action: Action, diff: tuple[FieldDiff, ...]) -> Risk:
         """How risky this change is, before policy looks at it."""
@@ -59,12 +81,23 @@ class Provider(Protocol):
         """Remove the actual resource."""
         ...
 
+    def restore(self, context: ApplyContext, resource: ActualResource) -> None:
+        """Put back an applied state the audit log vouches for (drift repair)."""
+        ...
+
 
 class RecordProvider:
     """For kinds whose actual state is the applied record itself (policy, budgets, ...): the
     runtime enforces what is in the state database, never uncommitted YAML."""
 
     kind = ""
+
+    def read_actual(self, db: StateDB) -> dict[str, ActualResource]:
+        return {row.address: ActualResource.of_row(row) for row in rows.of_kind(db, self.kind)}
+
+    def health(self, resource: ActualResource) -> Health:
+        # Nothing runs: the runtime enforces the record, so an applied record is all there is.
+        return Health("ok", "enforced from the applied record")
 
     def risk(self, action: Action, diff: tuple[FieldDiff, ...]) -> Risk:
         return "high" if action in ("delete", "replace") else "medium"
@@ -75,19 +108,30 @@ class RecordProvider:
     def apply(self, context: ApplyContext, change: Change) -> None:
         proposed = change.proposed
         assert proposed.after is not None
+        applied = ActualResource(
+            proposed.address,
+            proposed.kind,
+            proposed.name,
+            proposed.after,
+            change.after_digest,
+            proposed.origin,
+        )
+        self.restore(context, applied)
+
+    def delete(self, context: ApplyContext, change: Change) -> None:
+        rows.delete(context.connection, change.address)
+
+    def restore(self, context: ApplyContext, resource: ActualResource) -> None:
         rows.put(
             context.connection,
             rows.Row(
-                address=proposed.address,
-                kind=proposed.kind,
-                name=proposed.name,
-                state=json.dumps(proposed.after, sort_keys=True),
-                digest=change.after_digest,
-                origin=proposed.origin,
+                address=resource.address,
+                kind=resource.kind,
+                name=resource.name,
+                state=json.dumps(resource.state, sort_keys=True),
+                digest=resource.digest,
+                origin=resource.origin,
                 applied_at=context.applied_at,
                 plan_id=context.plan_id,
             ),
         )
-
-    def delete(self, context: ApplyContext, change: Change) -> None:
-        rows.delete(context.connection, change.address)

@@ -140,6 +140,12 @@ class StateDB:
         """Close the connection (WAL contents stay durable)."""
         self._connection.close()
 
+    def __enter__(self) -> StateDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _statements(script: str) -> list[str]:
     # executescript() would COMMIT the surrounding transaction; run statements one by one so a
