@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 SUMMARY_DIFFS = 3  # changed fields named in a change event's summary line
 SUMMARY_VALUE = 40  # characters of a value in a summary line; --long shows it whole
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 app = typer.Typer(
     help="Show and verify the hash-chained audit log of everything Cloned did.",
@@ -94,7 +96,7 @@ def _text_lines(events: list[Event], *, long: bool) -> list[str]:
     `long`, the event number first and the whole payload last."""
     from reconciler.canonical import canonical_json
 
-    rows = [[e.ts, _plain(e.actor), _plain(e.type), _plain(e.subject)] for e in events]
+    rows = [[e.ts, _plain(e.actor), _plain(e.type), _plain(e.subject, long)] for e in events]
     if long:
         width = max((len(str(e.seq)) for e in events), default=0)
         rows = [[str(e.seq).rjust(width), *row] for e, row in zip(events, rows, strict=True)]
@@ -111,10 +113,13 @@ def _text_lines(events: list[Event], *, long: bool) -> list[str]:
     return lines
 
 
-def _plain(value: str) -> str:
-    """A field as one visible word: quoted JSON when it is empty or has spaces; inert."""
+def _plain(value: str, long: bool = True) -> str:
+    """A field as one visible word: quoted JSON when it is empty or has spaces; inert. Unless
+    `long`, a digest (a plan id) is cut to 12 hex digits, as plans show it."""
     import json
 
+    if not long and DIGEST.fullmatch(value):
+        return value[:19]
     if value and " " not in value:
         return inert.text(value)
     return inert.text(json.dumps(value, ensure_ascii=False))
@@ -124,8 +129,12 @@ def summary(type_: str, payload: dict[str, Any]) -> str:
     """What an event says, in a few words: `calls 100 -> 200`, `request 1a2b3c4d5e6f: LGTM`."""
     get = payload.get
     if type_.startswith("change."):
-        said = [str(get("action", ""))] if get("action") in ("create", "delete") else []
-        said.append(_diff_summary(get("diff")))
+        diff = get("diff")
+        fields = len(diff) if isinstance(diff, list) else 0
+        if get("action") in ("create", "delete"):
+            said = [f"{get('action')}, {fields} field{'s' if fields != 1 else ''}"]
+        else:
+            said = [_diff_summary(diff)]
         if type_ == "change.failed" and get("error"):
             said.append(f"error: {_short(get('error'))}")
         if type_ == "change.denied" and get("rules"):

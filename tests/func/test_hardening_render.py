@@ -197,6 +197,18 @@ def test_audit_log_and_policy_show_escape_what_they_print(team: Team) -> None:
         assert_inert(log.out)
 
 
+def test_drift_escapes_what_a_hand_edited_lock_names(team: Team) -> None:
+    lock = team.repo / ".cloned/cloned.lock"
+    data = json.loads(lock.read_text())
+    entry = dict(data["resources"]["budget.daily"])
+    data["resources"]["budget.x\x1b[2K\rno drift\u202e"] = entry
+    lock.write_text(json.dumps(data))
+    for args in (("drift",), ("plan", "--refresh-only")):
+        result = team.run(*args)
+        assert_inert(result.out + result.err)
+        assert "budget.x\\x1b[2K\\rno drift\\u202e" in result.out + result.err, args
+
+
 def test_audit_log_prints_one_readable_line_per_event(team: Team) -> None:
     team.edit(
         ".cloned/budgets.yaml",
@@ -217,6 +229,10 @@ def test_audit_log_prints_one_readable_line_per_event(team: Team) -> None:
         "->",
         "40.0",
     ]
+    started = team.run("audit", "log", "--type", "apply.started").out.splitlines()[-1].split()
+    assert started[2] == "apply.started" and len(started[3]) == len("sha256:") + 12
+    created = team.run("audit", "log", "--subject", "budget.daily").out.splitlines()[0]
+    assert created.endswith("  change.applied  budget.daily  create, 4 fields")
     long = team.run("audit", "log", "--long", "--subject", "budget.monthly")
     assert '"change_hash":"sha256:' in long.out.splitlines()[-1]
     assert long.out.splitlines()[-1].split()[0].isdigit()
