@@ -107,35 +107,6 @@ def test_a_key_cannot_forge_markdown_structure(team: Team) -> None:
         assert '+ metadata.annotations.x\\n```\\n</details>\\n| approved |: "w"' in body
 
 
-def test_markdown_cells_and_summaries_escape_html_and_pipes() -> None:
-    from reconciler.cli import inert
-
-    assert inert.markdown("a|b <i>*x*</i> `c` [l](u) # $m$") == (
-        "a\\|b &lt;i&gt;\\*x\\*&lt;/i&gt; \\`c\\` \\[l\\](u) # \\$m\\$"
-    )
-    assert inert.markdown("# heading") == "\\# heading"
-    assert inert.code("a`b|c", cell=True) == "``a`b\\|c``"
-    assert inert.html('</summary><b>"x"</b>\n') == (
-        "&lt;/summary&gt;&lt;b&gt;&quot;x&quot;&lt;/b&gt;\\n"
-    )
-    assert inert.text("a\tb\x00\x1b\x7f\x85\u2028\u2066\ufeff\U000e0041é✅") == (
-        "a\\tb\\x00\\x1b\\x7f\\x85\\u2028\\u2066\\ufeff\\U000e0041é✅"
-    )
-
-
-def test_every_control_or_invisible_character_is_escaped() -> None:
-    import unicodedata
-
-    from reconciler.cli import inert
-
-    for point in range(sys.maxunicode + 1):
-        char = chr(point)
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
-            assert inert.text(char) != char, f"U+{point:04X} is printed raw"
-        elif unicodedata.category(char)[0] not in "CZ":
-            assert inert.text(char) == char, f"U+{point:04X} is escaped needlessly"
-
-
 def test_approvals_show_and_list_escape_the_change(team: Team) -> None:
     team.edit(".cloned/budgets.yaml", "limits: {calls: 100}", "limits: {calls: 200}")
     team.edit(
@@ -302,22 +273,6 @@ def test_a_later_policy_rule_change_names_the_rule_and_field(team: Team) -> None
     assert "~ spec.rules[name=rule-3].approvals.count: 1 -> 2" in markdown
 
 
-def test_long_changed_strings_keep_the_differing_part() -> None:
-    from reconciler.cli.diffview import diff_lines
-
-    before = "a" * 300 + "OLD" + "z" * 300
-    after = "a" * 300 + "NEW" + "z" * 300
-    (line,) = diff_lines({"diff": [{"path": "spec.description", "before": before, "after": after}]})
-    assert "OLD" in line and "NEW" in line
-    assert "…(277 chars)…" in line
-    scalars = diff_lines(
-        {"diff": [{"path": "spec.hosts", "before": ["a", "b", "c"], "after": ["a", "x", "c", "d"]}]}
-    )
-    assert scalars == ['~ spec.hosts[1]: "b" -> "x"', '+ spec.hosts[3]: "d"']
-    removed = diff_lines({"diff": [{"path": "spec.l", "before": [1, 2, 3], "after": [1, 3]}]})
-    assert removed == ["- spec.l[1]: 2"]
-
-
 # --- item 16: JSON errors on stdout --------------------------------------------------------------
 
 
@@ -394,14 +349,6 @@ def test_an_internal_error_is_json_too(
 def test_without_json_an_error_prints_nothing_on_stdout(team: Team) -> None:
     result = team.run("plan", "--bogus")
     assert (result.code, result.out) == (1, "")
-    assert main_asks_for_json(["approvals", "approve", "x", "--comment", "--", "--json"]) is False
-    assert main_asks_for_json(["plan", "--format=json"]) is True
-
-
-def main_asks_for_json(argv: list[str]) -> bool:
-    from reconciler.cli.main import asks_for_json
-
-    return asks_for_json(argv)
 
 
 def test_the_cli_reference_documents_json_errors() -> None:
