@@ -32,6 +32,8 @@ EPILOG = """\
 Exit codes: 0 success; 1 error (bad input or failure, the message says what and where);
 2 plan --detailed-exitcode found changes, or drift found;
 3 apply finished but approvals are pending; 4 policy forbids a change in the plan.
+With --json (or --format json), an error too prints one JSON object on stdout:
+{"error": MESSAGE, "exit_code": N, "problems": [{"file", "line", "column", "message"}]}.
 """
 
 app = typer.Typer(

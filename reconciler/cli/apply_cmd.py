@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from reconciler.cli.output import say
 from reconciler.engine.outcome import STATUS_WORDS
 from reconciler.errors import ExitCode
 
@@ -78,9 +78,9 @@ def apply(
         )
         return int(result.exit_code)
     if result.recovered is not None:
-        print(f"Recovered a stale workspace lock held by {result.recovered.describe()}")
+        say(f"Recovered a stale workspace lock held by {result.recovered.describe()}")
     if not result.outcomes:
-        print("No changes. The actual state matches the desired state.")
+        say("No changes. The actual state matches the desired state.")
     for outcome in result.outcomes:
         detail = f": {outcome.detail}" if outcome.detail else ""
         request = (
@@ -89,16 +89,17 @@ def apply(
             else ""
         )
         status = STATUS_WORDS[outcome.status]
-        print(f"  {outcome.address} ({outcome.action}) {status}{detail}{request}")
+        say(f"  {outcome.address} ({outcome.action}) {status}{detail}{request}")
     counts: dict[str, int] = {}
     for outcome in result.outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     if result.outcomes:
         summary = ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items())
-        print(f"\nApply finished: {summary}.")
+        say()
+        say(f"Apply finished: {summary}.")
     _report_commit(result.audit_commit)
     if result.exit_code == ExitCode.APPROVALS_PENDING:
-        print("Approve with: cloned approvals approve ID --key KEY, then run cloned apply again.")
+        say("Approve with: cloned approvals approve ID --key KEY, then run cloned apply again.")
     return int(result.exit_code)
 
 
@@ -107,10 +108,10 @@ def _report_commit(made: AuditCommit | None) -> None:
     if made is None or made.status in ("unchanged", "disabled"):
         return
     if made.status == "committed" and made.commit is not None:
-        print(f"Audit commit {made.commit[:12]}: the audit log and cloned.lock.")
+        say(f"Audit commit {made.commit[:12]}: the audit log and cloned.lock.")
         return
-    print(
+    say(
         f"Warning: no audit commit: {made.reason}. The audit files stay in .cloned/; the next "
         "apply commits them.",
-        file=sys.stderr,
+        err=True,
     )

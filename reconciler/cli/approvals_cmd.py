@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from reconciler.cli.output import print_json
+from reconciler.cli.output import print_json, say
 
 if TYPE_CHECKING:
     from reconciler.engine.review import Listed
@@ -54,12 +53,12 @@ def list_(
         print_json([_json(item) for item in shown])
         return int(ExitCode.OK)
     if not shown:
-        print("No open approval requests.")
+        say("No open approval requests.")
         return int(ExitCode.OK)
     for item in shown:
         needs = "; ".join(item.missing)
         request = item.request
-        print(f"{request.id}  {item.status:<10} {request.address} ({request.action})  {needs}")
+        say(f"{request.id}  {item.status:<10} {request.address} ({request.action})  {needs}")
     return int(ExitCode.OK)
 
 
@@ -116,21 +115,21 @@ def show(
         print_json(data)
         return int(ExitCode.OK)
     request = item.request
-    print(f"Request {request.id}: {request.action} {request.address} ({item.status})")
-    print(f"  change {request.change_hash}")
-    print(f"  declared at {request.change.get('origin')}, risk {request.change.get('risk')}")
-    print(f"  author {request.author}, opened {request.created_at}")
+    say(f"Request {request.id}: {request.action} {request.address} ({item.status})")
+    say(f"  change {request.change_hash}")
+    say(f"  declared at {request.change.get('origin')}, risk {request.change.get('risk')}")
+    say(f"  author {request.author}, opened {request.created_at}")
     for rule in request.rules:
         needs = rule.requirement.describe() if rule.requirement else ""
-        print(f"  rule {rule.id}: {needs}")
+        say(f"  rule {rule.id}: {needs}")
     for line in diff_lines({"diff": request.change.get("diff", [])}):
-        print(f"    {line}")
+        say(f"    {line}")
     for verdict in item.evaluation.verdicts if item.evaluation else ():
         state = "counts" if verdict.counts else f"does not count: {verdict.reason}"
         record = verdict.record
-        print(f"  {record.verdict} by {record.approver} at {record.signed_at}: {state}")
+        say(f"  {record.verdict} by {record.approver} at {record.signed_at}: {state}")
     if item.missing:
-        print(f"  still needed: {'; '.join(item.missing)}")
+        say(f"  still needed: {'; '.join(item.missing)}")
     return int(ExitCode.OK)
 
 
@@ -158,11 +157,11 @@ def _sign(
     )
     record = signed.record
     word = "Approved" if verdict == "approve" else "Denied"
-    print(f"{word} {record.address} (request {record.request_id}) as {record.approver}.")
+    say(f"{word} {record.address} (request {record.request_id}) as {record.approver}.")
     for note in signed.notes:
-        print(f"Note: it does not count everywhere: {note}.")
+        say(f"Note: it does not count everywhere: {note}.")
     then = "push it" if base is not None else "run cloned apply"
-    print(f"Wrote {signed.path}; commit it, then {then}.")
+    say(f"Wrote {signed.path}; commit it, then {then}.")
     return int(ExitCode.OK)
 
 
@@ -241,10 +240,10 @@ def verify(
 
         waiting = uncommitted_records(root)
         if waiting:
-            print(
+            say(
                 f"Note: {len(waiting)} approval record(s) are not committed, so --base does not "
                 f"see them (it reads HEAD's commit), e.g. {waiting[0]}; commit them first.",
-                file=sys.stderr,
+                err=True,
             )
     if as_json:
         payload: dict[str, object] = {
@@ -269,9 +268,9 @@ def verify(
         print_json(payload)
         return int(result.exit_code)
     for problem in result.invalid + result.lapsed:
-        print(f"{problem.path}: {problem.message}")
+        say(f"{problem.path}: {problem.message}")
     lapsed = "expired or stale" if base is not None else "expired"
-    print(
+    say(
         f"Approval records: {result.sound} valid, {len(result.lapsed)} {lapsed}, "
         f"{len(result.invalid)} invalid; approvers from {result.trust_source}."
     )
@@ -280,7 +279,7 @@ def verify(
         by = f" by {names}" if gate.status == "approved" else f" (approved by {names})"
         by = by if gate.approved_by else ""
         needs = f"; needs {'; '.join(gate.missing)}" if gate.missing else ""
-        print(f"  {gate.address} [request {gate.request}]: {gate.status}{by}{needs}")
+        say(f"  {gate.address} [request {gate.request}]: {gate.status}{by}{needs}")
     for address in result.forbidden or ():
-        print(f"  {address}: forbidden by policy")
+        say(f"  {address}: forbidden by policy")
     return int(result.exit_code)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import sys
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from reconciler.cli.output import error_line, print_json
+from reconciler.cli import inert
+from reconciler.cli.output import error_line, print_json, say
 from reconciler.errors import ExitCode
 
 if TYPE_CHECKING:
     from reconciler.audit import Event
+
+SUMMARY_DIFFS = 3  # changed fields named in a change event's summary line
+SUMMARY_VALUE = 40  # characters of a value in a summary line; --long shows it whole
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 app = typer.Typer(
     help="Show and verify the hash-chained audit log of everything Cloned did.",
@@ -46,6 +51,9 @@ def log(
     subject: str | None = typer.Option(
         None, "--subject", metavar="ADDR", help="Only events about this subject (an address)."
     ),
+    long: bool = typer.Option(
+        False, "--long", help="Show each event's number and whole payload instead of a summary."
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON object per line (the events' canonical form)."
     ),
@@ -54,12 +62,14 @@ def log(
 
     Reads the state database; in a fresh clone, where there is none, it reads the committed
     segments under .cloned/audit/ instead (and says so on stderr). Text output is one line per
-    event: seq, time, actor, type, subject and the payload.
+    event: time, actor, type, subject and a short summary (`calls 100 -> 200`); --long shows
+    the event number and the whole payload instead, and --json every field.
 
     Examples:
 
     \b
       cloned audit log --type approval           # every approval event
+      cloned audit log --long --subject budget.daily
       cloned audit log --since 2026-01-31 --json # for scripts: one JSON object per line
     """
     from reconciler.audit.log import parse_since
@@ -71,38 +81,121 @@ def log(
         root, since=parse_since(since) if since else None, type=type_, subject=subject
     )
     if not found.database:
-        note = "No state database here: showing the committed log in .cloned/audit/"
-        print(note, file=sys.stderr)
-    for line in [e.line() for e in found.events] if as_json else _text_lines(found.events):
-        print(line)
+        say("No state database here: showing the committed log in .cloned/audit/", err=True)
+    if as_json:
+        for event in found.events:
+            print(event.line())
+        return int(ExitCode.OK)
+    for line in _text_lines(found.events, long=long):
+        say(line)
     return int(ExitCode.OK)
 
 
-def _text_lines(events: list[Event]) -> list[str]:
-    """One line per event, columns aligned: seq, time, actor, type, subject, payload."""
+def _text_lines(events: list[Event], *, long: bool) -> list[str]:
+    """One line per event, columns aligned: time, actor, type, subject, then a summary; with
+    `long`, the event number first and the whole payload last."""
     from reconciler.canonical import canonical_json
 
-    rows = [[str(e.seq), e.ts, _plain(e.actor), _plain(e.type), _plain(e.subject)] for e in events]
-    widths = [max((len(row[column]) for row in rows), default=0) for column in range(5)]
+    rows = [[e.ts, _plain(e.actor), _plain(e.type), _plain(e.subject, long)] for e in events]
+    if long:
+        width = max((len(str(e.seq)) for e in events), default=0)
+        rows = [[str(e.seq).rjust(width), *row] for e, row in zip(events, rows, strict=True)]
+    columns = 5 if long else 4
+    widths = [max((len(row[column]) for row in rows), default=0) for column in range(columns)]
     lines = []
     for event, row in zip(events, rows, strict=True):
-        cells = [
-            row[0].rjust(widths[0]),
-            *(cell.ljust(w) for cell, w in zip(row[1:], widths[1:], strict=True)),
-        ]
-        if event.payload:
-            cells.append(canonical_json(event.payload).decode())
-        lines.append("  ".join(cells).rstrip())
+        cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
+        if long:
+            cells.append(canonical_json(event.payload).decode() if event.payload else "")
+        else:
+            cells.append(summary(event.type, event.payload))
+        lines.append(inert.text("  ".join(cells).rstrip()))
     return lines
 
 
-def _plain(value: str) -> str:
-    """A field as one visible word: quoted JSON when it is empty, has spaces or control codes."""
+def _plain(value: str, long: bool = True) -> str:
+    """A field as one visible word: quoted JSON when it is empty or has spaces; inert. Unless
+    `long`, a digest (a plan id) is cut to 12 hex digits, as plans show it."""
     import json
 
-    if value and value.isprintable() and " " not in value:
-        return value
-    return json.dumps(value, ensure_ascii=False)
+    if not long and DIGEST.fullmatch(value):
+        return value[:19]
+    if value and " " not in value:
+        return inert.text(value)
+    return inert.text(json.dumps(value, ensure_ascii=False))
+
+
+def summary(type_: str, payload: dict[str, Any]) -> str:
+    """What an event says, in a few words: `calls 100 -> 200`, `request 1a2b3c4d5e6f: LGTM`."""
+    get = payload.get
+    if type_.startswith("change."):
+        diff = get("diff")
+        fields = len(diff) if isinstance(diff, list) else 0
+        if get("action") in ("create", "delete"):
+            said = [f"{get('action')}, {fields} field{'s' if fields != 1 else ''}"]
+        else:
+            said = [_diff_summary(diff)]
+        if type_ == "change.failed" and get("error"):
+            said.append(f"error: {_short(get('error'))}")
+        if type_ == "change.denied" and get("rules"):
+            said.append(f"by {_names(get('rules'))}")
+        if get("approved_by"):
+            said.append(f"approved by {_names(get('approved_by'))}")
+        return "; ".join(part for part in said if part)
+    if type_ == "approval.requested":
+        return f"request {get('request')}: {get('action')}, {get('decision')}"
+    if type_ in ("approval.granted", "approval.denied"):
+        comment = f": {_short(get('comment'))}" if get("comment") else ""
+        return f"request {get('request')}{comment}"
+    if type_ == "approval.superseded":
+        then = f"by {get('by')}" if get("by") else _short(get("reason", ""))
+        return f"request {get('request')} superseded {then}".rstrip()
+    if type_ == "apply.started":
+        return f"{get('changes')} change(s)"
+    outcomes = get("outcomes")
+    if type_ == "apply.finished" and isinstance(outcomes, dict):
+        return ", ".join(f"{n} {status}" for status, n in outcomes.items())
+    if type_ == "plan.saved":
+        return f"saved to {_short(get('file'))}"
+    if type_ == "drift.repaired":
+        found, repairs = get("found") or [], get("repairs") or []
+        return f"{len(found)} finding(s), {len(repairs)} repair(s)"
+    if type_ == "lock.recovered":
+        return f"from {_short(get('stale_holder'))}"
+    return _short(payload) if payload else ""
+
+
+def _diff_summary(diff: Any) -> str:
+    """`calls 100 -> 200, period "month" -> "day"`: the first few changed fields by name."""
+    if not isinstance(diff, list) or not diff:
+        return ""
+    parts = []
+    for field in diff[:SUMMARY_DIFFS]:
+        if not isinstance(field, dict):
+            continue
+        name = str(field.get("path", "")).rsplit(".", 1)[-1]
+        if "before" in field and "after" in field:
+            parts.append(f"{name} {_short(field['before'])} -> {_short(field['after'])}")
+        elif "after" in field:
+            parts.append(f"+{name} {_short(field['after'])}")
+        else:
+            parts.append(f"-{name}")
+    more = len(diff) - SUMMARY_DIFFS
+    return ", ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _names(items: Any) -> str:
+    return ", ".join(str(item) for item in items) if isinstance(items, list) else str(items)
+
+
+def _short(item: Any) -> str:
+    """A value as compact JSON (a string as it is), cut to SUMMARY_VALUE characters."""
+    import json
+
+    shown = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False, sort_keys=True)
+    if len(shown) <= SUMMARY_VALUE:
+        return shown
+    return f"{shown[: SUMMARY_VALUE - 1]}… (+{len(shown) - SUMMARY_VALUE + 1} chars, see --long)"
 
 
 @app.command("verify")
@@ -139,10 +232,10 @@ def verify(
         print_json({"root": str(root), **report.to_json()})
     elif report.ok:
         if db is None:
-            print("No state database here: verified the committed log only", file=sys.stderr)
-        print(report.summary())
+            say("No state database here: verified the committed log only", err=True)
+        say(report.summary())
     else:
         error_line(report.problems[0].message)
         for problem in report.problems[1:]:
-            print(f"Also: {problem.message}", file=sys.stderr)
+            say(f"Also: {problem.message}", err=True)
     return int(ExitCode.OK if report.ok else ExitCode.ERROR)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from reconciler.cli.output import say
 from reconciler.errors import ExitCode
 
 
@@ -55,14 +56,14 @@ def run(path: Path, *, as_json: bool, exit_on_drift: bool) -> int:
         )
         return int(code)
     if not report.drifted:
-        print(f"No drift: all {report.checked} applied resources are as the last apply left them.")
+        say(f"No drift: all {report.checked} applied resources are as the last apply left them.")
     else:
-        print(f"Drift: {len(report.items)} finding(s) over {report.checked} applied resources.")
+        say(f"Drift: {len(report.items)} finding(s) over {report.checked} applied resources.")
         for item in report.items:
-            print(f"  ! {item.address}: {item.kind}: {item.detail}")
-        print("Repair with `cloned reconcile --once --self-heal`.")
+            say(f"  ! {item.address}: {item.kind}: {item.detail}")
+        say("Repair with `cloned reconcile --once --self-heal`.")
     if pending is None:
-        print("Pending desired changes: unknown (the desired state does not validate).")
+        say("Pending desired changes: unknown (the desired state does not validate).")
     elif pending:
-        print(f"Separately, {pending} desired change(s) are pending: see `cloned plan`.")
+        say(f"Separately, {pending} desired change(s) are pending: see `cloned plan`.")
     return int(code)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from reconciler.cli.output import say
 from reconciler.errors import ExitCode
 
 
@@ -26,19 +27,19 @@ def init(
 
     result = init_workspace(directory, name=name)
     if result.created_repo:
-        print(f"Initialised a git repository in {result.root}")
-    print(f"Created a Cloned workspace in {result.root / '.cloned'}:")
+        say(f"Initialised a git repository in {result.root}")
+    say(f"Created a Cloned workspace in {result.root / '.cloned'}:")
     for rel in result.files:
-        print(f"  {rel}")
+        say(f"  {rel}")
     if result.gitignore_updated:
-        print("  .gitignore (ignores .cloned/state/)")
+        say("  .gitignore (ignores .cloned/state/)")
     verb = "Generated" if result.key_created else "Using existing"
-    print(f"{verb} approver key {result.key.name!r} ({result.key.fingerprint})")
+    say(f"{verb} approver key {result.key.name!r} ({result.key.fingerprint})")
     if result.key.private_path is not None:
-        print(f"  private key: {result.key.private_path}")
-    print()
-    print("Next steps:")
-    print("  1. Review .cloned/workspace.yaml and .cloned/budgets.yaml")
-    print("  2. cloned validate")
-    print("  3. git add .cloned .gitignore && git commit -m 'Start a Cloned workspace'")
+        say(f"  private key: {result.key.private_path}")
+    say()
+    say("Next steps:")
+    say("  1. Review .cloned/workspace.yaml and .cloned/budgets.yaml")
+    say("  2. cloned validate")
+    say("  3. git add .cloned .gitignore && git commit -m 'Start a Cloned workspace'")
     return int(ExitCode.OK)

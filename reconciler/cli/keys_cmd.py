@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.cli.output import print_json
+from reconciler.cli.output import print_json, say
 from reconciler.errors import ExitCode
 
 app = typer.Typer(
@@ -59,10 +59,10 @@ def list_(
         )
         return int(ExitCode.OK)
     if not found:
-        print(f"No keys in {keys_dir()}. Create one with `cloned keys generate NAME`.")
+        say(f"No keys in {keys_dir()}. Create one with `cloned keys generate NAME`.")
         return int(ExitCode.OK)
     width = max(len(key.name) for key in found)
     for key in found:
         private = "" if key.private_path else "  (public key only)"
-        print(f"{key.name:<{width}}  {key.fingerprint}{private}")
+        say(f"{key.name:<{width}}  {key.fingerprint}{private}")
     return int(ExitCode.OK)

@@ -1,19 +1,31 @@
-"""Printing for the CLI: errors to stderr, results to stdout, JSON for machines."""
+"""Printing for the CLI: errors to stderr, results to stdout, JSON for machines.
+
+Lines for people go through `say` (or `error_line`), which makes them inert
+(reconciler.cli.inert): a name, key, file name or message read from the user's files cannot
+move the cursor or hide text. JSON goes through `print_json`, exact.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reconciler.cli import inert
 from reconciler.errors import ClonedError, Problem, ValidationFailed
+
+
+def say(line: str = "", *, err: bool = False) -> None:
+    """Print one line for people, inert: on stdout, or on stderr with `err`."""
+    print(inert.text(line), file=sys.stderr if err else sys.stdout)
 
 
 def error_line(message: str) -> None:
     """One `Error: ...` line on stderr."""
-    print(f"Error: {message}", file=sys.stderr)
+    say(f"Error: {message}", err=True)
 
 
 def display_path(rel: str, root: Path) -> str:
@@ -38,12 +50,12 @@ def report_error(exc: ClonedError, root: Path | None = None) -> None:
     """Print an expected failure: every problem, then the summary and hint."""
     if isinstance(exc, ValidationFailed):
         for problem in exc.problems:
-            print(problem_line(problem, root), file=sys.stderr)
+            say(problem_line(problem, root), err=True)
         error_line(f"{exc.message}; nothing was written")
     else:
         error_line(exc.message)
     if exc.hint:
-        print(f"Hint: {exc.hint}", file=sys.stderr)
+        say(f"Hint: {exc.hint}", err=True)
 
 
 def print_json(payload: Any) -> None:
@@ -58,4 +70,13 @@ def problem_json(problem: Problem) -> dict[str, Any]:
         "line": problem.line or None,
         "column": problem.col or None,
         "message": problem.text(),
+    }
+
+
+def error_json(message: str, exit_code: int, problems: Sequence[Problem] = ()) -> dict[str, Any]:
+    """What a command asked for `--json` prints on stdout when it fails (specs/exit-codes.md)."""
+    return {
+        "error": message,
+        "exit_code": exit_code,
+        "problems": [problem_json(problem) for problem in problems],
     }

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from reconciler.cli.output import print_json
+from reconciler.cli.output import print_json, say
 from reconciler.errors import ExitCode, UsageError
 
 
@@ -124,15 +123,16 @@ def plan(
     if base is not None:
         _note_uncommitted(root)
     elif previewed.session.actual.source == "lock":
-        print(
+        say(
             "Note: no state database here; planning against .cloned/cloned.lock as committed in "
             "this checkout (policy and approvers come from it too). In CI, prefer "
             "--base REF: it reads them from the base branch instead.",
-            file=sys.stderr,
+            err=True,
         )
     _render(payload, as_json=as_json, fmt=fmt)
     if out is not None and fmt == "text" and not as_json:
-        print(f"\nSaved the plan to {out}. Apply exactly this plan with: cloned apply {out}")
+        say()
+        say(f"Saved the plan to {out}. Apply exactly this plan with: cloned apply {out}")
     return _exit_code(payload, detailed)
 
 
@@ -141,10 +141,10 @@ def _note_uncommitted(root: Path) -> None:
 
     changed = uncommitted(root)
     if changed:
-        print(
+        say(
             f"Note: {len(changed)} uncommitted change(s) under .cloned/ are not part of this "
             f"plan (--base plans HEAD's commit), e.g. {changed[0]}",
-            file=sys.stderr,
+            err=True,
         )
 
 

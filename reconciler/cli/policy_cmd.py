@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from reconciler.cli.output import print_json, report_error
+from reconciler.cli.output import print_json, report_error, say
 from reconciler.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ def show(
     try:
         session = open_session(root, db)
     except ValidationFailed as exc:
+        if as_json:
+            raise  # the error boundary prints it as JSON (specs/exit-codes.md)
         report_error(exc, root)
         return int(ExitCode.ERROR)
     finally:
@@ -77,33 +79,37 @@ def show(
     if as_json:
         print_json([rule_json(rule) for rule in policy.rules])
         return int(ExitCode.OK)
-    print(f"Policy from {policy.source}: {', '.join(policy.pack_names)}")
+    say(f"Policy from {policy.source}: {', '.join(policy.pack_names)}")
     for pack in policy.packs:
-        print(f"\n{_heading(pack)}")
+        say()
+        say(_heading(pack))
         if pack.description:
-            print(_wrap(pack.description, indent="  "))
+            _say_wrapped(pack.description, indent="  ")
         for rule in pack.rules:
-            print(f"  {rule.id}  {describe_decision(rule)}")
-            print(_wrap(f"when: {describe_match(rule.match)}", indent="      "))
+            say(f"  {rule.id}  {describe_decision(rule)}")
+            _say_wrapped(f"when: {describe_match(rule.match)}", indent="      ")
             if rule.description:
-                print(_wrap(rule.description, indent="      "))
+                _say_wrapped(rule.description, indent="      ")
         for line in _extras(pack):
-            print(f"  {line}")
-    print(f"\n{COMBINING}")
+            say(f"  {line}")
+    say()
+    for line in COMBINING.splitlines():
+        say(line)
     unused = inactive_packs(state, policy)
     if unused:
-        print(
-            f"\nDeclared but not listed in Workspace policyPacks (no effect): {', '.join(unused)}"
-        )
+        say()
+        say(f"Declared but not listed in Workspace policyPacks (no effect): {', '.join(unused)}")
     return int(ExitCode.OK)
 
 
-def _wrap(text: str, *, indent: str) -> str:
+def _say_wrapped(text: str, *, indent: str) -> None:
+    """`text` filled to WIDTH columns, each line inert (its own line breaks become spaces)."""
     import textwrap
 
-    return textwrap.fill(
+    for line in textwrap.wrap(
         text, WIDTH, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
-    )
+    ):
+        say(line)
 
 
 def _heading(pack: Pack) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from reconciler.cli import inert
 from reconciler.engine.outcome import STATUS_WORDS
 from reconciler.errors import UsageError
 
@@ -210,7 +211,7 @@ def _text_line(event: LogEvent) -> str:
             parts.extend(f"{status}={count}" for status, count in value.items())
         elif value is not None and value != []:
             parts.append(f"{key}={_text_value(value)}")
-    return " ".join(parts)
+    return inert.text(" ".join(parts))
 
 
 def _text_value(value: Any) -> str:
@@ -289,7 +290,7 @@ def _stop_on_signals() -> Iterator[_Stopper]:
 
 
 def _show_status(root: Path, *, as_json: bool) -> int:
-    from reconciler.cli.output import print_json
+    from reconciler.cli.output import print_json, say
     from reconciler.engine.reconcile import STATUS_FILE, read_status
     from reconciler.errors import ClonedError
 
@@ -303,7 +304,7 @@ def _show_status(root: Path, *, as_json: bool) -> int:
         print_json({**found.data, "alive": found.alive})
         return 0
     for line in _status_lines(found):
-        print(line)
+        say(line)
     return 0
 
 

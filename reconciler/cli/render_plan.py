@@ -1,15 +1,19 @@
 """Plans for people: Terraform-style text (colour only on a terminal) and pull-request Markdown.
 
 Both render the plan's JSON form, so a saved plan (`cloned show FILE`) looks exactly like the
-plan that was saved.
+plan that was saved. Every string of it, ours or not, passes through `reconciler.cli.inert`: a
+name, key, file name or value cannot move the cursor, reverse a line or open Markdown structure
+(a saved plan file is the user's input as much as `.cloned/` is).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
+
+from reconciler.cli import diffview, inert
 
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
 COLOURS = {"create": "32", "update": "33", "delete": "31", "replace": "35", "deny": "31"}
@@ -26,29 +30,9 @@ def _paint(text: str, code: str, colour: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if colour else text
 
 
-def value(item: Any, limit: int = 80) -> str:
-    """A JSON value on one line, shortened."""
-    text = json.dumps(item, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def diff_lines(change: dict[str, Any]) -> list[str]:
-    """`+ path: value`, `~ path: before -> after`, `- path: value` for each changed field.
-
-    On a create, empty values (defaults such as `[]` or `""`) are left out: they say nothing.
-    """
-    lines = []
-    creating = change.get("action") == "create"
-    for field in change["diff"]:
-        if creating and field.get("after") in ("", [], {}):
-            continue
-        if "before" not in field:
-            lines.append(f"+ {field['path']}: {value(field['after'])}")
-        elif "after" not in field:
-            lines.append(f"- {field['path']}: {value(field['before'])}")
-        else:
-            lines.append(f"~ {field['path']}: {value(field['before'])} -> {value(field['after'])}")
-    return lines
+    """The change's diff, element by element (reconciler.cli.diffview); lines not yet inert."""
+    return diffview.diff_lines(change)
 
 
 def decision_text(change: dict[str, Any]) -> str:
@@ -80,29 +64,31 @@ def decision_text(change: dict[str, Any]) -> str:
 
 
 def text(plan: dict[str, Any], *, colour: bool) -> str:
-    """The plan as a person reads it in a terminal."""
-    out = [_header(plan), ""]
+    """The plan as a person reads it in a terminal; every line inert, colour added after."""
+    out = [inert.text(_header(plan)), ""]
     if not plan["changes"]:
         out.append("No changes. The actual state matches the desired state.")
     for change in plan["changes"]:
         action = change["action"]
-        code = COLOURS["deny"] if change["decision"] == "deny" else COLOURS[action]
-        head = f"  {SYMBOLS[action]} {change['address']}"
-        out.append(
-            _paint(head, code, colour) + f"  ({action}, risk {change['risk']}, {change['origin']})"
-        )
-        out.append(f"      decision: {decision_text(change)}")
+        code = COLOURS["deny"] if change["decision"] == "deny" else COLOURS.get(action, "0")
+        head = inert.text(f"  {SYMBOLS.get(action, '?')} {change['address']}")
+        tail = f"  ({action}, risk {change['risk']}, {change['origin']})"
+        out.append(_paint(head, code, colour) + inert.text(tail))
+        lines = [f"      decision: {decision_text(change)}"]
         if "approvals" in change:
-            out.append(f"      approvals: {approvals_text(change['approvals'])}")
+            lines.append(f"      approvals: {approvals_text(change['approvals'])}")
         if change.get("in_branch") is False:
-            out.append("      (not changed by this branch: already pending on the base)")
-        out.extend(f"      {line}" for line in diff_lines(change))
+            lines.append("      (not changed by this branch: already pending on the base)")
+        lines.extend(f"      {line}" for line in diff_lines(change))
+        out.extend(inert.text(line) for line in lines)
         out.append("")
     out.append(_summary(plan))
     if plan["unmanaged"]:
         out.append(
-            "Not managed by this version of Cloned yet (validated, not planned): "
-            + unmanaged_text(plan["unmanaged"], "{}")
+            inert.text(
+                "Not managed by this version of Cloned yet (validated, not planned): "
+                + unmanaged_text(plan["unmanaged"], str)
+            )
         )
     return "\n".join(out)
 
@@ -123,16 +109,16 @@ def approvals_text(approvals: dict[str, Any]) -> str:
 MAX_UNMANAGED_NAMED = 12
 
 
-def unmanaged_text(addresses: list[str], quote: str) -> str:
+def unmanaged_text(addresses: list[str], quote: Callable[[str], str]) -> str:
     """The addresses when few; else how many of each kind (a 10,000-resource workspace would
     otherwise print a page of names)."""
     if len(addresses) <= MAX_UNMANAGED_NAMED:
-        return ", ".join(quote.format(a) for a in addresses)
+        return ", ".join(quote(a) for a in addresses)
     kinds: dict[str, int] = {}
     for address in addresses:
         kind = address.split(".", 1)[0]
         kinds[kind] = kinds.get(kind, 0) + 1
-    counts = ", ".join(f"{n:,} {quote.format(kind)}" for kind, n in sorted(kinds.items()))
+    counts = ", ".join(f"{n:,} {quote(kind)}" for kind, n in sorted(kinds.items()))
     return f"{len(addresses):,} resources ({counts}); `cloned plan --json` lists them"
 
 
@@ -172,7 +158,7 @@ def _summary(plan: dict[str, Any]) -> str:
 def markdown(plan: dict[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """One pull-request comment: summary tables, then a collapsible section per change."""
     head = [
-        f"### Cloned plan `{_short(plan['plan_id'])}`",
+        f"### Cloned plan {inert.code(_short(plan['plan_id']))}",
         "",
         _context(plan),
         "",
@@ -183,7 +169,8 @@ def markdown(plan: dict[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     ]
     risks = {"low": 0, "medium": 0, "high": 0}
     for change in plan["changes"]:
-        risks[change["risk"]] += 1
+        if change["risk"] in risks:
+            risks[change["risk"]] += 1
     s = plan["summary"]
     for (decision, count), (risk, risk_count) in zip(
         (("auto", s["auto"]), ("approval", s["approval"]), ("deny", s["deny"])),
@@ -197,7 +184,7 @@ def markdown(plan: dict[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     if plan["unmanaged"]:
         tail = [
             "",
-            f"Not managed by this version yet: {unmanaged_text(plan['unmanaged'], '`{}`')}",
+            f"Not managed by this version yet: {unmanaged_text(plan['unmanaged'], inert.code)}",
         ]
     body: list[str] = []
     used = len("\n".join(head + tail)) + 200
@@ -218,7 +205,8 @@ def markdown(plan: dict[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
 def _context(plan: dict[str, Any]) -> str:
     if "base" in plan:
         return (
-            f"`{_rev(plan['head'])}` against `{_rev(plan['base'])}`: policy and approvers from "
+            f"{inert.code(_rev(plan['head']))} against {inert.code(_rev(plan['base']))}: policy "
+            "and approvers from "
             "the base's `cloned.lock`, approvals from this branch."
         )
     return {
@@ -242,16 +230,20 @@ def _approvals_table(plan: dict[str, Any]) -> list[str]:
     ]
     for change in gated[:MAX_APPROVAL_ROWS]:
         a = change["approvals"]
-        by = ", ".join(a["approved_by"] or a["denied_by"]) or "—"
-        missing = "; ".join(a["missing"]) or "—"
-        status = f"{icons.get(a['status'], '')} {a['status']}"
-        rows.append(f"| `{change['address']}` | `{a['request']}` | {status} | {by} | {missing} |")
+        by = inert.markdown(", ".join(a["approved_by"] or a["denied_by"])) or "—"
+        missing = inert.markdown("; ".join(a["missing"])) or "—"
+        status = f"{icons.get(a['status'], '')} {inert.markdown(a['status'])}"
+        address, request = (inert.code(change["address"], cell=True), inert.code(a["request"]))
+        rows.append(f"| {address} | {request} | {status} | {by} | {missing} |")
     if len(gated) > MAX_APPROVAL_ROWS:
         rows.append(f"| …and {len(gated) - MAX_APPROVAL_ROWS} more | | | | |")
     rows += [
         "",
-        "Approve on this branch with `cloned approvals approve REQUEST --key NAME"
-        + (f" --base {plan['base']['ref']}`" if "base" in plan else "`")
+        "Approve on this branch with "
+        + inert.code(
+            "cloned approvals approve REQUEST --key NAME"
+            + (f" --base {plan['base']['ref']}" if "base" in plan else "")
+        )
         + ", then commit `.cloned/approvals/`.",
         "",
     ]
@@ -259,14 +251,19 @@ def _approvals_table(plan: dict[str, Any]) -> list[str]:
 
 
 def _section(change: dict[str, Any]) -> str:
-    lines = "\n".join(diff_lines(change)) or "(no field changes)"
-    icon = {"auto": "✅", "approval": "🔐", "deny": "⛔"}[change["decision"]]
+    lines = diff_lines(change) or ["(no field changes)"]
+    icon = {"auto": "✅", "approval": "🔐", "deny": "⛔"}.get(change["decision"], "")
     note = " · already pending on the base" if change.get("in_branch") is False else ""
+    title = inert.html(f"{SYMBOLS.get(change['action'], '?')} {change['address']}")
+    summary = inert.html(
+        f"{change['action']} · {decision_text(change)} · risk {change['risk']}{note}"
+    )
     return (
-        f"<details><summary>{icon} <code>{SYMBOLS[change['action']]} {change['address']}</code> "
-        f"{change['action']} · {decision_text(change)} · risk {change['risk']}{note}</summary>\n\n"
-        f"Origin: `{change['origin']}` · change `{_short(change['change_hash'])}`\n\n"
-        f"```diff\n{lines}\n```\n</details>"
+        f"<details><summary>{icon} <code>{title}</code> "
+        f"{summary}</summary>\n\n"
+        f"Origin: {inert.code(change['origin'])} · change "
+        f"{inert.code(_short(change['change_hash']))}\n\n"
+        f"{inert.fence(lines, 'diff')}\n</details>"
     )
 
 

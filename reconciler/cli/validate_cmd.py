@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from reconciler.cli.output import print_json, problem_json, report_error
+from reconciler.cli.output import error_json, print_json, report_error, say
 from reconciler.errors import ClonedError, ExitCode, ValidationFailed
 
 
@@ -45,19 +45,14 @@ def validate(
     except ClonedError as exc:
         if not as_json:
             raise
-        print_json({"valid": False, "root": None, "error": exc.message, "problems": []})
+        print_json({"valid": False, "root": None, **error_json(exc.message, int(ExitCode.ERROR))})
         return int(ExitCode.ERROR)
     try:
         state = load_desired_state(root, use_cache=not no_cache)
     except ValidationFailed as exc:
         if as_json:
-            print_json(
-                {
-                    "valid": False,
-                    "root": str(root),
-                    "problems": [problem_json(problem) for problem in exc.problems],
-                }
-            )
+            failed = error_json(exc.message, int(ExitCode.ERROR), exc.problems)
+            print_json({"valid": False, "root": str(root), **failed})
         else:
             report_error(exc, root)
         return int(ExitCode.ERROR)
@@ -75,12 +70,12 @@ def validate(
         )
         return int(ExitCode.OK)
     total = len(state.resources)
-    print(
+    say(
         f"Valid: {total} resource{'s' if total != 1 else ''} in {state.files} "
         f"file{'s' if state.files != 1 else ''} ({state.root / '.cloned'})"
     )
     width = max(len(kind) for kind in counts)
     for kind, count in counts.items():
         if count:
-            print(f"  {kind:<{width}}  {count:>6}")
+            say(f"  {kind:<{width}}  {count:>6}")
     return int(ExitCode.OK)

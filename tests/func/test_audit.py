@@ -185,7 +185,7 @@ def test_log_json_prints_each_event_as_its_canonical_line(root: Path) -> None:
 
 
 def test_log_filters_and_prints_text(root: Path) -> None:
-    result = cloned("audit", "log", "--since", "24", cwd=root)
+    result = cloned("audit", "log", "--since", "24", "--long", cwd=root)
     assert result.code == 0
     assert result.out.splitlines() == [
         f"{seq}  2026-03-01T09:30:00Z  alice  change.applied  budget.research  "
