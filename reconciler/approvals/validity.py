@@ -129,8 +129,10 @@ def evaluate(
     missing = []
     for rule in rules:
         need = rule.requirement.count if rule.requirement else 1
+        # Counted per key, not per name: an applied Workspace that lists one key under two
+        # names (validation refuses that now, an older applied state may not) is one person.
         have = {
-            v.record.approver
+            keys.material(approvers[v.record.approver].public_key)
             for v in counted
             if v.record.verdict == "approve"
             and _eligible(v.record, rule, author, approvers) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,9 @@ from reconciler.cli.output import print_json
 if TYPE_CHECKING:
     from reconciler.engine.review import Listed
 from reconciler.errors import ExitCode, UsageError
+
+MAX_TTL_DAYS = 365
+"""The longest an approval may stay valid: a year."""
 
 app = typer.Typer(
     help="Review and sign the approval requests that gated changes open.",
@@ -145,8 +149,10 @@ def _sign(
 ) -> int:
     from reconciler.engine.review import sign
 
-    if ttl_days <= 0:
-        raise UsageError("--ttl-days: must be more than 0")
+    if not math.isfinite(ttl_days) or not 0 < ttl_days <= MAX_TTL_DAYS:
+        raise UsageError(
+            f"--ttl-days: must be a number of days, more than 0 and at most {MAX_TTL_DAYS}"
+        )
     signed = sign(
         _root(path),
         request_id=request_id,

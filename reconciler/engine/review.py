@@ -159,6 +159,13 @@ def sign(
             comment=comment,
         )
         record = Record(**{**record.to_json(), "signature": signer.sign(record.signed_payload())})
+        size = len(approval_records.render(record))
+        if size > approval_records.MAX_RECORD_BYTES:
+            raise ClonedError(
+                f"--comment: the record would be {size:,} bytes, over the "
+                f"{approval_records.MAX_RECORD_BYTES:,}-byte limit of a record file; "
+                "shorten the comment"
+            )
         judged = _judge(session, target, [("(new)", record)])
         reasons = [v.reason for v in judged.verdicts if v.reason]
         if reasons:

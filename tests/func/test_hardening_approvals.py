@@ -1,0 +1,228 @@
+"""Security review (issue 8), approvals: one key is one approver, malformed records never crash,
+approvals are spent by the apply that uses them, and refusals before anything is written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import keys
+from reconciler.approvals.records import Record
+from tests.conftest import cloned, write
+from tests.func.engine_helpers import Team, make_team
+
+EARLY = {"CLONED_NOW": "2026-01-01T00:00:00+00:00"}
+
+
+@pytest.fixture
+def team(repo: Path, tmp_path: Path) -> Team:
+    team = make_team(repo, tmp_path)
+    assert team.run("apply").code == 0
+    return team
+
+
+def raise_budget(team: Team, to: str = "80", frm: str = "50") -> str:
+    team.edit(".cloned/budgets.yaml", f"cost_usd: {frm}", f"cost_usd: {to}")
+    result = team.run("apply")
+    assert result.code == 3, result.out + result.err
+    pending = [r for r in team.requests() if r["status"] == "pending"]
+    assert len(pending) == 1
+    return str(pending[0]["id"])
+
+
+def signed_record(team: Team, who: str, request: str, **fields: Any) -> dict[str, Any]:
+    """A record signed with `who`'s key over whatever fields the test sets."""
+    if "change_hash" not in fields:
+        listed = {str(r["id"]): r for r in team.requests("--all")}
+        fields["change_hash"] = str(listed[request]["change_hash"])
+    base = {
+        "format_version": 1,
+        "verdict": "approve",
+        "workspace": "team",
+        "request_id": request,
+        "address": "budget.monthly",
+        "approver": who,
+        "public_key": keys.material(team.keys[who]),
+        "signed_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2026-01-08T00:00:00Z",
+        "comment": "",
+    }
+    base.update(fields)
+    record = Record(**base)
+    signer = keys.load_signer(str(team.homes[who] / "keys" / who))
+    return {**record.to_json(), "signature": signer.sign(record.signed_payload())}
+
+
+def put(team: Team, rel: str, data: dict[str, Any] | str) -> None:
+    text = data if isinstance(data, str) else json.dumps(data, indent=2)
+    write(team.repo, rel, text)
+
+
+# --- 2. One key, two approvers ---------------------------------------------------------------
+
+
+def test_one_key_under_two_names_is_refused_at_validate(repo: Path, tmp_path: Path) -> None:
+    team = make_team(repo, tmp_path)
+    text = (team.repo / ".cloned/workspace.yaml").read_text()
+    material = keys.material(team.keys["alice"])
+    text += f'    - name: alice2\n      publicKey: "{material} second-laptop"\n'
+    text += "      groups: [admins]\n"
+    write(team.repo, ".cloned/workspace.yaml", text)
+    result = team.run("validate")
+    assert result.code == 1, result.out
+    lines = [line for line in result.out.splitlines() + result.err.splitlines() if "alice2" in line]
+    assert lines, result.out + result.err
+    assert lines[0].startswith(".cloned/workspace.yaml:"), lines
+    location = lines[0].split(":")
+    assert location[1].isdigit() and location[2].isdigit(), lines
+    assert 'approver "alice2" has the key of approver "alice"' in lines[0]
+
+
+TWO_ADMINS = """\
+apiVersion: cloned/v1
+kind: PolicyPack
+metadata:
+  name: two
+spec:
+  extends: baseline
+  rules:
+    - name: two-admins
+      match: {kinds: [Budget], actions: [update], fields: ["spec.limits.*"], grows: true}
+      decision: approval
+      approvals: {count: 2, groups: [admins], distinct: true}
+"""
+
+
+def test_one_key_never_counts_twice_in_an_applied_state(repo: Path, tmp_path: Path) -> None:
+    """An applied state from before the check lists alice's key under two names: her two
+    records (one per name) are still one person towards a two-person rule."""
+    team = make_team(repo, tmp_path, packs="[baseline, two]")
+    write(team.repo, ".cloned/policy.yaml", TWO_ADMINS)
+    assert team.run("apply").code == 0
+    clone = tmp_path / "clone"
+    shutil.copytree(team.repo, clone, ignore=shutil.ignore_patterns("state"))
+    lock_path = clone / ".cloned" / "cloned.lock"
+    lock = json.loads(lock_path.read_text())
+    workspace = lock["resources"]["workspace.team"]["state"]["spec"]
+    material = keys.material(team.keys["alice"])
+    workspace["approvers"].append(
+        {"name": "alice2", "publicKey": f"{material} laptop", "groups": ["admins"]}
+    )
+    lock_path.write_text(json.dumps(lock, indent=2))
+    team = Team(clone, team.homes, team.keys)
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    planned = json.loads(team.run("plan", "--json").out)
+    (gated,) = [c for c in planned["changes"] if c["address"] == "budget.monthly"]
+    request = gated["approvals"]["request"]
+    for name in ("alice", "alice2"):
+        record = signed_record(
+            team, "alice", request, approver=name, change_hash=gated["change_hash"]
+        )
+        put(team, f".cloned/approvals/{request}/{name}.json", record)
+    planned = json.loads(team.run("plan", "--json", env=EARLY).out)
+    (gated,) = [c for c in planned["changes"] if c["address"] == "budget.monthly"]
+    assert gated["approvals"]["status"] == "pending", gated
+    assert gated["approvals"]["missing"] == ["two/two-admins: 1 more from admins"]
+
+
+# --- 11. Malformed records are invalid, never a crash ----------------------------------------
+
+
+MALFORMED = {
+    "naive-expiry": None,  # filled in by the test: a validly signed record, naive expires_at
+    "bad-json": "{not json",
+    "duplicate-keys": '{"verdict": "deny", "verdict": "approve"}',
+    "not-an-object": "[1, 2]",
+    "nan": '{"format_version": NaN}',
+    "deep": "[" * 5000 + "]" * 5000,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_a_malformed_record_is_invalid_everywhere_and_never_jams(team: Team, kind: str) -> None:
+    request = raise_budget(team)
+    if kind == "naive-expiry":
+        put(
+            team,
+            f".cloned/approvals/{request}/alice.json",
+            signed_record(team, "alice", request, expires_at="2026-01-08T00:00:00"),
+        )
+    else:
+        put(team, f".cloned/approvals/{request}/x.json", str(MALFORMED[kind]))
+    for args in (
+        ("plan",),
+        ("apply",),
+        ("approvals", "list"),
+        ("approvals", "show", request),
+        ("reconcile", "--once", "--no-commit", "--allow-dirty"),
+    ):
+        result = team.run(*args, env=EARLY)
+        assert "Traceback" not in result.err, (args, result.err)
+        assert "internal error" not in result.err.lower(), (args, result.err)
+        assert result.code in (0, 3), (args, result.code, result.out, result.err)
+    verify = team.run("approvals", "verify", env=EARLY)
+    assert verify.code == 1, verify.out + verify.err
+    assert "not a valid approval record" in verify.out, verify.out
+    # The good record next to it still counts.
+    assert team.run("approvals", "approve", request, "--key", "bob", who="bob", env=EARLY).code == 0
+    applied = team.run("apply", env=EARLY)
+    assert applied.code == 0, applied.out + applied.err
+
+
+def test_duplicate_keys_and_wrong_types_are_named(team: Team) -> None:
+    request = raise_budget(team)
+    good = signed_record(team, "alice", request)
+    text = json.dumps(good)[:-1] + ', "verdict": "approve"}'
+    put(team, f".cloned/approvals/{request}/alice.json", text)
+    put(
+        team,
+        f".cloned/approvals/{request}/bob.json",
+        {**signed_record(team, "bob", request), "format_version": True},
+    )
+    verify = team.run("approvals", "verify", env=EARLY)
+    assert verify.code == 1
+    assert "duplicate key 'verdict'" in verify.out, verify.out
+    assert f"{request}/bob.json: not a valid approval record (format_version must be 1)" in (
+        verify.out
+    )
+
+
+# --- 15. Refusals before anything is written -------------------------------------------------
+
+
+def test_an_oversize_comment_is_refused_before_writing(team: Team) -> None:
+    request = raise_budget(team)
+    refused = team.run(
+        "approvals", "approve", request, "--key", "alice", "--comment", "x" * 70_000, who="alice"
+    )
+    assert refused.code == 1, refused.out
+    assert "Approved" not in refused.out
+    assert refused.err.startswith("Error: --comment:"), refused.err
+    assert not (team.repo / ".cloned" / "approvals").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e10", "0", "-1"])
+def test_ttl_days_must_be_a_sane_number(team: Team, value: str) -> None:
+    request = raise_budget(team)
+    refused = team.run(
+        "approvals", "approve", request, "--key", "alice", "--ttl-days", value, who="alice"
+    )
+    assert refused.code == 1, refused.out + refused.err
+    assert refused.err.startswith("Error: --ttl-days:"), refused.err
+    assert "Traceback" not in refused.err
+    assert not (team.repo / ".cloned" / "approvals").exists()
+
+
+@pytest.mark.parametrize("name", ["alice\n", "alice\nbob", "Alice", "a.b/../c", "x-"])
+def test_key_names_are_approver_names(tmp_path: Path, name: str) -> None:
+    home = tmp_path / "home"
+    refused = cloned("keys", "generate", name, env={"CLONED_HOME": str(home)})
+    assert refused.code == 1, refused.out
+    assert refused.err.startswith("Error: invalid key name"), refused.err
+    assert len(refused.err.strip().splitlines()[0]) > 20
+    assert "\nbob" not in refused.err
+    assert not (home / "keys").exists() or not any((home / "keys").iterdir())
