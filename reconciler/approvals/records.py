@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -49,6 +50,13 @@ class Record:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def id(self) -> str:
+        """What names this one signed record (not its file): the digest of all its fields,
+        signature included. Signing again gives another id; the apply that uses an approval
+        records this id as spent."""
+        return "sha256:" + hashlib.sha256(canonical_json(self.to_json())).hexdigest()
 
 
 def record_path(root: Path, record: Record) -> Path:

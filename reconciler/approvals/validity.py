@@ -9,8 +9,9 @@ rule must be met on its own; one valid denial blocks the change.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from reconciler import keys
@@ -18,6 +19,12 @@ from reconciler.approvals.records import Record
 from reconciler.plan.types import RuleRef
 
 Status = Literal["pending", "approved", "denied", "expired", "superseded"]
+
+Spent = Mapping[str, int]
+"""Approval records already used by an apply: record id -> the seq of its `approval.spent`
+audit event. An approval authorises one application of its change."""
+
+NO_SPENT: Spent = {}
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,12 @@ def approvers_of(workspace_state: dict[str, Any] | None) -> dict[str, Approver]:
 
 
 def record_problem(
-    record: Record, *, workspace: str, approvers: dict[str, Approver], now: datetime
+    record: Record,
+    *,
+    workspace: str,
+    approvers: dict[str, Approver],
+    now: datetime,
+    spent: Spent = NO_SPENT,
 ) -> str | None:
     """Why this record cannot count for anything, or None when it is sound."""
     if not keys.verify(record.public_key, record.signed_payload(), record.signature):
@@ -53,14 +65,27 @@ def record_problem(
     if record.workspace != workspace:
         return f'signed for workspace "{record.workspace}", not "{workspace}"'
     try:
-        expires = datetime.fromisoformat(record.expires_at.replace("Z", "+00:00"))
+        expires = datetime.strptime(record.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         return "expires_at is not a valid time"
     # A denial blocks until the change changes or the record is removed (SPEC section 4); only
     # approvals lapse.
     if now >= expires and record.verdict == "approve":
         return f"expired at {record.expires_at}"
+    if record.verdict == "approve" and record.id in spent:
+        return spent_reason(spent[record.id])
     return None
+
+
+SPENT_PREFIX = "spent"
+
+
+def spent_reason(seq: int) -> str:
+    """Why a spent approval does not count."""
+    return (
+        f"{SPENT_PREFIX}: an apply already used it (audit event {seq}); the change needs a new "
+        "approval to be applied again"
+    )
 
 
 @dataclass(frozen=True)
@@ -74,6 +99,10 @@ class Verdict:
     @property
     def counts(self) -> bool:
         return self.reason is None
+
+    @property
+    def spent(self) -> bool:
+        return bool(self.reason and self.reason.startswith(SPENT_PREFIX + ":"))
 
 
 @dataclass(frozen=True)
@@ -107,13 +136,16 @@ def evaluate(
     approvers: dict[str, Approver],
     records: list[tuple[str, Record]],
     now: datetime,
+    spent: Spent = NO_SPENT,
 ) -> Evaluation:
     """Judge every record for this request against every approval rule."""
     verdicts = []
     for path, record in records:
         if record.request_id != request_id and record.change_hash != change_hash:
             continue
-        reason = record_problem(record, workspace=workspace, approvers=approvers, now=now)
+        reason = record_problem(
+            record, workspace=workspace, approvers=approvers, now=now, spent=spent
+        )
         if reason is None and record.change_hash != change_hash:
             reason = "it approves an earlier version of this change; the change has changed since"
         if reason is None and not any(

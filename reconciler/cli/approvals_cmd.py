@@ -51,8 +51,12 @@ def list_(
     from reconciler.engine.review import list_requests
 
     listed = list_requests(_root(path))
+    # Hidden without --all: what is settled (superseded, or approved and applied). A request
+    # whose records approve it but that no apply has used yet is shown, as approved.
     shown = [
-        item for item in listed if all_ or as_json or item.status not in ("superseded", "approved")
+        item
+        for item in listed
+        if all_ or as_json or item.request.status not in ("superseded", "approved")
     ]
     if as_json:
         print_json([_json(item) for item in shown])
@@ -107,6 +111,7 @@ def show(
     from reconciler.cli.render_plan import diff_lines
     from reconciler.engine.review import list_requests
     from reconciler.errors import ClonedError
+    from reconciler.keys import inert
 
     listed = list_requests(_root(path))
     matches = [item for item in listed if item.request.id.startswith(request_id)]
@@ -132,7 +137,9 @@ def show(
     for verdict in item.evaluation.verdicts if item.evaluation else ():
         state = "counts" if verdict.counts else f"does not count: {verdict.reason}"
         record = verdict.record
-        print(f"  {record.verdict} by {record.approver} at {record.signed_at}: {state}")
+        print(f"  {record.verdict} by {inert(record.approver)} at {record.signed_at}: {state}")
+        if record.comment:
+            print(f"    comment: {inert(record.comment)}")
     if item.missing:
         print(f"  still needed: {'; '.join(item.missing)}")
     return int(ExitCode.OK)

@@ -17,7 +17,7 @@ from typing import Any
 from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
-from reconciler.approvals.validity import evaluate
+from reconciler.approvals.validity import Evaluation, evaluate
 from reconciler.audit.files import AUDIT_DIR
 from reconciler.canonical import digest
 from reconciler.clock import now, stamp
@@ -28,8 +28,9 @@ from reconciler.engine.journal import Journal
 from reconciler.engine.outcome import Outcome
 from reconciler.engine.planfile import SavedPlan, stale_reasons
 from reconciler.engine.planner import Plan
+from reconciler.engine.preview import SPENT_EVENT, spent_in
 from reconciler.engine.session import Session, open_session
-from reconciler.errors import ClonedError, ExitCode
+from reconciler.errors import ClonedError, ExitCode, Problem
 from reconciler.load import refs
 from reconciler.load.resources import DesiredState
 from reconciler.load.workspace import load_desired_state
@@ -57,6 +58,10 @@ class ApplyResult:
     audit_files: tuple[str, ...]
     recovered: Holder | None
     audit_commit: AuditCommit | None = None
+    ignored: tuple[Problem, ...] = ()
+    """Approval records this apply did not count, and why: files that are no valid record,
+    and records for a gated change of this plan that do not count (forged, expired, stale,
+    spent, ineligible)."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -159,7 +164,9 @@ class _Run:
         self.journal = Journal(session.actor, session.redactor)
         self.outcomes: list[Outcome] = []
         self.unconverged: set[str] = set()
-        self.records, _ = approval_records.read_all(root)
+        self.records, unreadable = approval_records.read_all(root)
+        self.ignored: dict[str, Problem] = {p.path: p for p in unreadable}
+        self.spent = spent_in(db)
         self.dependencies = {
             resource.address: {f"{k.lower()}.{n}" for k, n in refs.dependencies(resource)}
             for resource in session.desired.resources
@@ -172,7 +179,7 @@ class _Run:
             # commit must not grow the audit log (nor make an audit commit) each time.
             lock_written = self._write_lock()
             files = self.journal.export(self.db, self.root)
-            return ApplyResult(self.plan, (), lock_written, files, None)
+            return ApplyResult(self.plan, (), lock_written, files, None, ignored=self._ignored())
         with self.db.transaction() as connection:
             if self.recovered is not None:
                 self.journal.record(
@@ -208,7 +215,17 @@ class _Run:
             )
         lock_written = self._write_lock()
         files = self.journal.export(self.db, self.root)
-        return ApplyResult(self.plan, tuple(self.outcomes), lock_written, files, self.recovered)
+        return ApplyResult(
+            self.plan,
+            tuple(self.outcomes),
+            lock_written,
+            files,
+            self.recovered,
+            ignored=self._ignored(),
+        )
+
+    def _ignored(self) -> tuple[Problem, ...]:
+        return tuple(self.ignored[path] for path in sorted(self.ignored))
 
     def _retirable(self) -> bool:
         """Whether an open approval request waits on a change this plan no longer has."""
@@ -293,9 +310,25 @@ class _Run:
             approvers=self.session.approvers,
             records=self.records,
             now=now(),
+            spent=self.spent,
         )
+        for verdict in evaluation.verdicts:
+            if verdict.reason is not None:
+                self.ignored[verdict.path] = Problem(verdict.path, 0, 0, verdict.reason)
+        judged = {verdict.path for verdict in evaluation.verdicts}
+        for path, record in self.records:
+            if record.address == change.address and path not in judged:
+                self.ignored.setdefault(
+                    path, Problem(path, 0, 0, "it approves an earlier version of this change")
+                )
         if evaluation.status == "approved":
-            return self._apply(change, at, approved_by=evaluation.approved_by, request=request)
+            return self._apply(
+                change,
+                at,
+                approved_by=evaluation.approved_by,
+                request=request,
+                evaluation=evaluation,
+            )
         self.unconverged.add(change.address)
         with self.db.transaction() as connection:
             requests.mark(connection, request, evaluation.status, at)
@@ -323,6 +356,7 @@ class _Run:
         *,
         approved_by: tuple[str, ...],
         request: requests.Request | None = None,
+        evaluation: Evaluation | None = None,
     ) -> Outcome:
         provider = provider_for(change.proposed.kind)
         assert provider is not None
@@ -341,6 +375,21 @@ class _Run:
                 if approved_by:
                     payload["approved_by"] = list(approved_by)
                 self.journal.record(connection, "change.applied", change.address, payload)
+                # An approval authorises one application of its change: the records used here
+                # are spent, and the same change made again needs new ones.
+                for verdict in evaluation.verdicts if evaluation is not None else ():
+                    if verdict.counts and verdict.record.verdict == "approve":
+                        self.journal.record(
+                            connection,
+                            SPENT_EVENT,
+                            change.address,
+                            {
+                                "request": verdict.record.request_id,
+                                "approver": verdict.record.approver,
+                                "record": verdict.record.id,
+                                "file": verdict.path,
+                            },
+                        )
         except ClonedError as exc:
             self.unconverged.add(change.address)
             with self.db.transaction() as connection:

@@ -12,7 +12,7 @@ import pytest
 
 from reconciler import keys
 from reconciler.approvals.records import Record
-from tests.conftest import cloned, write
+from tests.conftest import cloned, git, write
 from tests.func.engine_helpers import Team, make_team
 
 EARLY = {"CLONED_NOW": "2026-01-01T00:00:00+00:00"}
@@ -226,3 +226,133 @@ def test_key_names_are_approver_names(tmp_path: Path, name: str) -> None:
     assert len(refused.err.strip().splitlines()[0]) > 20
     assert "\nbob" not in refused.err
     assert not (home / "keys").exists() or not any((home / "keys").iterdir())
+
+
+# --- 4. An approval is spent by the apply that uses it ---------------------------------------
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", message, cwd=repo)
+    return git("rev-parse", "HEAD", cwd=repo).strip()
+
+
+def test_an_approval_is_spent_by_the_apply_that_uses_it(team: Team) -> None:
+    request = raise_budget(team, "80")
+    assert team.run("approvals", "approve", request, "--key", "alice", who="alice").code == 0
+    assert team.run("apply").code == 0
+    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 50")
+    assert team.run("apply").code == 0
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    again = team.run("apply")
+    assert again.code == 3, again.out + again.err
+    assert "baseline/budget-raise: 1 more from admins" in again.out
+    (revived,) = team.requests()
+    assert revived["id"] == request
+    assert revived["status"] == "pending"
+    (used,) = revived["approvals"]  # type: ignore[misc]
+    assert used["reason"].startswith("spent: an apply already used it (audit event ")
+    shown = team.run("approvals", "show", request)
+    assert "approve by alice at" in shown.out and "does not count: spent: " in shown.out
+    verify = team.run("approvals", "verify")
+    assert verify.code == 0, verify.out
+    assert f".cloned/approvals/{request}/alice.json: spent: an apply already used it" in verify.out
+    spent = team.run("audit", "log", "--type", "approval.spent", "--json")
+    assert spent.code == 0, spent.err
+    assert request in spent.out and "alice" in spent.out
+    # The same change a second time needs a new approval, and gets it with one.
+    early = {"CLONED_NOW": "2099-01-01T00:00:00+00:00"}
+    assert team.run("approvals", "approve", request, "--key", "bob", who="bob", env=early).code == 0
+    assert team.run("apply", env=early).code == 0
+
+
+def test_the_pr_flow_does_not_count_an_approval_spent_on_the_base(
+    repo: Path, tmp_path: Path
+) -> None:
+    team = make_team(repo, tmp_path)
+    write(repo, ".gitignore", ".cloned/state/\n")
+    commit_all(repo, "Team workspace")
+    assert team.run("apply").code == 0
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    commit_all(repo, "Raise")
+    assert team.run("apply").code == 3
+    (request,) = [str(r["id"]) for r in team.requests()]
+    assert team.run("approvals", "approve", request, "--key", "alice", who="alice").code == 0
+    commit_all(repo, "Approve")
+    assert team.run("apply").code == 0
+    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 50")
+    commit_all(repo, "Lower")
+    assert team.run("apply").code == 0
+    git("checkout", "-q", "-b", "again", cwd=repo)
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    commit_all(repo, "Raise again")
+    planned = team.run("plan", "--base", "main", "--json")
+    (gated,) = [c for c in json.loads(planned.out)["changes"] if c["address"] == "budget.monthly"]
+    assert gated["approvals"]["request"] == request
+    assert gated["approvals"]["status"] == "pending", gated
+    verify = team.run("approvals", "verify", "--base", "main")
+    assert verify.code == 3, verify.out + verify.err
+    assert f"budget.monthly [request {request}]: pending" in verify.out
+
+
+# --- What a user expects ---------------------------------------------------------------------
+
+
+def test_list_shows_an_approved_request_that_is_not_applied_yet(team: Team) -> None:
+    request = raise_budget(team)
+    assert team.run("approvals", "approve", request, "--key", "alice", who="alice").code == 0
+    listed = team.run("approvals", "list")
+    assert f"{request}  approved" in listed.out, listed.out
+    assert team.run("apply").code == 0
+    assert request not in team.run("approvals", "list").out
+
+
+def test_show_prints_comments_inert(team: Team) -> None:
+    request = raise_budget(team)
+    comment = "ok\nInjected: approved by everyone \x1b[31m"
+    signed = team.run(
+        "approvals", "approve", request, "--key", "alice", "--comment", comment, who="alice"
+    )
+    assert signed.code == 0, signed.err
+    shown = team.run("approvals", "show", request)
+    assert "    comment: ok\\nInjected: approved by everyone \\x1b[31m" in shown.out, shown.out
+    assert "\x1b" not in shown.out
+    assert "\nInjected" not in shown.out
+
+
+def test_apply_names_the_records_it_ignored(team: Team) -> None:
+    request = raise_budget(team)
+    assert team.run("approvals", "approve", request, "--key", "alice", who="alice").code == 0
+    path = team.repo / ".cloned" / "approvals" / request / "alice.json"
+    record = json.loads(path.read_text())
+    record["comment"] = "edited"
+    path.write_text(json.dumps(record))
+    put(team, ".cloned/approvals/junk.json", "{")
+    result = team.run("apply")
+    assert result.code == 3
+    assert (
+        f"Ignored approval record .cloned/approvals/{request}/alice.json: the signature does "
+        "not verify (forged or edited record)"
+    ) in result.err, result.err
+    assert "Ignored approval record .cloned/approvals/junk.json: not a valid approval record" in (
+        result.err
+    )
+    payload = json.loads(team.run("apply", "--json").out)
+    assert {i["file"] for i in payload["ignored_approvals"]} == {
+        f".cloned/approvals/{request}/alice.json",
+        ".cloned/approvals/junk.json",
+    }
+
+
+def test_reviewing_works_while_an_unrelated_file_is_invalid(team: Team) -> None:
+    request = raise_budget(team)
+    write(team.repo, ".cloned/broken.yaml", "apiVersion: cloned/v1\nkind: Budget\n  bad: [\n")
+    assert team.run("validate").code == 1
+    listed = team.run("approvals", "list")
+    assert listed.code == 0, listed.err
+    assert request in listed.out
+    assert team.run("approvals", "show", request).code == 0
+    signed = team.run("approvals", "approve", request, "--key", "alice", who="alice")
+    assert signed.code == 0, signed.err
+    verify = team.run("approvals", "verify")
+    assert verify.code == 0, verify.out + verify.err
