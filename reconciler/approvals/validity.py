@@ -89,6 +89,29 @@ def spent_reason(seq: int) -> str:
 
 
 @dataclass(frozen=True)
+class Authorship:
+    """The change's author (an approver's name), or why it is not known."""
+
+    name: str | None
+    unknown: str | None = None
+
+    @classmethod
+    def of(cls, name: str) -> Authorship:
+        return cls(name, None)
+
+    @classmethod
+    def not_known(cls, reason: str) -> Authorship:
+        return cls(None, f"author unknown: {reason}")
+
+    def describe(self) -> str:
+        return self.name if self.name is not None else (self.unknown or "unknown")
+
+
+NOT_NEEDED = Authorship(None, None)
+"""For a change no rule of which excludes its author: nothing is looked up."""
+
+
+@dataclass(frozen=True)
 class Verdict:
     """One record as judged for one change."""
 
@@ -131,7 +154,7 @@ def evaluate(
     request_id: str,
     change_hash: str,
     rules: tuple[RuleRef, ...],
-    author: str,
+    author: Authorship,
     workspace: str,
     approvers: dict[str, Approver],
     records: list[tuple[str, Record]],
@@ -169,7 +192,10 @@ def evaluate(
             if v.record.verdict == "approve"
             and _eligible(v.record, rule, author, approvers) is None
         }
-        if len(have) < need:
+        if rule.requirement and rule.requirement.exclude_author and author.unknown is not None:
+            # Whose approval to refuse is not known, so no approval can meet this rule.
+            missing.append(f"{rule.id}: {author.unknown}")
+        elif len(have) < need:
             groups = " or ".join(rule.requirement.groups) if rule.requirement else "approvers"
             missing.append(f"{rule.id}: {need - len(have)} more from {groups}")
     if not missing:
@@ -179,7 +205,7 @@ def evaluate(
 
 
 def not_counted_for(
-    record: Record, rules: tuple[RuleRef, ...], author: str, approvers: dict[str, Approver]
+    record: Record, rules: tuple[RuleRef, ...], author: Authorship, approvers: dict[str, Approver]
 ) -> list[str]:
     """For a sound record: why it does not count for some of `rules` (empty when it counts
     for all of them)."""
@@ -188,7 +214,7 @@ def not_counted_for(
 
 
 def _eligible(
-    record: Record, rule: RuleRef, author: str, approvers: dict[str, Approver]
+    record: Record, rule: RuleRef, author: Authorship, approvers: dict[str, Approver]
 ) -> str | None:
     """Why this (sound) record cannot count for `rule`, or None."""
     requirement = rule.requirement
@@ -200,6 +226,8 @@ def _eligible(
             f'"{record.approver}" is not in {" or ".join(requirement.groups)}, '
             f"which {rule.id} requires"
         )
-    if requirement.exclude_author and record.approver == author:
-        return f"{rule.id} does not let the change's author ({author}) approve it"
+    if requirement.exclude_author and author.unknown is not None:
+        return f"{rule.id} cannot be met: {author.unknown}"
+    if requirement.exclude_author and record.approver == author.name:
+        return f"{rule.id} does not let the change's author ({author.name}) approve it"
     return None

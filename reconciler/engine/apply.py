@@ -22,7 +22,7 @@ from reconciler.audit.files import AUDIT_DIR
 from reconciler.canonical import digest
 from reconciler.clock import now, stamp
 from reconciler.engine import actual as actual_state
-from reconciler.engine import auditcommit, revision
+from reconciler.engine import auditcommit, authorship, revision
 from reconciler.engine.auditcommit import AuditCommit
 from reconciler.engine.journal import Journal
 from reconciler.engine.outcome import Outcome
@@ -301,11 +301,20 @@ class _Run:
 
     def _gated(self, change: Change, at: str) -> Outcome:
         request = self._open(change, at)
+        applied = self.session.actual.resources.get(change.address)
+        author = authorship.for_change(
+            self.root,
+            self.session.approvers,
+            change,
+            applied_origin=applied.origin if applied is not None else None,
+            head=authorship.head_commit(self.root),
+            working_tree=True,
+        )
         evaluation = evaluate(
             request_id=request.id,
             change_hash=change.change_hash,
             rules=change.decision.requirements,
-            author=request.author,
+            author=author,
             workspace=self.session.workspace,
             approvers=self.session.approvers,
             records=self.records,

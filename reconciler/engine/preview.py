@@ -13,7 +13,7 @@ Two sources:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,11 @@ from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.records import Record
-from reconciler.approvals.validity import Evaluation, Spent, evaluate
+from reconciler.approvals.validity import Authorship, Evaluation, Spent, evaluate
 from reconciler.audit.files import SEGMENTS_DIR, list_segments, read_lines
 from reconciler.canonical import digest
 from reconciler.clock import now
+from reconciler.engine import authorship
 from reconciler.engine import revision as revisions
 from reconciler.engine.planfile import plan_json
 from reconciler.engine.planner import Plan, resource_state
@@ -55,19 +56,30 @@ class Preview:
     known: dict[str, requests.Request]  # requests in the state database, by id
     branch_changed: frozenset[str] | None  # addresses HEAD's desired state changes vs REF's
     spent: Spent  # approvals an apply already used (the base's audit log, with a base)
+    _authors: dict[str, Authorship] = field(default_factory=dict)
 
     @property
     def local(self) -> bool:
         """Planned against this checkout's state database (where apply runs)."""
         return self.base is None and self.session.actual.source == "state"
 
-    def author(self, change: Change) -> str:
-        """Who the change is by: the opener of its request; else, where apply runs (a state
-        database, no base), whoever is acting here, who would open it; else unknown ("")."""
-        known = self.known.get(requests.request_id(change.change_hash))
-        if known is not None:
-            return known.author
-        return self.session.actor if self.local else ""
+    def author(self, change: Change) -> Authorship:
+        """Who the change is by, for rules with `excludeAuthor`: the approver who signed the
+        commit that introduced it (HEAD's, with a base; else the working tree's, where an
+        uncommitted edit has no author), or why that is not known (engine/authorship.py)."""
+        if change.change_hash not in self._authors:
+            applied = self.session.actual.resources.get(change.address)
+            self._authors[change.change_hash] = authorship.for_change(
+                self.session.root,
+                self.session.approvers,
+                change,
+                applied_origin=applied.origin if applied is not None else None,
+                head=self.head.commit
+                if self.head is not None
+                else authorship.head_commit(self.session.root),
+                working_tree=self.base is None,
+            )
+        return self._authors[change.change_hash]
 
     def evaluation(self, change: Change) -> Evaluation | None:
         """The approvals a gated change has (None for changes that need none)."""

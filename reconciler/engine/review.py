@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,8 +11,10 @@ from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.records import RECORD_FORMAT_VERSION, Record, Verdict
 from reconciler.approvals.validity import (
+    NOT_NEEDED,
     SPENT_PREFIX,
     Approver,
+    Authorship,
     Evaluation,
     Spent,
     approvers_of,
@@ -22,6 +24,7 @@ from reconciler.approvals.validity import (
 )
 from reconciler.clock import now, stamp
 from reconciler.engine import actual as actual_state
+from reconciler.engine import authorship
 from reconciler.engine import revision as revisions
 from reconciler.engine.journal import Journal
 from reconciler.engine.preview import Preview, preview, spent_in, spent_in_tree
@@ -95,7 +98,7 @@ def list_requests(root: Path) -> list[Listed]:
         found, _ = approval_records.read_all(root)
         out = []
         for request in requests.all_requests(db):
-            evaluation = _judge(trusted, Target.of_request(request), found)
+            evaluation = _judge(trusted, Target.of_request(root, trusted, request), found)
             # Applied and superseded requests keep their recorded status; the evaluation still
             # shows who approved.
             final = request.status in ("superseded", "approved")
@@ -122,11 +125,19 @@ class Target:
     change_hash: str
     address: str
     rules: tuple[RuleRef, ...]
-    author: str
+    author: Authorship
 
     @classmethod
-    def of_request(cls, request: requests.Request) -> Target:
-        return cls(request.id, request.change_hash, request.address, request.rules, request.author)
+    def of_request(cls, root: Path, trusted: Trust, request: requests.Request) -> Target:
+        author = authorship.for_request(
+            root,
+            trusted.approvers,
+            address=request.address,
+            action=request.action,
+            origin=str(request.change.get("origin", "")),
+            rules=request.rules,
+        )
+        return cls(request.id, request.change_hash, request.address, request.rules, author)
 
     @classmethod
     def of_change(cls, previewed: Preview, change: Change) -> Target:
@@ -167,7 +178,7 @@ def sign(
                     f"request {request.id} was superseded by {request.superseded_by}: the "
                     "change changed since; review and approve the new request"
                 )
-            target = Target.of_request(request)
+            target = Target.of_request(root, trusted, request)
         else:
             previewed = preview(root, base=base)
             session = previewed.session
@@ -215,7 +226,11 @@ def sign(
                 f"{approval_records.MAX_RECORD_BYTES:,}-byte limit of a record file; "
                 "shorten the comment"
             )
-        judged = _judge(trusted, target, [("(new)", record)])
+        # Refuse what could never count. A change whose author is not known yet (its commit
+        # is not signed, or not made) may become known, so that alone refuses nothing: the
+        # record is written, with a note.
+        known = target if target.author.unknown is None else replace(target, author=NOT_NEEDED)
+        judged = _judge(trusted, known, [("(new)", record)])
         reasons = [v.reason for v in judged.verdicts if v.reason]
         if reasons:
             raise ClonedError(f"this {verdict} could not count: {reasons[0]}")
@@ -329,7 +344,7 @@ def verify(root: Path, *, base: str | None = None) -> Verified:
                 "it signs a different change than its request"
             )
         else:
-            target = Target.of_request(request) if request is not None else None
+            target = Target.of_request(root, trusted, request) if request is not None else None
             reason = _reason(trusted, rel, record, target)
         if reason is None:
             sound += 1

@@ -356,3 +356,146 @@ def test_reviewing_works_while_an_unrelated_file_is_invalid(team: Team) -> None:
     assert signed.code == 0, signed.err
     verify = team.run("approvals", "verify")
     assert verify.code == 0, verify.out + verify.err
+
+
+# --- 3. excludeAuthor: the author is the approver who signed the commit ----------------------
+
+
+def signed_commit(team: Team, who: str, message: str) -> str:
+    """Commit everything, SSH-signed with `who`'s Cloned key (as git's gpg.format=ssh does)."""
+    git("add", "-A", cwd=team.repo)
+    key = team.homes[who] / "keys" / who
+    git(
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        f"user.signingkey={key}",
+        "commit",
+        "-q",
+        "-S",
+        "-m",
+        message,
+        cwd=team.repo,
+    )
+    return git("rev-parse", "HEAD", cwd=team.repo).strip()
+
+
+@pytest.fixture
+def strict(repo: Path, tmp_path: Path) -> Team:
+    """A strict workspace, committed and applied: every gated change needs two admins (alice
+    and bob), neither the change's author."""
+    team = make_team(repo, tmp_path, packs="[strict]")
+    write(repo, ".gitignore", ".cloned/state/\n")
+    commit_all(repo, "Team workspace")
+    assert team.run("apply").code == 0
+    return team
+
+
+def strict_request(team: Team) -> str:
+    result = team.run("apply")
+    assert result.code == 3, result.out + result.err
+    (request,) = [str(r["id"]) for r in team.requests()]
+    return request
+
+
+def test_the_author_is_the_approver_who_signed_the_commit(strict: Team) -> None:
+    team = strict
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    signed_commit(team, "alice", "Raise the budget")
+    request = strict_request(team)
+    # Whoever runs it, and whatever keys their CLONED_HOME holds, alice is the author.
+    own = team.run("approvals", "approve", request, "--key", "alice", who="alice")
+    assert own.code == 1, own.out
+    assert "strict/budget-raise does not let the change's author (alice) approve it" in own.err
+    assert team.run("approvals", "approve", request, "--key", "bob", who="bob").code == 0
+    still = team.run("apply")
+    assert still.code == 3
+    assert "strict/budget-raise: 1 more from admins" in still.out
+    # A record alice wrote anyway does not count either.
+    put(team, f".cloned/approvals/{request}/alice.json", signed_record(team, "alice", request))
+    result = team.run("apply", env=EARLY)
+    assert result.code == 3, result.out
+    assert "does not let the change's author (alice) approve it" in result.err
+
+
+def test_a_change_signed_by_a_non_admin_approver_takes_two_admins(strict: Team) -> None:
+    team = strict
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    signed_commit(team, "carol", "Raise the budget")
+    request = strict_request(team)
+    for who in ("alice", "bob"):
+        assert team.run("approvals", "approve", request, "--key", who, who=who).code == 0
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+
+
+@pytest.mark.parametrize("how", ["unsigned", "uncommitted", "unknown-key"])
+def test_an_unknown_author_cannot_satisfy_exclude_author(
+    strict: Team, tmp_path: Path, how: str
+) -> None:
+    team = strict
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    if how == "unsigned":
+        commit = commit_all(team.repo, "Raise the budget")
+        why = f"author unknown: commit {commit[:12]} is not signed by an approver"
+    elif how == "unknown-key":
+        home = tmp_path / "home-mallory"
+        assert cloned("keys", "generate", "mallory", env={"CLONED_HOME": str(home)}).code == 0
+        team.homes["mallory"] = home
+        commit = signed_commit(team, "mallory", "Raise the budget")
+        why = f"author unknown: commit {commit[:12]} is not signed by an approver"
+    else:
+        why = "author unknown: the change is not committed (.cloned/budgets.yaml differs from HEAD)"
+    plan = team.run("plan")
+    assert why in plan.out, plan.out
+    request = strict_request(team)
+    for who in ("alice", "bob"):
+        signed = team.run("approvals", "approve", request, "--key", who, who=who)
+        assert signed.code == 0, signed.err
+        assert why in signed.out
+    applied = team.run("apply")
+    assert applied.code == 3, applied.out
+    assert f"strict/budget-raise: {why}" in applied.out
+    listed = team.run("approvals", "list")
+    assert why in listed.out
+
+
+def test_verify_base_knows_the_author_of_a_branch(strict: Team) -> None:
+    team = strict
+    git("checkout", "-q", "-b", "raise", cwd=team.repo)
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    signed_commit(team, "alice", "Raise the budget")
+    planned = json.loads(team.run("plan", "--base", "main", "--json").out)
+    (gated,) = [c for c in planned["changes"] if c["address"] == "budget.monthly"]
+    request = gated["approvals"]["request"]
+    refused = team.run(
+        "approvals", "approve", request, "--key", "alice", "--base", "main", who="alice"
+    )
+    assert refused.code == 1
+    assert "does not let the change's author (alice) approve it" in refused.err
+    signed = team.run("approvals", "approve", request, "--key", "bob", "--base", "main", who="bob")
+    assert signed.code == 0, signed.err
+    put(
+        team,
+        f".cloned/approvals/{request}/alice.json",
+        signed_record(team, "alice", request, change_hash=gated["change_hash"]),
+    )
+    commit_all(team.repo, "Approvals")
+    verify = team.run("approvals", "verify", "--base", "main", env=EARLY)
+    assert verify.code == 1, verify.out
+    assert (
+        f".cloned/approvals/{request}/alice.json: strict/budget-raise does not let the change's "
+        "author (alice) approve it"
+    ) in verify.out
+    assert "pending (approved by bob); needs strict/budget-raise: 1 more from admins" in verify.out
+    # The same branch, its change unsigned: nobody can meet the rule.
+    git("checkout", "-q", "main", cwd=team.repo)
+    git("checkout", "-q", "-b", "unsigned", cwd=team.repo)
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    commit = commit_all(team.repo, "Raise the budget, unsigned")
+    verify = team.run("approvals", "verify", "--base", "main")
+    assert verify.code == 3, verify.out
+    assert (
+        f"needs strict/budget-raise: author unknown: commit {commit[:12]} is not signed by an "
+        "approver"
+    ) in verify.out
