@@ -16,8 +16,11 @@ from pathlib import Path
 
 from reconciler.errors import ClonedError
 from reconciler.home import keys_dir
+from reconciler.model.base import NAME_PATTERN
 
-KEY_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+KEY_NAME = re.compile(NAME_PATTERN)
+"""A key's name is an approver's name (the model's `Name`); match it with `fullmatch`, since
+`$` alone also matches before a final newline."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,10 @@ def generate(name: str) -> KeyInfo:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    if not KEY_NAME.match(name):
+    if not KEY_NAME.fullmatch(name):
         raise ClonedError(
-            f'invalid key name "{name}": use lower-case letters, digits and dashes',
+            f'invalid key name "{name}": use lower-case letters, digits and dashes '
+            "(at most 63, starting and ending with a letter or digit), as approver names do",
         )
     folder = keys_dir()
     private_path, public_path = folder / name, folder / f"{name}.pub"
@@ -92,7 +96,7 @@ def list_keys() -> list[KeyInfo]:
 
 def resolve_private_key_path(spec: str) -> Path:
     """The private key file a `--key` option names: a key NAME, or a path to a key file."""
-    if KEY_NAME.match(spec) and (keys_dir() / spec).is_file():
+    if KEY_NAME.fullmatch(spec) and (keys_dir() / spec).is_file():
         return keys_dir() / spec
     path = Path(spec).expanduser()
     if path.is_file():
@@ -170,6 +174,11 @@ def verify(public_line: str, message: bytes, signature: str) -> bool:
     return True
 
 
+def material(public_line: str) -> str:
+    """The key an OpenSSH public key line holds, `TYPE BASE64`, without its comment."""
+    return " ".join(public_line.split()[:2])
+
+
 def same_key(a: str, b: str) -> bool:
     """True when two OpenSSH public key lines hold the same key (comments ignored)."""
-    return a.split()[:2] == b.split()[:2]
+    return material(a) == material(b)

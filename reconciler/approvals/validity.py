@@ -9,8 +9,9 @@ rule must be met on its own; one valid denial blocks the change.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from reconciler import keys
@@ -18,6 +19,12 @@ from reconciler.approvals.records import Record
 from reconciler.plan.types import RuleRef
 
 Status = Literal["pending", "approved", "denied", "expired", "superseded"]
+
+Spent = Mapping[str, int]
+"""Approval records already used by an apply: record id -> the seq of its `approval.spent`
+audit event. An approval authorises one application of its change."""
+
+NO_SPENT: Spent = {}
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,12 @@ def approvers_of(workspace_state: dict[str, Any] | None) -> dict[str, Approver]:
 
 
 def record_problem(
-    record: Record, *, workspace: str, approvers: dict[str, Approver], now: datetime
+    record: Record,
+    *,
+    workspace: str,
+    approvers: dict[str, Approver],
+    now: datetime,
+    spent: Spent = NO_SPENT,
 ) -> str | None:
     """Why this record cannot count for anything, or None when it is sound."""
     if not keys.verify(record.public_key, record.signed_payload(), record.signature):
@@ -53,14 +65,50 @@ def record_problem(
     if record.workspace != workspace:
         return f'signed for workspace "{record.workspace}", not "{workspace}"'
     try:
-        expires = datetime.fromisoformat(record.expires_at.replace("Z", "+00:00"))
+        expires = datetime.strptime(record.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         return "expires_at is not a valid time"
     # A denial blocks until the change changes or the record is removed (SPEC section 4); only
     # approvals lapse.
     if now >= expires and record.verdict == "approve":
         return f"expired at {record.expires_at}"
+    if record.verdict == "approve" and record.id in spent:
+        return spent_reason(spent[record.id])
     return None
+
+
+SPENT_PREFIX = "spent"
+
+
+def spent_reason(seq: int) -> str:
+    """Why a spent approval does not count."""
+    return (
+        f"{SPENT_PREFIX}: an apply already used it (audit event {seq}); the change needs a new "
+        "approval to be applied again"
+    )
+
+
+@dataclass(frozen=True)
+class Authorship:
+    """The change's author (an approver's name), or why it is not known."""
+
+    name: str | None
+    unknown: str | None = None
+
+    @classmethod
+    def of(cls, name: str) -> Authorship:
+        return cls(name, None)
+
+    @classmethod
+    def not_known(cls, reason: str) -> Authorship:
+        return cls(None, f"author unknown: {reason}")
+
+    def describe(self) -> str:
+        return self.name if self.name is not None else (self.unknown or "unknown")
+
+
+NOT_NEEDED = Authorship(None, None)
+"""For a change no rule of which excludes its author: nothing is looked up."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +122,10 @@ class Verdict:
     @property
     def counts(self) -> bool:
         return self.reason is None
+
+    @property
+    def spent(self) -> bool:
+        return bool(self.reason and self.reason.startswith(SPENT_PREFIX + ":"))
 
 
 @dataclass(frozen=True)
@@ -102,18 +154,21 @@ def evaluate(
     request_id: str,
     change_hash: str,
     rules: tuple[RuleRef, ...],
-    author: str,
+    author: Authorship,
     workspace: str,
     approvers: dict[str, Approver],
     records: list[tuple[str, Record]],
     now: datetime,
+    spent: Spent = NO_SPENT,
 ) -> Evaluation:
     """Judge every record for this request against every approval rule."""
     verdicts = []
     for path, record in records:
         if record.request_id != request_id and record.change_hash != change_hash:
             continue
-        reason = record_problem(record, workspace=workspace, approvers=approvers, now=now)
+        reason = record_problem(
+            record, workspace=workspace, approvers=approvers, now=now, spent=spent
+        )
         if reason is None and record.change_hash != change_hash:
             reason = "it approves an earlier version of this change; the change has changed since"
         if reason is None and not any(
@@ -129,13 +184,18 @@ def evaluate(
     missing = []
     for rule in rules:
         need = rule.requirement.count if rule.requirement else 1
+        # Counted per key, not per name: an applied Workspace that lists one key under two
+        # names (validation refuses that now, an older applied state may not) is one person.
         have = {
-            v.record.approver
+            keys.material(approvers[v.record.approver].public_key)
             for v in counted
             if v.record.verdict == "approve"
             and _eligible(v.record, rule, author, approvers) is None
         }
-        if len(have) < need:
+        if rule.requirement and rule.requirement.exclude_author and author.unknown is not None:
+            # Whose approval to refuse is not known, so no approval can meet this rule.
+            missing.append(f"{rule.id}: {author.unknown}")
+        elif len(have) < need:
             groups = " or ".join(rule.requirement.groups) if rule.requirement else "approvers"
             missing.append(f"{rule.id}: {need - len(have)} more from {groups}")
     if not missing:
@@ -145,7 +205,7 @@ def evaluate(
 
 
 def not_counted_for(
-    record: Record, rules: tuple[RuleRef, ...], author: str, approvers: dict[str, Approver]
+    record: Record, rules: tuple[RuleRef, ...], author: Authorship, approvers: dict[str, Approver]
 ) -> list[str]:
     """For a sound record: why it does not count for some of `rules` (empty when it counts
     for all of them)."""
@@ -154,7 +214,7 @@ def not_counted_for(
 
 
 def _eligible(
-    record: Record, rule: RuleRef, author: str, approvers: dict[str, Approver]
+    record: Record, rule: RuleRef, author: Authorship, approvers: dict[str, Approver]
 ) -> str | None:
     """Why this (sound) record cannot count for `rule`, or None."""
     requirement = rule.requirement
@@ -166,6 +226,8 @@ def _eligible(
             f'"{record.approver}" is not in {" or ".join(requirement.groups)}, '
             f"which {rule.id} requires"
         )
-    if requirement.exclude_author and record.approver == author:
-        return f"{rule.id} does not let the change's author ({author}) approve it"
+    if requirement.exclude_author and author.unknown is not None:
+        return f"{rule.id} cannot be met: {author.unknown}"
+    if requirement.exclude_author and record.approver == author.name:
+        return f"{rule.id} does not let the change's author ({author.name}) approve it"
     return None

@@ -73,10 +73,15 @@ def apply(
                 "lock_written": result.lock_written,
                 "audit_files": list(result.audit_files),
                 "audit_commit": result.audit_commit.to_json() if result.audit_commit else None,
+                "ignored_approvals": [
+                    {"file": p.path, "reason": p.message} for p in result.ignored
+                ],
                 "exit_code": int(result.exit_code),
             }
         )
         return int(result.exit_code)
+    for problem in result.ignored:
+        say(f"Ignored approval record {problem.path}: {problem.message}", err=True)
     if result.recovered is not None:
         say(f"Recovered a stale workspace lock held by {result.recovered.describe()}")
     if not result.outcomes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +14,9 @@ from reconciler.cli.output import print_json, say
 if TYPE_CHECKING:
     from reconciler.engine.review import Listed
 from reconciler.errors import ExitCode, UsageError
+
+MAX_TTL_DAYS = 365
+"""The longest an approval may stay valid: a year."""
 
 app = typer.Typer(
     help="Review and sign the approval requests that gated changes open.",
@@ -46,8 +50,12 @@ def list_(
     from reconciler.engine.review import list_requests
 
     listed = list_requests(_root(path))
+    # Hidden without --all: what is settled (superseded, or approved and applied). A request
+    # whose records approve it but that no apply has used yet is shown, as approved.
     shown = [
-        item for item in listed if all_ or as_json or item.status not in ("superseded", "approved")
+        item
+        for item in listed
+        if all_ or as_json or item.request.status not in ("superseded", "approved")
     ]
     if as_json:
         print_json([_json(item) for item in shown])
@@ -128,6 +136,8 @@ def show(
         state = "counts" if verdict.counts else f"does not count: {verdict.reason}"
         record = verdict.record
         say(f"  {record.verdict} by {record.approver} at {record.signed_at}: {state}")
+        if record.comment:
+            say(f"    comment: {record.comment}")
     if item.missing:
         say(f"  still needed: {'; '.join(item.missing)}")
     return int(ExitCode.OK)
@@ -144,8 +154,10 @@ def _sign(
 ) -> int:
     from reconciler.engine.review import sign
 
-    if ttl_days <= 0:
-        raise UsageError("--ttl-days: must be more than 0")
+    if not math.isfinite(ttl_days) or not 0 < ttl_days <= MAX_TTL_DAYS:
+        raise UsageError(
+            f"--ttl-days: must be a number of days, more than 0 and at most {MAX_TTL_DAYS}"
+        )
     signed = sign(
         _root(path),
         request_id=request_id,

@@ -17,23 +17,25 @@ from typing import Any
 from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
-from reconciler.approvals.validity import evaluate
+from reconciler.approvals.validity import Evaluation, evaluate
 from reconciler.audit.files import AUDIT_DIR
 from reconciler.canonical import digest
 from reconciler.clock import now, stamp
 from reconciler.engine import actual as actual_state
-from reconciler.engine import auditcommit, revision
+from reconciler.engine import auditcommit, authorship, revision
 from reconciler.engine.auditcommit import AuditCommit
 from reconciler.engine.journal import Journal
 from reconciler.engine.outcome import Outcome
 from reconciler.engine.planfile import SavedPlan, stale_reasons
 from reconciler.engine.planner import Plan
+from reconciler.engine.preview import SPENT_EVENT, spent_in
 from reconciler.engine.session import Session, open_session
 from reconciler.errors import (
     ClonedError,
     ExitCode,
     GitFailed,
     NotAGitRepository,
+    Problem,
     StalePlan,
 )
 from reconciler.load import refs
@@ -64,6 +66,10 @@ class ApplyResult:
     audit_files: tuple[str, ...]
     recovered: Holder | None
     audit_commit: AuditCommit | None = None
+    ignored: tuple[Problem, ...] = ()
+    """Approval records this apply did not count, and why: files that are no valid record,
+    and records for a gated change of this plan that do not count (forged, expired, stale,
+    spent, ineligible)."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -164,7 +170,9 @@ class _Run:
         self.journal = Journal(session.actor, session.redactor)
         self.outcomes: list[Outcome] = []
         self.unconverged: set[str] = set()
-        self.records, _ = approval_records.read_all(root)
+        self.records, unreadable = approval_records.read_all(root)
+        self.ignored: dict[str, Problem] = {p.path: p for p in unreadable}
+        self.spent = spent_in(db)
         self.dependencies = {
             resource.address: {names.address(k, n) for k, n in refs.dependencies(resource)}
             for resource in session.desired.resources
@@ -177,7 +185,7 @@ class _Run:
             # commit must not grow the audit log (nor make an audit commit) each time.
             lock_written = self._write_lock()
             files = self.journal.export(self.db, self.root)
-            return ApplyResult(self.plan, (), lock_written, files, None)
+            return ApplyResult(self.plan, (), lock_written, files, None, ignored=self._ignored())
         with self.db.transaction() as connection:
             if self.recovered is not None:
                 self.journal.record(
@@ -213,7 +221,17 @@ class _Run:
             )
         lock_written = self._write_lock()
         files = self.journal.export(self.db, self.root)
-        return ApplyResult(self.plan, tuple(self.outcomes), lock_written, files, self.recovered)
+        return ApplyResult(
+            self.plan,
+            tuple(self.outcomes),
+            lock_written,
+            files,
+            self.recovered,
+            ignored=self._ignored(),
+        )
+
+    def _ignored(self) -> tuple[Problem, ...]:
+        return tuple(self.ignored[path] for path in sorted(self.ignored))
 
     def _retirable(self) -> bool:
         """Whether an open approval request waits on a change this plan no longer has."""
@@ -289,18 +307,43 @@ class _Run:
 
     def _gated(self, change: Change, at: str) -> Outcome:
         request = self._open(change, at)
+        applied = self.session.actual.resources.get(change.address)
+        author = authorship.for_change(
+            self.root,
+            self.session.approvers,
+            change,
+            applied_origin=applied.origin if applied is not None else None,
+            head=authorship.head_commit(self.root),
+            working_tree=True,
+        )
         evaluation = evaluate(
             request_id=request.id,
             change_hash=change.change_hash,
             rules=change.decision.requirements,
-            author=request.author,
+            author=author,
             workspace=self.session.workspace,
             approvers=self.session.approvers,
             records=self.records,
             now=now(),
+            spent=self.spent,
         )
+        for verdict in evaluation.verdicts:
+            if verdict.reason is not None:
+                self.ignored[verdict.path] = Problem(verdict.path, 0, 0, verdict.reason)
+        judged = {verdict.path for verdict in evaluation.verdicts}
+        for path, record in self.records:
+            if record.address == change.address and path not in judged:
+                self.ignored.setdefault(
+                    path, Problem(path, 0, 0, "it approves an earlier version of this change")
+                )
         if evaluation.status == "approved":
-            return self._apply(change, at, approved_by=evaluation.approved_by, request=request)
+            return self._apply(
+                change,
+                at,
+                approved_by=evaluation.approved_by,
+                request=request,
+                evaluation=evaluation,
+            )
         self.unconverged.add(change.address)
         with self.db.transaction() as connection:
             requests.mark(connection, request, evaluation.status, at)
@@ -328,6 +371,7 @@ class _Run:
         *,
         approved_by: tuple[str, ...],
         request: requests.Request | None = None,
+        evaluation: Evaluation | None = None,
     ) -> Outcome:
         provider = provider_for(change.proposed.kind)
         assert provider is not None
@@ -346,6 +390,21 @@ class _Run:
                 if approved_by:
                     payload["approved_by"] = list(approved_by)
                 self.journal.record(connection, "change.applied", change.address, payload)
+                # An approval authorises one application of its change: the records used here
+                # are spent, and the same change made again needs new ones.
+                for verdict in evaluation.verdicts if evaluation is not None else ():
+                    if verdict.counts and verdict.record.verdict == "approve":
+                        self.journal.record(
+                            connection,
+                            SPENT_EVENT,
+                            change.address,
+                            {
+                                "request": verdict.record.request_id,
+                                "approver": verdict.record.approver,
+                                "record": verdict.record.id,
+                                "file": verdict.path,
+                            },
+                        )
         except ClonedError as exc:
             self.unconverged.add(change.address)
             with self.db.transaction() as connection:

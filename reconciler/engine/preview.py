@@ -12,7 +12,8 @@ Two sources:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.records import Record
-from reconciler.approvals.validity import Evaluation, evaluate
+from reconciler.approvals.validity import Authorship, Evaluation, Spent, evaluate
+from reconciler.audit.files import SEGMENTS_DIR, list_segments, read_lines
 from reconciler.canonical import digest
 from reconciler.clock import now
+from reconciler.engine import authorship
 from reconciler.engine import revision as revisions
 from reconciler.engine.planfile import plan_json
 from reconciler.engine.planner import Plan, resource_state
@@ -31,7 +34,13 @@ from reconciler.engine.session import Session, open_session
 from reconciler.errors import Problem
 from reconciler.load.files import CLONED_DIR, is_resource_path
 from reconciler.plan.types import Change
+from reconciler.state import audit_rows
 from reconciler.state.db import StateDB
+
+SPENT_EVENT = "approval.spent"
+"""The audit event apply records for each approval it used: payload `{"request", "approver",
+"record", "file"}`, `record` being the record's id (`Record.id`)."""
+MAX_SEGMENT_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,19 +55,31 @@ class Preview:
     record_problems: list[Problem]
     known: dict[str, requests.Request]  # requests in the state database, by id
     branch_changed: frozenset[str] | None  # addresses HEAD's desired state changes vs REF's
+    spent: Spent  # approvals an apply already used (the base's audit log, with a base)
+    _authors: dict[str, Authorship] = field(default_factory=dict)
 
     @property
     def local(self) -> bool:
         """Planned against this checkout's state database (where apply runs)."""
         return self.base is None and self.session.actual.source == "state"
 
-    def author(self, change: Change) -> str:
-        """Who the change is by: the opener of its request; else, where apply runs (a state
-        database, no base), whoever is acting here, who would open it; else unknown ("")."""
-        known = self.known.get(requests.request_id(change.change_hash))
-        if known is not None:
-            return known.author
-        return self.session.actor if self.local else ""
+    def author(self, change: Change) -> Authorship:
+        """Who the change is by, for rules with `excludeAuthor`: the approver who signed the
+        commit that introduced it (HEAD's, with a base; else the working tree's, where an
+        uncommitted edit has no author), or why that is not known (engine/authorship.py)."""
+        if change.change_hash not in self._authors:
+            applied = self.session.actual.resources.get(change.address)
+            self._authors[change.change_hash] = authorship.for_change(
+                self.session.root,
+                self.session.approvers,
+                change,
+                applied_origin=applied.origin if applied is not None else None,
+                head=self.head.commit
+                if self.head is not None
+                else authorship.head_commit(self.session.root),
+                working_tree=self.base is None,
+            )
+        return self._authors[change.change_hash]
 
     def evaluation(self, change: Change) -> Evaluation | None:
         """The approvals a gated change has (None for changes that need none)."""
@@ -73,6 +94,7 @@ class Preview:
             approvers=self.session.approvers,
             records=self.records,
             now=now(),
+            spent=self.spent,
         )
 
     def to_json(self, *, created_at: str) -> dict[str, Any]:
@@ -115,6 +137,7 @@ def preview(
     try:
         session = open_session(root, db, use_cache=use_cache)
         known = {r.id: r for r in requests.all_requests(db)} if db is not None else {}
+        spent = spent_in(db) if db is not None else spent_in_tree(root)
     finally:
         if db is not None:
             db.close()
@@ -128,6 +151,7 @@ def preview(
         problems,
         known,
         branch_changed=None,
+        spent=spent,
     )
 
 
@@ -149,7 +173,68 @@ def _against(root: Path, base_ref: str, targets: tuple[str, ...]) -> Preview:
         problems,
         {},
         _branch_changes(root, base, head, session),
+        spent=spent_at(root, base),
     )
+
+
+def spent_in(db: StateDB) -> dict[str, int]:
+    """The approvals applies used, from the state database's audit log."""
+    rows = audit_rows.select(db.reader, type_prefix=SPENT_EVENT)
+    return _spent((row.seq, row.type, row.payload) for row in rows)
+
+
+def spent_in_tree(root: Path) -> dict[str, int]:
+    """The approvals applies used, from the audit segments in the working tree (a clone
+    without the state database)."""
+    segments, _ = list_segments(root)
+    found: list[tuple[int, str, object]] = []
+    for segment in segments:
+        try:
+            lines = read_lines(root / segment.rel)
+        except (OSError, UnicodeDecodeError):
+            continue  # `cloned audit verify` reports it
+        found += _event_fields(lines)
+    return _spent(found)
+
+
+def spent_at(root: Path, revision: Revision) -> dict[str, int]:
+    """The approvals applies used, from the audit segments committed at `revision` (the base
+    of a pull request: what the reconciler had applied when the branch was reviewed)."""
+    files, _ = gitrepo.read_files(
+        root,
+        revision.commit,
+        SEGMENTS_DIR.as_posix(),
+        max_bytes=MAX_SEGMENT_BYTES,
+        wanted=lambda rel: rel.endswith(".jsonl"),
+    )
+    found: list[tuple[int, str, object]] = []
+    for file in files:
+        found += _event_fields(file.data.decode("utf-8", "replace").splitlines())
+    return _spent(found)
+
+
+def _event_fields(lines: list[str]) -> list[tuple[int, str, object]]:
+    found: list[tuple[int, str, object]] = []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # `cloned audit verify` reports it
+        if isinstance(event, dict) and event.get("type") == SPENT_EVENT:
+            found.append((event.get("seq", 0), SPENT_EVENT, event.get("payload")))
+    return found
+
+
+def _spent(events: Any) -> dict[str, int]:
+    spent: dict[str, int] = {}
+    for seq, type_, payload in events:
+        if type_ != SPENT_EVENT:
+            continue
+        data = json.loads(payload) if isinstance(payload, str) else payload
+        record = data.get("record") if isinstance(data, dict) else None
+        if isinstance(record, str) and isinstance(seq, int):
+            spent.setdefault(record, seq)
+    return spent
 
 
 def _branch_changes(

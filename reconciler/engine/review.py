@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,15 +10,66 @@ from reconciler import keys
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.records import RECORD_FORMAT_VERSION, Record, Verdict
-from reconciler.approvals.validity import Evaluation, evaluate, not_counted_for, record_problem
+from reconciler.approvals.validity import (
+    NOT_NEEDED,
+    SPENT_PREFIX,
+    Approver,
+    Authorship,
+    Evaluation,
+    Spent,
+    approvers_of,
+    evaluate,
+    not_counted_for,
+    record_problem,
+)
 from reconciler.clock import now, stamp
+from reconciler.engine import actual as actual_state
+from reconciler.engine import authorship
 from reconciler.engine import revision as revisions
 from reconciler.engine.journal import Journal
-from reconciler.engine.preview import Preview, preview
-from reconciler.engine.session import Session, open_session
+from reconciler.engine.preview import Preview, preview, spent_in, spent_in_tree
+from reconciler.engine.session import open_session
 from reconciler.errors import ClonedError, ExitCode, Problem
 from reconciler.plan.types import Change, RuleRef
+from reconciler.policy.engine import build_policy
+from reconciler.redact import Redactor, active
 from reconciler.state.db import StateDB
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What judging records needs: the applied Workspace's name and approvers, where they come
+    from, the redactor for audit events, and the approvals applies already used."""
+
+    workspace: str
+    approvers: dict[str, Approver]
+    source: str
+    redactor: Redactor
+    spent: Spent
+
+
+def trust(root: Path, db: StateDB | None) -> Trust:
+    """The applied Workspace, from the state database (else the working tree's cloned.lock),
+    without reading the desired state: reviewing does not stop at an invalid YAML file
+    elsewhere. Only at bootstrap (nothing applied) is the desired Workspace read."""
+    actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
+    spent = spent_in(db) if db is not None else spent_in_tree(root)
+    applied = next((r for r in actual.resources.values() if r.kind == "Workspace"), None)
+    if applied is None:
+        session = open_session(root, db)
+        return Trust(
+            session.workspace,
+            session.approvers,
+            session.policy.source,
+            session.redactor,
+            spent,
+        )
+    where = "state database" if actual.source == "state" else "cloned.lock"
+    packs = {r.name: r.state for r in actual.resources.values() if r.kind == "PolicyPack"}
+    policy = build_policy(applied.state["spec"], packs, source=f"the applied state ({where})")
+    redactor = active()
+    redactor.add_patterns(policy.redaction_patterns)
+    return Trust(applied.name, approvers_of(applied.state), policy.source, redactor, spent)
 
 
 @dataclass(frozen=True)
@@ -43,11 +94,11 @@ def list_requests(root: Path) -> list[Listed]:
     if db is None:
         return []
     try:
-        session = open_session(root, db)
+        trusted = trust(root, db)
         found, _ = approval_records.read_all(root)
         out = []
         for request in requests.all_requests(db):
-            evaluation = _evaluate(session, request, found)
+            evaluation = _judge(trusted, Target.of_request(root, trusted, request), found)
             # Applied and superseded requests keep their recorded status; the evaluation still
             # shows who approved.
             final = request.status in ("superseded", "approved")
@@ -55,13 +106,6 @@ def list_requests(root: Path) -> list[Listed]:
         return out
     finally:
         db.close()
-
-
-def _evaluate(
-    session: Session, request: requests.Request, found: list[tuple[str, Record]]
-) -> Evaluation:
-    target = Target.of_request(request)
-    return _judge(session, target, found)
 
 
 @dataclass(frozen=True)
@@ -81,11 +125,19 @@ class Target:
     change_hash: str
     address: str
     rules: tuple[RuleRef, ...]
-    author: str
+    author: Authorship
 
     @classmethod
-    def of_request(cls, request: requests.Request) -> Target:
-        return cls(request.id, request.change_hash, request.address, request.rules, request.author)
+    def of_request(cls, root: Path, trusted: Trust, request: requests.Request) -> Target:
+        author = authorship.for_request(
+            root,
+            trusted.approvers,
+            address=request.address,
+            action=request.action,
+            origin=str(request.change.get("origin", "")),
+            rules=request.rules,
+        )
+        return cls(request.id, request.change_hash, request.address, request.rules, author)
 
     @classmethod
     def of_change(cls, previewed: Preview, change: Change) -> Target:
@@ -117,23 +169,31 @@ def sign(
     signer = keys.load_signer(key)
     db = StateDB.open(root, create=False) if base is None else None
     try:
+        trusted: Trust
         if db is not None:
-            session = open_session(root, db)
+            trusted = trust(root, db)
             request = requests.find(db, request_id)
             if request.status == "superseded":
                 raise ClonedError(
                     f"request {request.id} was superseded by {request.superseded_by}: the "
                     "change changed since; review and approve the new request"
                 )
-            target = Target.of_request(request)
+            target = Target.of_request(root, trusted, request)
         else:
             previewed = preview(root, base=base)
             session = previewed.session
+            trusted = Trust(
+                session.workspace,
+                session.approvers,
+                session.policy.source,
+                session.redactor,
+                previewed.spent,
+            )
             target = _planned(previewed, request_id)
         approver = next(
             (
                 a
-                for a in session.approvers.values()
+                for a in trusted.approvers.values()
                 if keys.same_key(a.public_key, signer.public_key)
             ),
             None,
@@ -141,14 +201,14 @@ def sign(
         if approver is None:
             raise ClonedError(
                 "--key: this key is not an approver in the applied Workspace "
-                f"{session.workspace!r} ({session.policy.source})",
+                f"{trusted.workspace!r} ({trusted.source})",
                 hint="an admin must add it under spec.approvers and apply that change first",
             )
         moment = now()
         record = Record(
             format_version=RECORD_FORMAT_VERSION,
             verdict=verdict,
-            workspace=session.workspace,
+            workspace=trusted.workspace,
             request_id=target.id,
             change_hash=target.change_hash,
             address=target.address,
@@ -159,13 +219,24 @@ def sign(
             comment=comment,
         )
         record = Record(**{**record.to_json(), "signature": signer.sign(record.signed_payload())})
-        judged = _judge(session, target, [("(new)", record)])
+        size = len(approval_records.render(record))
+        if size > approval_records.MAX_RECORD_BYTES:
+            raise ClonedError(
+                f"--comment: the record would be {size:,} bytes, over the "
+                f"{approval_records.MAX_RECORD_BYTES:,}-byte limit of a record file; "
+                "shorten the comment"
+            )
+        # Refuse what could never count. A change whose author is not known yet (its commit
+        # is not signed, or not made) may become known, so that alone refuses nothing: the
+        # record is written, with a note.
+        known = target if target.author.unknown is None else replace(target, author=NOT_NEEDED)
+        judged = _judge(trusted, known, [("(new)", record)])
         reasons = [v.reason for v in judged.verdicts if v.reason]
         if reasons:
             raise ClonedError(f"this {verdict} could not count: {reasons[0]}")
         path = approval_records.write(root, record)
         if db is not None:
-            journal = Journal(approver.name, session.redactor)
+            journal = Journal(approver.name, trusted.redactor)
             with db.transaction() as connection:
                 journal.record(
                     connection,
@@ -173,7 +244,7 @@ def sign(
                     target.address,
                     {"request": target.id, "change_hash": target.change_hash, "comment": comment},
                 )
-        notes = not_counted_for(record, target.rules, target.author, session.approvers)
+        notes = not_counted_for(record, target.rules, target.author, trusted.approvers)
         return Signed(record, path, tuple(notes))
     finally:
         if db is not None:
@@ -197,16 +268,17 @@ def _planned(previewed: Preview, request_id: str) -> Target:
     return Target.of_change(previewed, change)
 
 
-def _judge(session: Session, target: Target, found: list[tuple[str, Record]]) -> Evaluation:
+def _judge(trusted: Trust, target: Target, found: list[tuple[str, Record]]) -> Evaluation:
     return evaluate(
         request_id=target.id,
         change_hash=target.change_hash,
         rules=target.rules,
         author=target.author,
-        workspace=session.workspace,
-        approvers=session.approvers,
+        workspace=trusted.workspace,
+        approvers=trusted.approvers,
         records=found,
         now=now(),
+        spent=trusted.spent,
     )
 
 
@@ -257,7 +329,7 @@ def verify(root: Path, *, base: str | None = None) -> Verified:
     found, invalid = approval_records.read_all(root)
     db = StateDB.open(root, create=False)
     try:
-        session = open_session(root, db)
+        trusted = trust(root, db)
         known = {r.id: r for r in requests.all_requests(db)} if db is not None else {}
     finally:
         if db is not None:
@@ -268,29 +340,33 @@ def verify(root: Path, *, base: str | None = None) -> Verified:
         request = known.get(record.request_id)
         reason: str | None
         if request is not None and request.change_hash != record.change_hash:
-            reason = _reason(session, rel, record, None) or (
+            reason = _reason(trusted, rel, record, None) or (
                 "it signs a different change than its request"
             )
         else:
-            target = Target.of_request(request) if request is not None else None
-            reason = _reason(session, rel, record, target)
+            target = Target.of_request(root, trusted, request) if request is not None else None
+            reason = _reason(trusted, rel, record, target)
         if reason is None:
             sound += 1
-        elif reason.startswith("expired at "):
+        elif reason.startswith(("expired at ", SPENT_PREFIX + ":")):
             lapsed.append(Problem(rel, 0, 0, f"{reason}; it no longer counts"))
         else:
             invalid.append(Problem(rel, 0, 0, reason))
-    return Verified(sound, lapsed, invalid, session.policy.source)
+    return Verified(sound, lapsed, invalid, trusted.source)
 
 
-def _reason(session: Session, rel: str, record: Record, target: Target | None) -> str | None:
-    """Why a record does not count: unsound (signature, approver, expiry), or, when its
-    change is known, not eligible for that change's rules; None when it counts."""
+def _reason(trusted: Trust, rel: str, record: Record, target: Target | None) -> str | None:
+    """Why a record does not count: unsound (signature, approver, expiry, spent), or, when
+    its change is known, not eligible for that change's rules; None when it counts."""
     reason = record_problem(
-        record, workspace=session.workspace, approvers=session.approvers, now=now()
+        record,
+        workspace=trusted.workspace,
+        approvers=trusted.approvers,
+        now=now(),
+        spent=trusted.spent,
     )
     if reason is None and target is not None:
-        judged = _judge(session, target, [(rel, record)])
+        judged = _judge(trusted, target, [(rel, record)])
         reason = next((v.reason for v in judged.verdicts if v.reason), None)
     return reason
 
@@ -299,6 +375,13 @@ def _verify_branch(root: Path, base: str) -> Verified:
     previewed = preview(root, base=base)
     assert previewed.base is not None
     session = previewed.session
+    trusted = Trust(
+        session.workspace,
+        session.approvers,
+        session.policy.source,
+        session.redactor,
+        previewed.spent,
+    )
     before, _ = revisions.records_at(root, previewed.base)
     unchanged = {(rel, record.signature) for rel, record in before}
     added = [(rel, r) for rel, r in previewed.records if (rel, r.signature) not in unchanged]
@@ -310,7 +393,7 @@ def _verify_branch(root: Path, base: str) -> Verified:
     for rel, record in added:
         change = planned.get(record.change_hash)
         target = Target.of_change(previewed, change) if change is not None else None
-        reason = _reason(session, rel, record, target)
+        reason = _reason(trusted, rel, record, target)
         stale = None
         if change is None:
             stale = (
@@ -320,7 +403,7 @@ def _verify_branch(root: Path, base: str) -> Verified:
             )
         if reason is None and stale is None:
             sound += 1
-        elif reason is not None and not reason.startswith("expired at "):
+        elif reason is not None and not reason.startswith(("expired at ", SPENT_PREFIX + ":")):
             invalid.append(Problem(rel, 0, 0, reason))
         else:
             lapsed.append(Problem(rel, 0, 0, f"{reason or stale}; it does not count"))
@@ -338,4 +421,4 @@ def _verify_branch(root: Path, base: str) -> Verified:
             )
         )
     forbidden = [c.address for c in previewed.plan.changes if c.decision.kind == "deny"]
-    return Verified(sound, lapsed, invalid, session.policy.source, gates, forbidden)
+    return Verified(sound, lapsed, invalid, trusted.source, gates, forbidden)

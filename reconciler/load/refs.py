@@ -232,9 +232,34 @@ def _unique(
 
 
 def _workspace_internal(resource: LoadedResource) -> list[CrossFinding]:
-    return _unique(resource, ("approvers",), "name", "approver name") + _unique(
-        resource, ("approvers",), "publicKey", "approver key"
-    )
+    return _unique(resource, ("approvers",), "name", "approver name") + _shared_keys(resource)
+
+
+def _shared_keys(resource: LoadedResource) -> list[CrossFinding]:
+    """One key, one approver: keys are compared by their material (type and base64), the
+    comment ignored, so one person cannot count as two approvers under two names."""
+    findings = []
+    seen: dict[tuple[str, ...], tuple[int, str]] = {}
+    for at, item in _items(resource.spec, "approvers"):
+        value = item.get("publicKey") if isinstance(item, dict) else None
+        if not isinstance(value, str):
+            continue
+        material = tuple(value.split()[:2])
+        name = str(item.get("name"))
+        if material in seen:
+            first, other = seen[material]
+            findings.append(
+                CrossFinding(
+                    resource,
+                    (*at, "publicKey"),
+                    f'approver "{name}" has the key of approver "{other}" (at '
+                    f"{dotted(('spec', 'approvers', first, 'publicKey'))}): one key, one "
+                    "approver; comments do not make keys different",
+                )
+            )
+        else:
+            seen[material] = (int(at[-1]), name)
+    return findings
 
 
 def _pipeline_internal(resource: LoadedResource) -> list[CrossFinding]:

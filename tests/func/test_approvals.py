@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write
+from tests.conftest import git, write
 from tests.func.engine_helpers import Team, make_team
 
 STRICT_OVERLAY = """\
@@ -158,10 +158,17 @@ def test_replayed_approval_for_another_change_does_not_count(team: Team) -> None
 def test_two_person_rule_does_not_count_the_author(repo: Path, tmp_path: Path) -> None:
     team = make_team(repo, tmp_path, packs="[baseline, two-person]")
     write(team.repo, ".cloned/policy.yaml", STRICT_OVERLAY)
+    write(team.repo, ".gitignore", ".cloned/state/\n")
+    git("add", "-A", cwd=team.repo)
+    git("commit", "-q", "-m", "Team workspace", cwd=team.repo)
     assert team.run("apply").code == 0
     team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
-    # alice runs the apply that opens the request, so alice is the change's author.
-    assert team.run("apply", who="alice").code == 3
+    # alice signs the commit that makes the change, so alice is the change's author (whoever
+    # runs the apply that opens the request).
+    git("add", "-A", cwd=team.repo)
+    signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={team.homes['alice']}/keys/alice"]
+    git(*signing, "commit", "-q", "-S", "-m", "Raise", cwd=team.repo)
+    assert team.run("apply").code == 3
     (request,) = [str(r["id"]) for r in team.requests()]
     own = team.run("approvals", "approve", request, "--key", "alice", who="alice")
     assert own.code == 0, own.err
