@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from reconciler.errors import ClonedError
 from reconciler.plan.types import DecisionKind, Requirement, RuleRef
+from reconciler.redact import pattern_problem
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def parse_pack(name: str, data: Mapping[str, Any], *, builtin: bool) -> Pack:
         redaction=tuple(
             (str(item["name"]), _checked_regex(name, str(item["name"]), str(item["regex"])))
             for item in spec.get("redaction") or ()
+            if pattern_problem(str(item["regex"])) is None
         ),
         calls_per_minute=rates.get("callsPerMinute"),
         calls_per_hour=rates.get("callsPerHour"),

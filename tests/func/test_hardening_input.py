@@ -1,0 +1,241 @@
+"""Security review, issue 8 (input hardening): inputs that crashed, garbled or leaked.
+
+Each test drives the real CLI. Bad input must give one `file:line:col: message` line per
+problem, exit 1 and write nothing; no input may crash the process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import WORKSPACE_YAML, cloned, git, snapshot, write
+from tests.func.test_bad_input import BUDGET, assert_clean_failure, expected_stderr
+
+CLONED_SCRIPT = Path(sys.executable).parent / "cloned"
+
+
+def run_subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real console script in its own process: a segfault must not take pytest down."""
+    return subprocess.run(
+        [str(CLONED_SCRIPT), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+# --- item 10: nesting that overflowed the C parser ----------------------------------------
+
+DEEP_INPUTS = {
+    "flow-sequences": ("[" * 30_000, ".cloned/deep.yaml:1:66: nesting deeper than 64 levels"),
+    "flow-mappings": ("{" * 30_000, ".cloned/deep.yaml:1:66: nesting deeper than 64 levels"),
+    "compact-block-sequences": (
+        "- " * 100_000,
+        ".cloned/deep.yaml:1:131: nesting deeper than 64 levels",
+    ),
+    "block-indentation": (
+        "".join(" " * level + "a:\n" for level in range(1_400)),
+        ".cloned/deep.yaml:66:66: nesting deeper than 64 levels",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(DEEP_INPUTS))
+def test_deep_nesting_is_a_located_problem_not_a_segfault(workspace: Path, name: str) -> None:
+    text, error = DEEP_INPUTS[name]
+    write(workspace, ".cloned/deep.yaml", text)
+    before = snapshot(workspace)
+
+    for command in ("validate", "plan"):
+        result = run_subprocess(command, cwd=workspace)
+        assert result.returncode == 1, (command, result.returncode, result.stderr[-500:])
+        assert result.stderr.splitlines()[0] == error
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert snapshot(workspace) == before
+
+
+def test_a_committed_deep_file_does_not_kill_reconcile(workspace: Path) -> None:
+    write(workspace, ".cloned/deep.yaml", "[" * 30_000)
+    git("add", "-A", cwd=workspace)
+    git("commit", "-qm", "deep", cwd=workspace)
+
+    result = run_subprocess("reconcile", "--once", cwd=workspace)
+
+    assert result.returncode in (0, 1), (result.returncode, result.stderr[-500:])
+    assert "nesting deeper than 64 levels" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_nesting_of_64_levels_is_still_fine(workspace: Path) -> None:
+    nested = "[" * 63 + "1" + "]" * 63
+    write(
+        workspace,
+        ".cloned/blueprint.yaml",
+        "apiVersion: cloned/v1\nkind: Blueprint\nmetadata: {name: bp}\n"
+        f"spec: {{source: {{path: bp}}, parameters: {{p: {nested}}}}}\n",
+    )
+    # Document root, spec, parameters, p, then 63 sequences: the innermost value is at depth 66
+    # of the file, which is past the 64 levels a path may have.
+    result = cloned("validate", cwd=workspace)
+    assert result.code == 1
+    assert "nesting deeper than 64 levels" in result.err
+
+    write(
+        workspace,
+        ".cloned/blueprint.yaml",
+        "apiVersion: cloned/v1\nkind: Blueprint\nmetadata: {name: bp}\n"
+        f"spec: {{source: {{path: bp}}, parameters: {{p: {'[' * 60}1{']' * 60}}}}}\n",
+    )
+    assert cloned("validate", cwd=workspace).code == 0
+
+
+def test_long_alias_chain_and_huge_scalar_are_handled(workspace: Path) -> None:
+    chain = "".join(f"    a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 5_000))
+    write(
+        workspace,
+        ".cloned/chain.yaml",
+        "apiVersion: cloned/v1\nkind: Blueprint\nmetadata: {name: bp}\nspec:\n"
+        f"  source: {{path: bp}}\n  parameters:\n    a0: &a0 [x]\n{chain}",
+    )
+    result = cloned("validate", cwd=workspace)
+    assert_clean_failure(result)
+    assert result.err.startswith(
+        ".cloned/chain.yaml:68:5: nesting deeper than 64 levels (or a recursive alias)\n"
+    )
+
+    os.remove(workspace / ".cloned/chain.yaml")
+    write(
+        workspace,
+        ".cloned/huge.yaml",
+        BUDGET.replace("spec:\n", f"spec:\n  x: {'y' * 1_900_000}\n"),
+    )
+    result = cloned("validate", cwd=workspace)
+    assert_clean_failure(result)
+    assert result.err.startswith('.cloned/huge.yaml:6:3: spec: unknown field "x"')
+
+
+# --- item 13: non-finite numbers, symlink loops ---------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", [".inf", "-.Inf", ".nan", ".NaN", "1e400", "-1e400"])
+def test_non_finite_numbers_are_refused_where_they_are(workspace: Path, spelling: str) -> None:
+    write(workspace, ".cloned/budget.yaml", BUDGET.replace("cost_usd: 50", f"cost_usd: {spelling}"))
+    before = snapshot(workspace)
+
+    for command in ("validate", "plan"):
+        result = cloned(command, cwd=workspace)
+        assert_clean_failure(result)
+        assert result.err.splitlines()[0] == (
+            ".cloned/budget.yaml:10:15: numbers must be finite: .inf, .nan and values beyond "
+            "1.8e308 are not allowed"
+        )
+    assert snapshot(workspace) == before
+
+
+def test_non_finite_numbers_in_free_form_values_are_refused(workspace: Path) -> None:
+    write(
+        workspace,
+        ".cloned/run.yaml",
+        "apiVersion: cloned/v1\nkind: Blueprint\nmetadata: {name: bp}\nspec:\n"
+        "  source: {path: bp}\n  parameters:\n    limits: [1, 2.5, .inf]\n",
+    )
+    result = cloned("validate", cwd=workspace)
+    assert_clean_failure(result)
+    assert result.err == expected_stderr(
+        [
+            ".cloned/run.yaml:7:22: numbers must be finite: .inf, .nan and values beyond "
+            "1.8e308 are not allowed"
+        ]
+    )
+
+
+def test_symlink_loop_under_cloned_is_a_clear_error(workspace: Path) -> None:
+    os.symlink("b.yaml", workspace / ".cloned/a.yaml")
+    os.symlink("a.yaml", workspace / ".cloned/b.yaml")
+    (workspace / ".cloned/sub").mkdir()
+    os.symlink("loop", workspace / ".cloned/sub/loop")
+    os.symlink("loop", workspace / ".cloned/sub/self.yaml")
+    before = snapshot(workspace)
+
+    for command in ("validate", "plan"):
+        result = cloned(command, cwd=workspace)
+        assert_clean_failure(result)
+        assert result.err == expected_stderr(
+            [
+                ".cloned/a.yaml:1:1: symlink loop: too many levels of symbolic links",
+                ".cloned/b.yaml:1:1: symlink loop: too many levels of symbolic links",
+                ".cloned/sub/loop:1:1: symlink loop: too many levels of symbolic links",
+                ".cloned/sub/self.yaml:1:1: symlink loop: too many levels of symbolic links",
+            ]
+        )
+    assert snapshot(workspace) == before
+
+
+# --- item 12: redaction patterns that garble or hang ----------------------------------------
+
+BAD_PATTERNS_PACK = """\
+apiVersion: cloned/v1
+kind: PolicyPack
+metadata:
+  name: house
+spec:
+  redaction:
+    - {name: empty, regex: "z*"}
+    - {name: boundary, regex: '\\b'}
+    - {name: nested, regex: "(a+)+"}
+    - {name: alternatives, regex: "(a|a)+x"}
+    - {name: broken, regex: "sk-("}
+    - {name: fine, regex: "sk-live-[A-Za-z0-9]{16}"}
+  rules:
+    - name: slow-where
+      match:
+        where: [{field: spec.description, matches: "(x+x+)+y"}]
+      decision: deny
+"""
+
+COMPILE = "regex does not compile: missing ), unterminated subpattern at position 3"
+EMPTY = "regex matches the empty string; it would mask between every character"
+SLOW = (
+    "can backtrack exponentially (a repeated group that holds another repeat, or "
+    "alternatives that can start alike); rewrite it without nested quantifiers"
+)
+
+
+def test_redaction_patterns_that_match_empty_or_backtrack_are_refused(workspace: Path) -> None:
+    write(
+        workspace,
+        ".cloned/workspace.yaml",
+        WORKSPACE_YAML.replace("policyPacks: [baseline]", "policyPacks: [baseline, house]"),
+    )
+    write(workspace, ".cloned/house.yaml", BAD_PATTERNS_PACK)
+    before = snapshot(workspace)
+
+    for command in ("validate", "plan"):
+        result = cloned(command, cwd=workspace)
+        assert_clean_failure(result)
+        assert result.err == expected_stderr(
+            [
+                f".cloned/house.yaml:7:21: spec.redaction[0].regex: {EMPTY}",
+                f".cloned/house.yaml:8:24: spec.redaction[1].regex: {EMPTY}",
+                f".cloned/house.yaml:9:22: spec.redaction[2].regex: regex {SLOW}",
+                f".cloned/house.yaml:10:28: spec.redaction[3].regex: regex {SLOW}",
+                f".cloned/house.yaml:11:22: spec.redaction[4].regex: {COMPILE}",
+                f".cloned/house.yaml:16:43: spec.rules[0].match.where[0].matches: matches {SLOW}",
+            ]
+        )
+    assert snapshot(workspace) == before
+
+
+def test_the_redactor_itself_skips_unsafe_patterns() -> None:
+    from reconciler.redact import Redactor
+
+    redactor = Redactor(["z*", "(a+)+", "(", "sk-[a-z]{4}"])
+
+    assert redactor.text("plain text sk-abcd") == "plain text [REDACTED]"
