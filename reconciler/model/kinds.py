@@ -141,6 +141,7 @@ class RuleMatch(Closed):
     risk: list[Risk] = []
     increase: Increase | None = None
     grows: bool | None = None
+    tightens: bool | None = None
     bootstrap: bool | None = None
     where: list[ValueMatch] = []
 

@@ -37,6 +37,8 @@ class Match:
     risk: tuple[str, ...] = ()
     percent_over: float | None = None
     grows: bool | None = None
+    tightens: bool | None = None
+    """True: every selected entry provably narrows (`tighten.py`); False: some entry does not."""
     bootstrap: bool | None = None
     where: tuple[ValueCondition, ...] = ()
     field_pattern: re.Pattern[str] | None = None
@@ -158,6 +160,7 @@ def _match(pack: str, rule: str, data: Mapping[str, Any]) -> Match:
         risk=tuple(data.get("risk") or ()),
         percent_over=float(increase["percentOver"]) if increase else None,
         grows=data.get("grows"),
+        tightens=data.get("tightens"),
         bootstrap=data.get("bootstrap"),
         where=where,
         field_pattern=field_pattern(fields) if fields else None,

@@ -6,6 +6,7 @@ problem, exit 1 and write nothing; no input may crash the process.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import WORKSPACE_YAML, cloned, git, snapshot, write
+from tests.func.engine_helpers import Team, make_team
 from tests.func.test_bad_input import BUDGET, assert_clean_failure, expected_stderr
 
 CLONED_SCRIPT = Path(sys.executable).parent / "cloned"
@@ -239,3 +241,79 @@ def test_the_redactor_itself_skips_unsafe_patterns() -> None:
     redactor = Redactor(["z*", "(a+)+", "(", "sk-[a-z]{4}"])
 
     assert redactor.text("plain text sk-abcd") == "plain text [REDACTED]"
+
+
+# --- item 8: budgets and connectors loosened without approval -------------------------------
+
+UNUSED_PIPELINE = """\
+apiVersion: cloned/v1
+kind: Pipeline
+metadata:
+  name: unused
+spec:
+  steps:
+    - name: only
+      skill: demo.echo
+"""
+
+
+def plan_decisions(team: Team) -> dict[str, str]:
+    """address -> decision, as `plan --json` reports them."""
+    result = team.run("plan", "--json")
+    assert result.code in (0, 2), result.err
+    return {change["address"]: change["decision"] for change in json.loads(result.out)["changes"]}
+
+
+@pytest.fixture
+def team(repo: Path, tmp_path: Path) -> Team:
+    made = make_team(repo, tmp_path)
+    write(repo, ".cloned/pipeline.yaml", UNUSED_PIPELINE)
+    assert made.run("apply").code == 0
+    return made
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("scope: {workspace: true}\n  period: month", "scope: {pipeline: unused}\n  period: month"),
+        ("period: month", "period: week"),
+        ("period: month", "period: month\n  onExceed: requireApproval"),
+        ("limits: {cost_usd: 50, calls: 1000}", "limits: {cost_usd: 50}"),
+    ],
+    ids=["scope", "period", "on-exceed", "limit-removed"],
+)
+def test_budget_changes_that_do_not_tighten_need_approval(team: Team, old: str, new: str) -> None:
+    team.edit(".cloned/budgets.yaml", old, new)
+    assert plan_decisions(team) == {"budget.monthly": "approval"}
+    applied = team.run("apply")
+    assert applied.code == 3, applied.out + applied.err
+    assert "budget.monthly (update) awaiting approval: baseline/budget-raise" in applied.out
+
+
+def test_budget_changes_that_tighten_apply_automatically(team: Team) -> None:
+    team.edit(
+        ".cloned/budgets.yaml",
+        "limits: {cost_usd: 50, calls: 1000}",
+        "limits: {cost_usd: 40, calls: 1000, tokens: 5}\n  onExceed: block",
+    )
+    assert plan_decisions(team) == {"budget.monthly": "auto"}
+    assert team.run("apply").code == 0
+
+
+# Connectors and Pipelines are not planned by this version (no provider yet); what their rules
+# decide is covered in tests/unit/test_policy.py.
+
+
+def test_secret_users_widened_need_approval(team: Team) -> None:
+    write(
+        team.repo,
+        ".cloned/secret.yaml",
+        "apiVersion: cloned/v1\nkind: SecretRef\nmetadata: {name: tok}\nspec:\n  ref: vault://tok\n",
+    )
+    assert team.run("apply").code == 0
+    team.edit(
+        ".cloned/secret.yaml",
+        "ref: vault://tok\n",
+        "ref: vault://tok\n  usedBy: {pipelines: [unused]}\n",
+    )
+    assert plan_decisions(team) == {"secretref.tok": "approval"}
