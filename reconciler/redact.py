@@ -94,6 +94,11 @@ class Redactor:
         self._seen: dict[str, str] = {}
         self.add_patterns(patterns)
 
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """The patterns this redactor masks (those it accepted)."""
+        return tuple(pattern.pattern for pattern in self._patterns)
+
     def register(self, value: str) -> None:
         """Mask this exact value from now on (for example a secret just read from the vault)."""
         if len(value) >= MIN_SECRET_LENGTH and value not in self._values:

@@ -579,10 +579,6 @@ class LoopStatus:
 def write_status(root: Path, payload: dict[str, Any]) -> None:
     """Replace the status file. Creates `.cloned/state/` as the state database does (ignored by
     git), but never the database: in a fresh clone that would defeat apply's refusal."""
-    folder = root / STATUS_FILE.parent
-    if not folder.is_dir():
-        folder.mkdir(parents=True)
-        (folder / ".gitignore").write_text("# Cloned's local state: never commit it.\n*\n")
     write_atomic(root / STATUS_FILE, json.dumps(payload, indent=2) + "\n", durable=False)
 
 

@@ -77,11 +77,6 @@ class ResultCache:
             return
 
     def _write(self) -> None:
-        folder = self._path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        ignore = folder.parent / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# Cloned's local state: never commit it.\n*\n")
         payload = {"fingerprint": self._stamp, "files": self._used}
         text = json.dumps(payload, separators=(",", ":"))
         # A cache needs no fsync: losing it in a power cut only costs one cold run.

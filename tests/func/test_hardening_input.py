@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -317,3 +319,123 @@ def test_secret_users_widened_need_approval(team: Team) -> None:
         "ref: vault://tok\n  usedBy: {pipelines: [unused]}\n",
     )
     assert plan_decisions(team) == {"secretref.tok": "approval"}
+
+
+# --- item 9: secrets where redaction did not reach; private state files --------------------
+
+TOKEN = "sk-live-Q7ZK2M9XW4PA8RJD"
+
+MASK_PACK = """\
+apiVersion: cloned/v1
+kind: PolicyPack
+metadata: {name: masks}
+spec:
+  extends: baseline
+  redaction:
+    - {name: live-keys, regex: "sk-live-[A-Za-z0-9]{16}"}
+"""
+
+
+def masked_team(repo: Path, tmp_path: Path) -> Team:
+    made = make_team(repo, tmp_path, packs="[baseline, masks]")
+    write(repo, ".cloned/masks.yaml", MASK_PACK)
+    return made
+
+
+def test_validate_masks_a_secret_a_problem_message_quotes(repo: Path, tmp_path: Path) -> None:
+    team = masked_team(repo, tmp_path)
+    write(
+        repo,
+        ".cloned/secret.yaml",
+        f"apiVersion: cloned/v1\nkind: SecretRef\nmetadata: {{name: tok}}\nspec:\n  ref: {TOKEN}\n",
+    )
+    text, as_json = team.run("validate"), team.run("validate", "--json")
+
+    assert text.code == as_json.code == 1
+    assert text.err.startswith('.cloned/secret.yaml:5:8: spec.ref: "[REDACTED]" is not valid')
+    problem = json.loads(as_json.out)["problems"][0]
+    assert problem["message"].startswith('spec.ref: "[REDACTED]" is not valid')
+    for result in (text, as_json, team.run("plan")):
+        assert TOKEN not in result.out + result.err
+
+
+def test_the_validation_cache_never_holds_a_redacted_value(repo: Path, tmp_path: Path) -> None:
+    team = masked_team(repo, tmp_path)
+    team.edit(".cloned/budgets.yaml", "period: day", f'period: day\n  description: "key {TOKEN}"')
+    assert team.run("validate").code == 0
+    assert team.run("validate").code == 0
+
+    cache = repo / ".cloned/state/cache/resources.json"
+    assert cache.is_file()
+    assert "masks" in cache.read_text()  # the other files are cached
+    assert TOKEN not in cache.read_text()
+
+
+def test_approval_comments_and_request_summaries_are_redacted(repo: Path, tmp_path: Path) -> None:
+    team = masked_team(repo, tmp_path)
+    assert team.run("apply").code == 0
+    team.edit(
+        ".cloned/budgets.yaml",
+        "limits: {calls: 100}",
+        f'limits: {{calls: 200}}\n  description: "key {TOKEN}"',
+    )
+    assert team.run("apply").code == 3
+    (request,) = team.requests()
+
+    approved = team.run(
+        "approvals", "approve", str(request["id"]), "--key", "alice",
+        "--comment", f"ok, rotated {TOKEN}", who="alice",
+    )  # fmt: skip
+
+    assert approved.code == 0, approved.err
+    record = repo / ".cloned" / "approvals" / str(request["id"]) / "alice.json"
+    assert json.loads(record.read_text())["comment"] == "ok, rotated [REDACTED]"
+    assert team.run("approvals", "verify").code == 0
+    assert team.run("apply").code == 0
+    with sqlite3.connect(repo / ".cloned/state/cloned.db") as db:
+        changes = [row[0] for row in db.execute("SELECT change FROM approval_requests")]
+        payloads = [row[0] for row in db.execute("SELECT payload FROM audit_events")]
+    assert changes and all(TOKEN not in change for change in changes)
+    assert any("[REDACTED]" in change for change in changes)
+    assert all(TOKEN not in payload for payload in payloads)
+
+
+def test_every_state_file_is_private(repo: Path, tmp_path: Path) -> None:
+    team = make_team(repo, tmp_path)
+    assert team.run("validate").code == 0
+    assert team.run("apply").code == 0
+    assert team.run("reconcile", "--once").code in (0, 1)
+
+    state = repo / ".cloned" / "state"
+    found = {path.name: path for path in [state, *state.rglob("*")]}
+    assert {"cloned.db", "audit-key", "resources.json", ".gitignore"} <= set(found)
+    for path in found.values():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def test_the_database_write_ahead_files_are_private(workspace: Path) -> None:
+    from reconciler.state.db import StateDB
+
+    db = StateDB.open(workspace)
+    assert db is not None
+    try:
+        with db.transaction() as connection:
+            connection.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+        companions = [db.path.with_name(db.path.name + suffix) for suffix in ("-wal", "-shm")]
+        assert all(path.exists() for path in companions)
+        for path in (db.path, *companions):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    finally:
+        db.close()
+
+
+def test_an_older_state_folder_is_narrowed(workspace: Path) -> None:
+    state = workspace / ".cloned" / "state"
+    state.mkdir(mode=0o755)
+    os.chmod(state, 0o755)
+    (state / "cloned.db").touch(mode=0o644)
+    os.chmod(state / "cloned.db", 0o644)
+    assert cloned("apply", cwd=workspace).code == 0
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "cloned.db").stat().st_mode) == 0o600
