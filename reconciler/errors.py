@@ -41,14 +41,26 @@ class Problem:
         return self.path
 
     def text(self, show: Callable[[str], str] = str) -> str:
-        """The message, with the related place (if any) shown through `show`."""
+        """The message, with the related place (if any) shown through `show`, on one line."""
         if self.related is None:
-            return self.message
-        return f"{self.message} {show(self.related[0])}:{self.related[1]}"
+            return one_line(self.message)
+        return one_line(f"{self.message} {show(self.related[0])}:{self.related[1]}")
 
     def render(self) -> str:
         """The one-line form users see: `path:line:col: message`."""
-        return f"{self.location()}: {self.text()}"
+        return one_line(f"{self.location()}: {self.text()}")
+
+
+_LINE_BREAKS: dict[int, str] = {
+    code: f"\\u{code:04x}" for code in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)
+}
+_LINE_BREAKS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and control characters escaped (`\\n`, `\\u2028`): a message
+    quoting a multi-line value stays one `path:line:col: message` line."""
+    return text.translate(_LINE_BREAKS)
 
 
 class ClonedError(Exception):

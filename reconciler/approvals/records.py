@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reconciler.atomic import write_atomic
-from reconciler.canonical import canonical_json
+from reconciler.canonical import canonical_json, parse_json
 from reconciler.errors import Problem
 
 APPROVALS_DIR = Path(".cloned") / "approvals"
@@ -112,7 +112,7 @@ def read_committed(
 def parse(data: bytes, rel: str) -> Record | Problem:
     """One record from its file's bytes, or the problem with it."""
     try:
-        raw = json.loads(data.decode("utf-8"))
+        raw = parse_json(data.decode("utf-8"))
         if not isinstance(raw, dict):
             raise TypeError("not a JSON object")
         fields = set(Record.__dataclass_fields__)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import ClonedError, Problem, ValidationFailed
+from reconciler.errors import ClonedError, Problem, ValidationFailed, one_line
 
 
 def error_line(message: str) -> None:
@@ -31,7 +31,7 @@ def problem_line(problem: Problem, root: Path | None) -> str:
         return problem.render()
     shown = display_path(problem.path, root)
     location = f"{shown}:{problem.line}:{problem.col}" if problem.line else shown
-    return f"{location}: {problem.text(lambda rel: display_path(rel, root))}"
+    return one_line(f"{location}: {problem.text(lambda rel: display_path(rel, root))}")
 
 
 def report_error(exc: ClonedError, root: Path | None = None) -> None:

@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 
 from reconciler import gitrepo
 from reconciler.atomic import write_atomic
+from reconciler.canonical import parse_json
 from reconciler.clock import stamp
 from reconciler.engine import auditcommit, revision
 from reconciler.engine.apply import apply
@@ -586,7 +587,7 @@ def read_status(root: Path) -> LoopStatus | None:
     """The last status a reconcile process wrote here, or None when there is none."""
     path = root / STATUS_FILE
     try:
-        data = json.loads(path.read_text())
+        data = parse_json(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.atomic import write_atomic
+from reconciler.canonical import parse_json
 from reconciler.data import data_dir
 
 CACHE_FORMAT = 2  # 2: documents are stored normalised (defaults filled in)
@@ -46,7 +47,7 @@ class ResultCache:
         """The cache of the workspace at `root`; empty when missing, stale or unreadable."""
         stamp = fingerprint()
         try:
-            raw = json.loads((root / CACHE_FILE).read_bytes())
+            raw = parse_json((root / CACHE_FILE).read_bytes())
             entries = raw["files"] if raw.get("fingerprint") == stamp else {}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             entries = {}

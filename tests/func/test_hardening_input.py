@@ -439,3 +439,46 @@ def test_an_older_state_folder_is_narrowed(workspace: Path) -> None:
     assert cloned("apply", cwd=workspace).code == 0
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     assert stat.S_IMODE((state / "cloned.db").stat().st_mode) == 0o600
+
+
+def test_a_problem_quoting_a_multi_line_value_stays_one_line(workspace: Path) -> None:
+    # Found by the fuzz test: a quoted value with a line break (or U+2028, which splitlines
+    # also breaks at) split one problem over several lines, the later ones without a location.
+    write(
+        workspace,
+        ".cloned/x.yaml",
+        'apiVersion: cloned/v1\nkind: |\n  a\n  b\nmetadata: {name: "x\\u2028y"}\nspec: {}\n',
+    )
+    result = cloned("validate", cwd=workspace)
+    assert_clean_failure(result)
+    assert result.err == expected_stderr(
+        [
+            '.cloned/x.yaml:2:7: unknown kind "a\\nb\\n"; kinds: Workspace, PolicyPack, Budget, '
+            "Connector, SecretRef, Blueprint, Pipeline, Run"
+        ]
+    )
+    write(workspace, ".cloned/x.yaml", BUDGET.replace("name: monthly", 'name: "x\\u2028y"'))
+    result = cloned("validate", "--json", cwd=workspace)
+    (problem,) = json.loads(result.out)["problems"]
+    assert problem["message"].startswith('metadata.name: "x\\u2028y" is not valid')
+
+
+@pytest.mark.parametrize("text", ["[" * 5_000, '{"a":' * 5_000, '{"format_version": NaN}'])
+def test_deep_or_non_finite_json_in_committed_files_is_a_clear_error(
+    workspace: Path, text: str
+) -> None:
+    # Found by the fuzz test: json.loads raised RecursionError on a deep approval record.
+    record = workspace / ".cloned/approvals/aaaaaaaaaaaa/alice.json"
+    write(workspace, str(record.relative_to(workspace)), text)
+    verified = cloned("approvals", "verify", cwd=workspace)
+    assert verified.code == 1, verified.err
+    assert ".cloned/approvals/aaaaaaaaaaaa/alice.json: not a valid approval record" in (
+        verified.out + verified.err
+    )
+    assert "Traceback" not in verified.err and "internal error" not in verified.err
+    record.unlink()
+
+    write(workspace, ".cloned/cloned.lock", text)
+    planned = cloned("plan", cwd=workspace)
+    assert_clean_failure(planned)
+    assert planned.err.startswith("Error: .cloned/cloned.lock: not a valid lock file (")
