@@ -21,3 +21,19 @@ def canonical_json(value: Any) -> bytes:
 def digest(value: Any) -> str:
     """`sha256:<hex>` of the canonical form of `value`."""
     return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON read from a file anyone may have edited (records, audit segments, the lock, plans).
+
+    Raises ValueError, as `json.loads` does for bad syntax, also for what `json.loads` lets
+    through or crashes on: NaN and Infinity (not JSON, and never written by Cloned), and
+    nesting deep enough to exhaust the recursion limit (RecursionError)."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

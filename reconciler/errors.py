@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+from reconciler.inert import text as inert_text
+
 
 class ExitCode(IntEnum):
     """Exit codes shared by every command; `specs/exit-codes.md` is the normative list."""
@@ -56,14 +58,14 @@ class Problem:
         return self.path
 
     def text(self, show: Callable[[str], str] = str) -> str:
-        """The message, with the related place (if any) shown through `show`."""
+        """The message, with the related place (if any) shown through `show`, on one line."""
         if self.related is None:
-            return self.message
-        return f"{self.message} {show(self.related[0])}:{self.related[1]}"
+            return inert_text(self.message)
+        return inert_text(f"{self.message} {show(self.related[0])}:{self.related[1]}")
 
     def render(self) -> str:
         """The one-line form users see: `path:line:col: message`."""
-        return f"{self.location()}: {self.text()}"
+        return inert_text(f"{self.location()}: {self.text()}")
 
 
 class ClonedError(Exception):

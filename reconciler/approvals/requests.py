@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.plan.types import Change, RuleRef
+from reconciler.redact import Redactor
 from reconciler.state import approval_rows as rows
 from reconciler.state.db import Connection, StateDB
 
@@ -62,8 +63,13 @@ class Opened:
     superseded: tuple[str, ...]
 
 
-def open_request(connection: Connection, change: Change, *, author: str, at: str) -> Opened:
-    """The request for this change, created if new; older pending versions are superseded."""
+def open_request(
+    connection: Connection, change: Change, *, author: str, at: str, redactor: Redactor
+) -> Opened:
+    """The request for this change, created if new; older pending versions are superseded.
+
+    The stored summary (origin, risk, diff) is for display only, so it passes through
+    `redactor`: the change hash, computed from the unredacted change, is what approvals sign."""
     existing = rows.by_hash(connection, change.change_hash)
     if existing is not None and existing.status != "superseded":
         return Opened(Request.from_row(existing), False, ())
@@ -90,7 +96,7 @@ def open_request(connection: Connection, change: Change, *, author: str, at: str
         change_hash=change.change_hash,
         address=change.address,
         action=change.action,
-        change=json.dumps(summary, sort_keys=True),
+        change=json.dumps(redactor.data(summary), sort_keys=True),
         rules=json.dumps([rule.to_json() for rule in change.decision.requirements], sort_keys=True),
         author=author,
         status="pending",

@@ -8,7 +8,6 @@ stored text (no event objects, one sha256 per event) so that verification is I/O
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from reconciler.audit.event import (
     payload_text,
 )
 from reconciler.audit.files import Segment, read_lines
+from reconciler.canonical import parse_json
 from reconciler.state.audit_rows import AuditRow
 
 DATABASE = "state database"
@@ -267,7 +267,7 @@ def parse_line(text: str) -> tuple[int, str, str, str] | str:
     line is exactly the canonical text the writer produced.
     """
     try:
-        event = json.loads(text)
+        event = parse_json(text)
     except ValueError:
         return "not valid JSON"
     shape = _shape_problem(event)

@@ -7,12 +7,12 @@ or whose event at a checkpoint's seq has another hash, no longer matches what wa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from reconciler.audit.chain import DATABASE, Chain, Finding, missing
 from reconciler.audit.files import CHECKPOINT_FIELDS, CHECKPOINTS_FILE, Checkpoint, read_lines
 from reconciler.audit.signing import fingerprint, same_key, signature_valid
+from reconciler.canonical import parse_json
 
 REL = CHECKPOINTS_FILE.as_posix()
 
@@ -20,7 +20,7 @@ REL = CHECKPOINTS_FILE.as_posix()
 def parse_checkpoint(text: str) -> Checkpoint | str:
     """A checkpoint line, or what makes it no checkpoint."""
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except ValueError:
         return "not valid JSON"
     if not isinstance(value, dict) or sorted(value) != list(CHECKPOINT_FIELDS):

@@ -7,7 +7,6 @@ event at all is an error naming the file and line.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from reconciler.audit.chain import parse_line
 from reconciler.audit.event import Event
 from reconciler.audit.files import list_segments, read_lines
 from reconciler.audit.log import Since, events, matches
+from reconciler.canonical import parse_json
 from reconciler.errors import ClonedError
 from reconciler.state.db import StateDB
 
@@ -64,6 +64,6 @@ def segment_events(root: Path) -> list[Event]:
                     f"{segment.rel}:{number}: not an audit event",
                     hint="run `cloned audit verify` to check the log",
                 )
-            value = json.loads(text)
+            value = parse_json(text)
             found.append(Event(**value))
     return found

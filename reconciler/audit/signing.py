@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler import keys
+from reconciler.atomic import ensure_private_dir
 from reconciler.errors import ClonedError
 from reconciler.state import audit_rows, meta
 from reconciler.state.db import StateDB
@@ -82,7 +83,7 @@ def create_key_file(path: Path) -> None:
         serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)

@@ -43,7 +43,7 @@ def problem_line(problem: Problem, root: Path | None) -> str:
         return problem.render()
     shown = display_path(problem.path, root)
     location = f"{shown}:{problem.line}:{problem.col}" if problem.line else shown
-    return f"{location}: {problem.text(lambda rel: display_path(rel, root))}"
+    return inert.text(f"{location}: {problem.text(lambda rel: display_path(rel, root))}")
 
 
 def report_error(exc: ClonedError, root: Path | None = None) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from reconciler import __version__
 from reconciler.atomic import write_atomic
+from reconciler.canonical import parse_json
 from reconciler.errors import ClonedError
 from reconciler.providers.base import ActualResource
 from reconciler.providers.registry import managed_kinds, provider_for
@@ -54,7 +55,7 @@ def from_lock(root: Path) -> ActualState:
 def parse_lock(data: bytes, where: str) -> ActualState:
     """The applied state a lock file's bytes record; `where` names the file in errors."""
     try:
-        raw = json.loads(data.decode("utf-8"))
+        raw = parse_json(data.decode("utf-8"))
         if raw.get("format_version") != LOCK_FORMAT_VERSION:
             raise ValueError(f"format_version {raw.get('format_version')!r} is not supported")
         found = {

@@ -288,7 +288,13 @@ class _Run:
     def _open(self, change: Change, at: str) -> requests.Request:
         """The request for this change, opened (and audited) if it is new."""
         with self.db.transaction() as connection:
-            opened = requests.open_request(connection, change, author=self.session.actor, at=at)
+            opened = requests.open_request(
+                connection,
+                change,
+                author=self.session.actor,
+                at=at,
+                redactor=self.session.redactor,
+            )
             for old in opened.superseded:
                 self.journal.record(
                     connection,

@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.atomic import write_atomic
+from reconciler.canonical import parse_json
 from reconciler.engine.journal import Journal
 from reconciler.engine.planner import Plan
 from reconciler.engine.session import Session
@@ -98,7 +99,7 @@ def load(path: Path) -> SavedPlan:
     try:
         if path.stat().st_size > MAX_PLAN_BYTES:
             raise ClonedError(f"{path}: larger than {MAX_PLAN_BYTES:,} bytes; not a plan file")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ClonedError(f"{path}: no such plan file") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:

@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 
 from reconciler import gitrepo
 from reconciler.atomic import write_atomic
+from reconciler.canonical import parse_json
 from reconciler.clock import stamp
 from reconciler.engine import auditcommit, revision
 from reconciler.engine.apply import apply
@@ -587,10 +588,6 @@ class LoopStatus:
 def write_status(root: Path, payload: dict[str, Any]) -> None:
     """Replace the status file. Creates `.cloned/state/` as the state database does (ignored by
     git), but never the database: in a fresh clone that would defeat apply's refusal."""
-    folder = root / STATUS_FILE.parent
-    if not folder.is_dir():
-        folder.mkdir(parents=True)
-        (folder / ".gitignore").write_text("# Cloned's local state: never commit it.\n*\n")
     write_atomic(root / STATUS_FILE, json.dumps(payload, indent=2) + "\n", durable=False)
 
 
@@ -598,7 +595,7 @@ def read_status(root: Path) -> LoopStatus | None:
     """The last status a reconcile process wrote here, or None when there is none."""
     path = root / STATUS_FILE
     try:
-        data = json.loads(path.read_text())
+        data = parse_json(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:

@@ -216,7 +216,8 @@ def sign(
             public_key=signer.public_key,
             signed_at=stamp(moment),
             expires_at=stamp(moment + ttl),
-            comment=comment,
+            # The record is committed to git: a secret pasted into a comment must not be.
+            comment=trusted.redactor.text(comment),
         )
         record = Record(**{**record.to_json(), "signature": signer.sign(record.signed_payload())})
         size = len(approval_records.render(record))
@@ -242,7 +243,11 @@ def sign(
                     connection,
                     "approval.granted" if verdict == "approve" else "approval.denied",
                     target.address,
-                    {"request": target.id, "change_hash": target.change_hash, "comment": comment},
+                    {
+                        "request": target.id,
+                        "change_hash": target.change_hash,
+                        "comment": record.comment,
+                    },
                 )
         notes = not_counted_for(record, target.rules, target.author, trusted.approvers)
         return Signed(record, path, tuple(notes))

@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.atomic import write_atomic
+from reconciler.canonical import parse_json
 from reconciler.data import data_dir
 
 CACHE_FORMAT = 2  # 2: documents are stored normalised (defaults filled in)
@@ -46,7 +47,7 @@ class ResultCache:
         """The cache of the workspace at `root`; empty when missing, stale or unreadable."""
         stamp = fingerprint()
         try:
-            raw = json.loads((root / CACHE_FILE).read_bytes())
+            raw = parse_json((root / CACHE_FILE).read_bytes())
             entries = raw["files"] if raw.get("fingerprint") == stamp else {}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             entries = {}
@@ -77,11 +78,6 @@ class ResultCache:
             return
 
     def _write(self) -> None:
-        folder = self._path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        ignore = folder.parent / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# Cloned's local state: never commit it.\n*\n")
         payload = {"fingerprint": self._stamp, "files": self._used}
         text = json.dumps(payload, separators=(",", ":"))
         # A cache needs no fsync: losing it in a power cut only costs one cold run.

@@ -7,6 +7,7 @@ and must be UTF-8; the problems found here carry the file's path and, where it h
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,35 +68,45 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
         if real in seen_dirs:
             return
         seen_dirs.add(real)
-        with os.scandir(folder) as entries:
-            ordered = sorted(entries, key=lambda entry: entry.name)
+        try:
+            with os.scandir(folder) as entries:
+                ordered = sorted(entries, key=lambda entry: entry.name)
+        except OSError as exc:
+            problems.append(_unreadable(os.path.relpath(folder, root), exc))
+            return
         for entry in ordered:
             if entry.name.startswith(".") or (top and entry.name in RESERVED_FILES):
                 continue
-            rel = os.path.relpath(entry.path, root)
-            if entry.is_symlink() and not _inside(os.path.realpath(entry.path), real_root):
-                if entry.is_dir() or entry.name.endswith(YAML_SUFFIXES):
-                    target = os.readlink(entry.path)
-                    problems.append(
-                        Problem(rel, 1, 1, f"symlink points outside the repository ({target})")
-                    )
-                continue
-            if entry.is_dir():
-                if not (top and entry.name in RESERVED_DIRS):
-                    visit(entry.path, top=False)
-            elif entry.name.endswith(YAML_SUFFIXES):
-                if not entry.is_file():
-                    problems.append(
-                        Problem(
-                            rel, 1, 1, "not a regular file (a broken symlink, a pipe or a device)"
-                        )
-                    )
-                    continue
-                read = _read(entry.path, rel)
-                if isinstance(read, Problem):
-                    problems.append(read)
-                else:
-                    files.append(read)
+            try:
+                visit_entry(entry, top)
+            except OSError as exc:  # a symlink loop (ELOOP), a file gone meanwhile, EACCES
+                # A loop may be meant as a folder whatever its name, so it is always reported.
+                if exc.errno == errno.ELOOP or entry.name.endswith(YAML_SUFFIXES):
+                    problems.append(_unreadable(os.path.relpath(entry.path, root), exc))
+
+    def visit_entry(entry: os.DirEntry[str], top: bool) -> None:
+        rel = os.path.relpath(entry.path, root)
+        if entry.is_symlink() and not _inside(os.path.realpath(entry.path), real_root):
+            if entry.is_dir() or entry.name.endswith(YAML_SUFFIXES):
+                target = os.readlink(entry.path)
+                problems.append(
+                    Problem(rel, 1, 1, f"symlink points outside the repository ({target})")
+                )
+            return
+        if entry.is_dir():
+            if not (top and entry.name in RESERVED_DIRS):
+                visit(entry.path, top=False)
+        elif entry.name.endswith(YAML_SUFFIXES):
+            if not entry.is_file():
+                problems.append(
+                    Problem(rel, 1, 1, "not a regular file (a broken symlink, a pipe or a device)")
+                )
+                return
+            read = _read(entry.path, rel)
+            if isinstance(read, Problem):
+                problems.append(read)
+            else:
+                files.append(read)
 
     visit(os.path.join(root, CLONED_DIR), top=True)
     return files, problems
@@ -133,6 +144,12 @@ def is_resource_path(rel: str) -> bool:
     if len(inner) == 1:
         return inner[0] not in RESERVED_FILES
     return inner[0] not in RESERVED_DIRS
+
+
+def _unreadable(rel: str, exc: OSError) -> Problem:
+    if exc.errno == errno.ELOOP:
+        return Problem(rel, 1, 1, "symlink loop: too many levels of symbolic links")
+    return Problem(rel, 1, 1, f"cannot read: {exc.strerror or exc}")
 
 
 def _inside(path: str, root: str) -> bool:

@@ -8,6 +8,7 @@ loader), validate each document -> cross-resource checks -> either every problem
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler.errors import Problem, ValidationFailed
@@ -16,6 +17,7 @@ from reconciler.load.cache import CachedDocument, ResultCache
 from reconciler.load.checkfile import check_files
 from reconciler.load.files import CLONED_DIR, SourceFile, decode, discover, find_root
 from reconciler.load.resources import DesiredState, LoadedResource
+from reconciler.redact import Redactor, active
 
 
 def load_desired_state(
@@ -39,6 +41,7 @@ def load_desired_state(
     resources: list[LoadedResource] = []
     partial: set[tuple[str, str]] = set()
     unparsed = unreadable
+    fresh: list[tuple[str, list[CachedDocument]]] = []
     for source, digest, documents in zip(sources, digests, cached, strict=True):
         if documents is None:
             result = next(results)
@@ -46,9 +49,16 @@ def load_desired_state(
             partial |= result.partial
             unparsed = unparsed or not result.parsed
             documents = result.documents
-            if cache is not None and not result.problems:
-                cache.put(digest, documents)
+            if not result.problems:
+                fresh.append((digest, documents))
         resources.extend(_resource(source.rel, document) for document in documents)
+    redactor = Redactor(redaction_patterns(resources))
+    if cache is not None:
+        # The cache is a plain file: a file holding a value to redact is re-validated each run
+        # rather than stored (its documents are the desired state, needed verbatim).
+        for digest, documents in fresh:
+            if not _holds_redacted(redactor, documents):
+                cache.put(digest, documents)
     findings = refs.check(resources, also_declared=partial)
     if unparsed:
         # A file that could not be read may declare what these references name: reporting them
@@ -56,11 +66,30 @@ def load_desired_state(
         findings = [finding for finding in findings if not finding.dangling]
     problems += _locate(findings, {source.rel: source for source in sources})
     if problems:
-        raise ValidationFailed(problems)
+        # Messages may quote a value (`spec.ref: "ghp_..." is not valid`): mask what the
+        # desired packs redact, whether or not they are active yet; and teach the process
+        # redactor, which every printed line passes, the same patterns.
+        active().add_patterns(redactor.patterns)
+        raise ValidationFailed([replace(p, message=redactor.text(p.message)) for p in problems])
     if cache is not None and files is None:
         cache.save()
     hits = len(sources) - len(misses)
     return DesiredState(root=root, resources=tuple(resources), files=len(sources), cache_hits=hits)
+
+
+def redaction_patterns(resources: list[LoadedResource]) -> tuple[str, ...]:
+    """The redaction patterns of every valid PolicyPack among `resources` (desired state)."""
+    return tuple(
+        str(item["regex"])
+        for resource in resources
+        if resource.kind == "PolicyPack"
+        for item in resource.spec.get("redaction") or ()
+    )
+
+
+def _holds_redacted(redactor: Redactor, documents: list[CachedDocument]) -> bool:
+    data = [document[2] for document in documents]
+    return bool(redactor.data(data) != data)
 
 
 def _resource(rel: str, document: CachedDocument) -> LoadedResource:

@@ -6,6 +6,7 @@ Everything here works on text already decoded by `files.py`; it raises `YamlProb
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,43 @@ def parse(text: str) -> list[Document]:
     return docs
 
 
+def _check_nesting(text: str) -> None:
+    """Raise `YamlProblem` where a collection nests deeper than `MAX_DEPTH`, before composing.
+
+    The composer recurses once per nesting level, so 30,000 `[` (60 KB) overflow the C stack
+    and kill the process. libyaml's event parser keeps an explicit stack, so walking its events
+    is safe at any depth, linear, and gives the exact line and column. Aliases add no events:
+    what they expand to is bounded by `_check_plain` after composing. A syntax error ends the
+    walk; the load that follows reports it, composing no deeper than what was walked.
+    """
+    from _ruamel_yaml import (  # type: ignore[import-not-found]  # ruamel's C parser, untyped
+        CParser,
+        MappingEndEvent,
+        MappingStartEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+    )
+    from ruamel.yaml.error import YAMLError
+
+    parser = CParser(text)
+    depth = 0
+    try:
+        while (event := parser.get_event()) is not None:
+            if isinstance(event, SequenceStartEvent | MappingStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH + 1:  # the root collection is at depth 1, path length 0
+                    mark = event.start_mark
+                    raise YamlProblem(
+                        mark.line, mark.column, f"nesting deeper than {MAX_DEPTH} levels"
+                    )
+            elif isinstance(event, SequenceEndEvent | MappingEndEvent):
+                depth -= 1
+    except (YAMLError, ValueError, TypeError):
+        return
+    finally:
+        parser.dispose()
+
+
 def _safe_load_all(text: str) -> list[Any]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -86,6 +124,7 @@ def _safe_load_all(text: str) -> list[Any]:
 
     yaml = YAML(typ="safe", pure=False)
     try:
+        _check_nesting(text)
         return list(yaml.load_all(text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -197,6 +236,8 @@ def _check_plain(data: Any) -> tuple[Path, str, bool] | None:
                 if found:
                     return found
                 trail.pop()
+        elif isinstance(node, float) and not math.isfinite(node):
+            return "numbers must be finite: .inf, .nan and values beyond 1.8e308 are not allowed"
         elif not isinstance(node, _PLAIN_SCALARS):
             return (
                 f"a value of type {type(node).__name__} is not plain data "

@@ -32,6 +32,7 @@ class Closed(BaseModel):
         extra="forbid",
         strict=True,
         frozen=True,
+        allow_inf_nan=False,  # YAML's .inf/.nan and 1e400 are refused when loading, too
         alias_generator=to_camel,
         populate_by_name=False,
     )

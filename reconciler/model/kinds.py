@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, JsonValue, model_validator
+from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from reconciler.model.base import (
     NAMED_KEYS,
@@ -20,6 +20,7 @@ from reconciler.model.base import (
     one_of_schema,
 )
 from reconciler.model.names import KIND_NAMES, Action, DecisionKind, Risk
+from reconciler.redact import pattern_problem
 
 Kind = Literal[
     "Workspace", "PolicyPack", "Budget", "Connector", "SecretRef", "Blueprint", "Pipeline", "Run"
@@ -118,15 +119,14 @@ class ValueMatch(Closed):
         str, Field(min_length=1, max_length=1000, json_schema_extra={"format": "regex"})
     ]
 
-    @model_validator(mode="after")
-    def _compiles(self) -> ValueMatch:
-        import re
-
-        try:
-            re.compile(self.matches)
-        except re.error as exc:
-            raise ValueError(f"matches does not compile: {exc}") from None
-        return self
+    @field_validator("matches")
+    @classmethod
+    def _safe(cls, value: str) -> str:
+        # `where` patterns run on every desired value at plan time: no exponential ones.
+        problem = pattern_problem(value)
+        if problem is not None and not problem.startswith("regex matches the empty string"):
+            raise ValueError(problem.replace("regex ", "matches ", 1))
+        return value
 
 
 class RuleMatch(Closed):
@@ -138,6 +138,7 @@ class RuleMatch(Closed):
     risk: list[Risk] = []
     increase: Increase | None = None
     grows: bool | None = None
+    tightens: bool | None = None
     bootstrap: bool | None = None
     where: list[ValueMatch] = []
 
@@ -176,15 +177,13 @@ class RedactionPattern(Closed):
         str, Field(min_length=1, max_length=1000, json_schema_extra={"format": "regex"})
     ]
 
-    @model_validator(mode="after")
-    def _compiles(self) -> RedactionPattern:
-        import re
-
-        try:
-            re.compile(self.regex)
-        except re.error as exc:
-            raise ValueError(f"regex does not compile: {exc}") from None
-        return self
+    @field_validator("regex")
+    @classmethod
+    def _safe(cls, value: str) -> str:
+        problem = pattern_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class ToolRules(Closed):

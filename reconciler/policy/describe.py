@@ -22,6 +22,8 @@ def describe_match(match: Match) -> str:
         parts.append(f"field{'s' if len(match.fields) > 1 else ''} {', '.join(match.fields)}")
     if match.grows is not None:
         parts.append("that grows" if match.grows else "that does not grow")
+    if match.tightens is not None:
+        parts.append("that tightens" if match.tightens else "unless it tightens")
     if match.percent_over is not None:
         parts.append(f"raised by more than {match.percent_over:g}%")
     if match.risk:

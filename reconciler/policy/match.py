@@ -17,6 +17,7 @@ from typing import Any
 
 from reconciler.plan.types import ABSENT, FieldDiff, ProposedChange
 from reconciler.policy.rules import Match, ValueCondition
+from reconciler.policy.tighten import tightens
 
 
 def matches(match: Match, change: ProposedChange) -> bool:
@@ -31,20 +32,32 @@ def matches(match: Match, change: ProposedChange) -> bool:
         return False
     if not all(_where_holds(condition, change.after) for condition in match.where):
         return False
-    if match.fields or match.grows is not None or match.percent_over is not None:
-        return _diff_holds(match, change.diff)
+    if (
+        match.fields
+        or match.grows is not None
+        or match.percent_over is not None
+        or match.tightens is not None
+    ):
+        return _diff_holds(match, change)
     return True
 
 
-def _diff_holds(match: Match, diff: tuple[FieldDiff, ...]) -> bool:
-    selected = matched_fields(match, diff)
+def _diff_holds(match: Match, change: ProposedChange) -> bool:
+    selected = matched_fields(match, change.diff)
     if match.fields and not selected:
         return False
     if match.grows is not None and any(grew(item) for item in selected) != match.grows:
         return False
+    if match.tightens is not None and _all_tighten(change.kind, selected) != match.tightens:
+        return False
     return match.percent_over is None or any(
         rose_over(item, match.percent_over) for item in selected
     )
+
+
+def _all_tighten(kind: str, selected: tuple[FieldDiff, ...]) -> bool:
+    """Every selected entry provably narrows what the resource allows (and there is one)."""
+    return bool(selected) and all(tightens(kind, item) for item in selected)
 
 
 def matched_fields(match: Match, diff: tuple[FieldDiff, ...]) -> tuple[FieldDiff, ...]:

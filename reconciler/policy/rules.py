@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from reconciler.errors import ClonedError
 from reconciler.plan.types import DecisionKind, Requirement, RuleRef
+from reconciler.redact import pattern_problem
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Match:
     risk: tuple[str, ...] = ()
     percent_over: float | None = None
     grows: bool | None = None
+    tightens: bool | None = None
+    """True: every selected entry provably narrows (`tighten.py`); False: some entry does not."""
     bootstrap: bool | None = None
     where: tuple[ValueCondition, ...] = ()
     field_pattern: re.Pattern[str] | None = None
@@ -109,6 +112,7 @@ def parse_pack(name: str, data: Mapping[str, Any], *, builtin: bool) -> Pack:
         redaction=tuple(
             (str(item["name"]), _checked_regex(name, str(item["name"]), str(item["regex"])))
             for item in spec.get("redaction") or ()
+            if pattern_problem(str(item["regex"])) is None
         ),
         calls_per_minute=rates.get("callsPerMinute"),
         calls_per_hour=rates.get("callsPerHour"),
@@ -156,6 +160,7 @@ def _match(pack: str, rule: str, data: Mapping[str, Any]) -> Match:
         risk=tuple(data.get("risk") or ()),
         percent_over=float(increase["percentOver"]) if increase else None,
         grows=data.get("grows"),
+        tightens=data.get("tightens"),
         bootstrap=data.get("bootstrap"),
         where=where,
         field_pattern=field_pattern(fields) if fields else None,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from reconciler.atomic import create_private_file
 from reconciler.errors import StateUnavailable
 
 DB_FILE = Path(".cloned") / "state" / "cloned.db"
@@ -85,13 +86,11 @@ class StateDB:
         `cloned.lock` instead), and nothing is written.
         """
         path = root / DB_FILE
-        if not path.exists():
-            if not create:
-                return None
-            path.parent.mkdir(parents=True, exist_ok=True)
-            ignore = path.parent / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# Cloned's local state: never commit it.\n*\n")
+        if not path.exists() and not create:
+            return None
+        # SQLite gives the -wal and -shm files the database file's mode: creating it 0600 first
+        # keeps all three owner-only (an older database is narrowed here too).
+        _make_private(path)
         try:
             connection = sqlite3.connect(path, isolation_level=None, timeout=30)
             connection.execute("PRAGMA journal_mode=WAL")
@@ -145,6 +144,14 @@ class StateDB:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _make_private(path: Path) -> None:
+    create_private_file(path)
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            create_private_file(companion)
 
 
 def _statements(script: str) -> list[str]:

@@ -14,6 +14,8 @@ BASELINE_RULES = [
     "workspace-change",
     "delete",
     "connector-widening",
+    "secret-widening",
+    "pipeline-budget",
 ]
 
 
@@ -39,7 +41,8 @@ def test_quickstart_shows_baseline_and_the_overlay(repo: Path) -> None:
     assert "baseline (built-in)" in lines
     assert "research-overlay (extends baseline)" in lines
     assert "  baseline/budget-raise  approval: 1 from admins" in lines
-    assert "      when: Budget update or replace; field spec.limits.*; that grows" in lines
+    # Issue 8: budget-raise gates every Budget change that does not provably tighten.
+    assert "      when: Budget update or replace; unless it tightens" in lines
     assert (
         "  research-overlay/big-budget-raise  approval: 2 from admins (distinct people, not the "
         "author)" in lines
@@ -73,8 +76,9 @@ def test_json_is_a_list_of_rule_objects(repo: Path) -> None:
         "exclude_author": False,
     }
     assert first["match"]["kinds"] == ["Budget"]
-    assert first["match"]["grows"] is True
-    assert first["when"] == "Budget update or replace; field spec.limits.*; that grows"
+    # Issue 8: budget-raise gates every Budget change that does not provably tighten.
+    assert first["match"]["tightens"] is False
+    assert first["when"] == "Budget update or replace; unless it tightens"
     assert first["description"].startswith("Raising a Budget limit")
     assert rules[-1]["match"]["increase"] == {"percentOver": 20.0}
 

@@ -78,7 +78,23 @@ CASES = [
     ),
     auto("budget-lower", update("Budget", BUDGET, "limits.cost_usd", 40)),
     auto("budget-limit-added", update("Budget", BUDGET, "limits.calls", 9)),
-    auto("budget-period", update("Budget", BUDGET, "period", "week")),
+    # Issue 8: only a provably tightening Budget change is auto (this case was auto before).
+    approval("budget-period", update("Budget", BUDGET, "period", "week"), RAISE),
+    approval("budget-scope", update("Budget", BUDGET, "scope", {"pipeline": "p"}), RAISE),
+    approval(
+        "budget-on-exceed-loosened", update("Budget", BUDGET, "onExceed", "requireApproval"), RAISE
+    ),
+    approval("budget-description", update("Budget", BUDGET, "description", "x"), RAISE),
+    approval(
+        "budget-lower-and-rescope",
+        change("Budget", BUDGET, edited(edited(BUDGET, "limits.cost_usd", 9), "period", "year")),
+        RAISE,
+    ),
+    auto("budget-on-exceed-block", update("Budget", BUDGET, "onExceed", "block")),
+    auto(
+        "budget-lower-and-add",
+        change("Budget", BUDGET, edited(edited(BUDGET, "limits.cost_usd", 9), "limits.calls", 5)),
+    ),
     auto("budget-create", create("Budget", BUDGET)),
     # Policy and workspace: every change after bootstrap, approvers and packs included.
     approval("policy-update", update("PolicyPack", POLICY, "rules", []), POLICY_CHANGE),
@@ -130,7 +146,86 @@ CASES = [
         WIDEN,
     ),
     approval("connector-create", create("Connector", CONNECTOR), WIDEN),
-    auto("connector-removes-tool", update("Connector", CONNECTOR, "tools.allow", [])),
+    # Issue 8: an empty allow list is the default (no allow list), so emptying it is not a
+    # provable narrowing (this case was auto before); removing one of two tools is.
+    approval(
+        "connector-empties-allow-list", update("Connector", CONNECTOR, "tools.allow", []), WIDEN
+    ),
+    auto(
+        "connector-removes-tool",
+        change("Connector", edited(CONNECTOR, "tools.allow", ["fetch", "post"]), CONNECTOR),
+    ),
+    approval(
+        "connector-undenies",
+        change("Connector", edited(CONNECTOR, "tools.deny", ["x"]), CONNECTOR),
+        WIDEN,
+    ),
+    approval(
+        "connector-enabled",
+        change("Connector", edited(CONNECTOR, "enabled", False), CONNECTOR),
+        WIDEN,
+    ),
+    auto("connector-disabled", update("Connector", CONNECTOR, "enabled", False)),
+    approval(
+        "connector-sandbox-none",
+        update("Connector", CONNECTOR, "sandbox", {"profile": "none"}),
+        WIDEN,
+    ),
+    auto(
+        "connector-sandbox-strict",
+        change(
+            "Connector",
+            edited(CONNECTOR, "sandbox", {"profile": "standard"}),
+            edited(CONNECTOR, "sandbox", {"profile": "strict"}),
+        ),
+    ),
+    approval(
+        "connector-rate-raised",
+        change(
+            "Connector",
+            edited(CONNECTOR, "limits", {"ratePerMinute": 5}),
+            edited(CONNECTOR, "limits", {"ratePerMinute": 50}),
+        ),
+        WIDEN,
+    ),
+    approval(
+        "connector-rate-removed",
+        change(
+            "Connector",
+            edited(CONNECTOR, "limits", {"ratePerMinute": 5}),
+            edited(CONNECTOR, "limits", {}),
+        ),
+        WIDEN,
+    ),
+    auto("connector-rate-added", update("Connector", CONNECTOR, "limits", {"ratePerMinute": 5})),
+    approval("connector-publisher", update("Connector", CONNECTOR, "publisher", "evil"), WIDEN),
+    approval("connector-source", update("Connector", CONNECTOR, "source", {"path": "x"}), WIDEN),
+    approval(
+        "secret-used-by-more",
+        update("SecretRef", SECRET, "usedBy", {"connectors": ["c"]}),
+        "baseline/secret-widening",
+    ),
+    approval(
+        "secret-ref-moved",
+        update("SecretRef", SECRET, "ref", "vault://y"),
+        "baseline/secret-widening",
+    ),
+    auto(
+        "secret-used-by-fewer",
+        change("SecretRef", edited(SECRET, "usedBy", {"connectors": ["c"]}), SECRET),
+    ),
+    approval(
+        "pipeline-budget-removed",
+        change("Pipeline", {"budget": "b", "steps": []}, {"steps": []}),
+        "baseline/pipeline-budget",
+    ),
+    approval(
+        "pipeline-budget-changed",
+        change("Pipeline", {"budget": "b", "steps": []}, {"budget": "c", "steps": []}),
+        "baseline/pipeline-budget",
+    ),
+    auto("pipeline-budget-added", change("Pipeline", {"steps": []}, {"budget": "b", "steps": []})),
+    auto("pipeline-steps", change("Pipeline", {"steps": []}, {"steps": [{"name": "s"}]})),
     auto("connector-removes-host", update("Connector", CONNECTOR, "egress.allowHosts", [])),
     auto("connector-removes-secret", update("Connector", CONNECTOR, "secrets", ABSENT)),
     auto("connector-denies-more", update("Connector", CONNECTOR, "tools.deny", ["x"])),
@@ -148,6 +243,18 @@ CASES = [
     ),
     auto("baseline-allows-wildcard", create("Connector", WILD, bootstrap=True)),
     # strict: the same gates with two approvals; wildcard egress is forbidden, at bootstrap too.
+    approval(
+        "strict-budget-scope",
+        update("Budget", BUDGET, "scope", {"pipeline": "p"}),
+        "strict/budget-raise",
+        policy="strict",
+    ),
+    approval(
+        "strict-connector-sandbox-none",
+        update("Connector", CONNECTOR, "sandbox", {"profile": "none"}),
+        "strict/connector-widening",
+        policy="strict",
+    ),
     approval(
         "strict-budget-raise",
         update("Budget", BUDGET, "limits.cost_usd", 80),

@@ -264,8 +264,9 @@ def test_grows_false_and_fields_without_a_matching_diff() -> None:
 
 def test_match_descriptions() -> None:
     rules = {rule.name: rule for rule in builtin_pack("strict").rules}
+    # Issue 8: budget-raise now gates every Budget change that does not provably tighten.
     assert describe_match(rules["budget-raise"].match) == (
-        "Budget update or replace; field spec.limits.*; that grows"
+        "Budget update or replace; unless it tightens"
     )
     assert describe_match(rules["delete"].match) == "any delete"
     assert describe_match(rules["workspace-change"].match) == (
