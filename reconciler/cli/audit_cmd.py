@@ -147,6 +147,8 @@ def summary(type_: str, payload: dict[str, Any]) -> str:
     if type_ in ("approval.granted", "approval.denied"):
         comment = f": {_short(get('comment'))}" if get("comment") else ""
         return f"request {get('request')}{comment}"
+    if type_ == "approval.spent":
+        return f"request {get('request')}: {get('approver')}'s approval used ({get('file')})"
     if type_ == "approval.superseded":
         then = f"by {get('by')}" if get("by") else _short(get("reason", ""))
         return f"request {get('request')} superseded {then}".rstrip()

@@ -260,6 +260,10 @@ def test_an_approval_is_spent_by_the_apply_that_uses_it(team: Team) -> None:
     spent = team.run("audit", "log", "--type", "approval.spent", "--json")
     assert spent.code == 0, spent.err
     assert request in spent.out and "alice" in spent.out
+    readable = team.run("audit", "log", "--type", "approval.spent").out.splitlines()
+    assert readable[-1].endswith(
+        f"request {request}: alice's approval used (.cloned/approvals/{request}/alice.json)"
+    ), readable
     # The same change a second time needs a new approval, and gets it with one.
     early = {"CLONED_NOW": "2099-01-01T00:00:00+00:00"}
     assert team.run("approvals", "approve", request, "--key", "bob", who="bob", env=early).code == 0
