@@ -9,6 +9,7 @@ error to mean one thing, and never read a message's wording.
 
     ClonedError                  expected failure: print the message (and hint), exit 1
     ├── UsageError               a flag or argument is wrong; the message names it
+    ├── WorkspaceNotFound        no `.cloned/` folder here or above (or the folder is gone)
     ├── ValidationFailed         the desired state is invalid; carries every Problem
     ├── GitError                 git could not do what Cloned needed
     │   ├── NotAGitRepository    the folder is not inside a git work tree
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from reconciler.inert import text as inert_text
 
@@ -63,6 +65,15 @@ class Problem:
             return inert_text(self.message)
         return inert_text(f"{self.message} {show(self.related[0])}:{self.related[1]}")
 
+    def to_json(self) -> dict[str, object]:
+        """The problem as every `--json` output reports it."""
+        return {
+            "file": self.path,
+            "line": self.line or None,
+            "column": self.col or None,
+            "message": self.text(),
+        }
+
     def render(self) -> str:
         """The one-line form users see: `path:line:col: message`."""
         return inert_text(f"{self.location()}: {self.text()}")
@@ -90,6 +101,10 @@ class ValidationFailed(ClonedError):
 
 class UsageError(ClonedError):
     """A flag or argument is wrong (the message names it)."""
+
+
+class WorkspaceNotFound(ClonedError):
+    """No `.cloned/` folder at or above the given folder, or that folder does not exist."""
 
 
 class GitError(ClonedError):
@@ -123,6 +138,15 @@ class TransientError(ClonedError):
 
 class LockHeld(TransientError):
     """The workspace is locked by someone else and the wait ran out."""
+
+
+def error_json(message: str, exit_code: int, problems: Sequence[Problem] = ()) -> dict[str, Any]:
+    """What a command asked for JSON prints when it fails (specs/exit-codes.md)."""
+    return {
+        "error": message,
+        "exit_code": exit_code,
+        "problems": [problem.to_json() for problem in problems],
+    }
 
 
 def write_crash_log(prefix: str, argv: Sequence[str]) -> str:

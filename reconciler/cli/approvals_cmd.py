@@ -242,7 +242,6 @@ def verify(
       cloned approvals verify
       cloned approvals verify --base origin/main
     """
-    from reconciler.cli.output import problem_json
     from reconciler.engine.review import verify as run_verify
 
     root = _root(path)
@@ -261,8 +260,8 @@ def verify(
         payload: dict[str, object] = {
             "valid": not result.invalid,
             "sound": result.sound,
-            "expired": [problem_json(p) for p in result.lapsed],
-            "problems": [problem_json(p) for p in result.invalid],
+            "expired": [p.to_json() for p in result.lapsed],
+            "problems": [p.to_json() for p in result.invalid],
         }
         if result.gates is not None:
             payload["changes"] = [

@@ -88,7 +88,8 @@ def asks_for_json(argv: Sequence[str]) -> bool:
 def _failed(wants_json: bool, message: str, code: int, problems: Sequence[Problem] = ()) -> int:
     """Exit `code`; with JSON asked for, first say so on stdout as one JSON object."""
     if wants_json:
-        from reconciler.cli.output import error_json, print_json
+        from reconciler.cli.output import print_json
+        from reconciler.errors import error_json
 
         print_json(error_json(message, code, problems))
     return code

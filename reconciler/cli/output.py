@@ -48,35 +48,22 @@ def problem_line(problem: Problem, root: Path | None) -> str:
 
 def report_error(exc: ClonedError, root: Path | None = None) -> None:
     """Print an expected failure: every problem, then the summary and hint."""
-    if isinstance(exc, ValidationFailed):
-        for problem in exc.problems:
-            say(problem_line(problem, root), err=True)
-        error_line(f"{exc.message}; nothing was written")
-    else:
-        error_line(exc.message)
-    if exc.hint:
-        say(f"Hint: {exc.hint}", err=True)
+    problems = exc.problems if isinstance(exc, ValidationFailed) else []
+    report_failure(exc.message, problems, exc.hint, root)
+
+
+def report_failure(
+    message: str, problems: Sequence[Problem], hint: str | None, root: Path | None
+) -> None:
+    """A failure on stderr: each problem as `path:line:col: message`, then `Error: ...` (saying
+    that nothing was written when the input was at fault) and the hint."""
+    for problem in problems:
+        say(problem_line(problem, root), err=True)
+    error_line(f"{message}; nothing was written" if problems else message)
+    if hint:
+        say(f"Hint: {hint}", err=True)
 
 
 def print_json(payload: Any) -> None:
     """Stable, indented JSON on stdout."""
     print(json.dumps(payload, indent=2, sort_keys=False))
-
-
-def problem_json(problem: Problem) -> dict[str, Any]:
-    """A problem as `cloned validate --json` reports it."""
-    return {
-        "file": problem.path,
-        "line": problem.line or None,
-        "column": problem.col or None,
-        "message": problem.text(),
-    }
-
-
-def error_json(message: str, exit_code: int, problems: Sequence[Problem] = ()) -> dict[str, Any]:
-    """What a command asked for `--json` prints on stdout when it fails (specs/exit-codes.md)."""
-    return {
-        "error": message,
-        "exit_code": exit_code,
-        "problems": [problem_json(problem) for problem in problems],
-    }

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from reconciler.cli.output import error_json, print_json, report_error, say
-from reconciler.errors import ClonedError, ExitCode, ValidationFailed
+from reconciler.cli.output import print_json, report_failure, say
 
 
 def validate(
@@ -37,45 +36,22 @@ def validate(
       cloned validate --json > result.json # one JSON object for CI
       cloned validate ../other-repo
     """
-    from reconciler.load.files import find_root
-    from reconciler.load.workspace import load_desired_state
+    from reconciler.usecases.validate import validate as run
 
-    try:
-        root = find_root(path)
-    except ClonedError as exc:
-        if not as_json:
-            raise
-        print_json({"valid": False, "root": None, **error_json(exc.message, int(ExitCode.ERROR))})
-        return int(ExitCode.ERROR)
-    try:
-        state = load_desired_state(root, use_cache=not no_cache)
-    except ValidationFailed as exc:
-        if as_json:
-            failed = error_json(exc.message, int(ExitCode.ERROR), exc.problems)
-            print_json({"valid": False, "root": str(root), **failed})
-        else:
-            report_error(exc, root)
-        return int(ExitCode.ERROR)
-    counts = state.counts()
+    result = run(path=path, use_cache=not no_cache)
     if as_json:
-        print_json(
-            {
-                "valid": True,
-                "root": str(state.root),
-                "files": state.files,
-                "resources": len(state.resources),
-                "kinds": counts,
-                "problems": [],
-            }
-        )
-        return int(ExitCode.OK)
-    total = len(state.resources)
+        print_json(result.to_json())
+        return int(result.exit_code)
+    if result.error is not None:
+        report_failure(result.error, result.problems, result.hint, result.root)
+        return int(result.exit_code)
+    total = result.resources
     say(
-        f"Valid: {total} resource{'s' if total != 1 else ''} in {state.files} "
-        f"file{'s' if state.files != 1 else ''} ({state.root / '.cloned'})"
+        f"Valid: {total} resource{'s' if total != 1 else ''} in {result.files} "
+        f"file{'s' if result.files != 1 else ''} ({result.root}/.cloned)"
     )
-    width = max(len(kind) for kind in counts)
-    for kind, count in counts.items():
+    width = max(len(kind) for kind in result.kinds)
+    for kind, count in result.kinds.items():
         if count:
             say(f"  {kind:<{width}}  {count:>6}")
-    return int(ExitCode.OK)
+    return int(result.exit_code)

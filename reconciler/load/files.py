@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import ClonedError, Problem
+from reconciler.errors import Problem, WorkspaceNotFound
 
 CLONED_DIR = ".cloned"
 RESERVED_DIRS = frozenset({"approvals", "audit", "state"})
@@ -32,17 +32,19 @@ class SourceFile:
 def find_root(start: Path) -> Path:
     """The nearest folder at or above `start` that holds `.cloned/` (a `.cloned` path is fine)."""
     if not start.is_absolute() and not _cwd_exists():
-        raise ClonedError("the current folder no longer exists", hint="cd into the repository")
+        raise WorkspaceNotFound(
+            "the current folder no longer exists", hint="cd into the repository"
+        )
     try:
         start = start.resolve(strict=True)
     except OSError:
-        raise ClonedError(f"{start}: no such file or folder") from None
+        raise WorkspaceNotFound(f"{start}: no such file or folder") from None
     if start.name == CLONED_DIR and start.is_dir():
         return start.parent
     for folder in (start, *start.parents):
         if (folder / CLONED_DIR).is_dir():
             return folder
-    raise ClonedError(
+    raise WorkspaceNotFound(
         f"no {CLONED_DIR}/ folder in {start} or any folder above it",
         hint="run `cloned init` to create a workspace",
     )
