@@ -1,21 +1,75 @@
 """Atomic file replacement: readers see the old file or the new one, never half of either.
 
 Every file Cloned writes into a repository (lock file, plans, approval records, audit segments
-and checkpoints, the validation cache) goes through `write_atomic`.
+and checkpoints, the validation cache) goes through `write_atomic`. A file inside a workspace's
+`.cloned/` folder is written first to `.cloned/state/tmp/`, which git ignores, so a process
+killed half-way leaves nothing that `git add` or the audit commit could pick up; the temporary's
+name carries the writer's pid, so `remove_stale` can tell an abandoned one from a live write.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+CLONED_DIR = ".cloned"
+STATE_DIR = "state"
+TEMP_DIR = "tmp"
+STATE_IGNORE = "# Cloned's local state: never commit it.\n*\n"
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
+_LEGACY_TEMP = re.compile(r"^\..+\.tmp$")
+LEGACY_FOLDERS = ("", "audit", "audit/segments")
+"""Where Cloned's in-place temporaries used to go (next to the lock file and the audit files)."""
+
+
+def state_folder(cloned: Path) -> Path:
+    """`.cloned/state/` of the workspace whose `.cloned/` folder is `cloned`, created (with a
+    `.gitignore` of `*`, so git never sees what is inside) when missing."""
+    folder = cloned / STATE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(STATE_IGNORE)
+    return folder
+
+
+def temp_folder(path: Path) -> Path:
+    """Where the temporary for `path` goes: the git-ignored `.cloned/state/tmp/` of the
+    workspace holding it, or `path`'s own folder outside any `.cloned/` (a plan saved
+    elsewhere)."""
+    for parent in path.parents:
+        if parent.name == CLONED_DIR:
+            folder = state_folder(parent) / TEMP_DIR
+            folder.mkdir(exist_ok=True)
+            return folder
+    return path.parent
 
 
 def write_atomic(path: Path, data: bytes | str, *, durable: bool = True) -> None:
     """Replace `path` with `data` in one rename; with `durable`, fsync the file and folder."""
     payload = data.encode() if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        _write_via(temp_folder(path), path, payload, durable=durable)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # `.cloned/state/` on another file system: a rename cannot cross it.
+        _write_via(path.parent, path, payload, durable=durable)
+    if durable:
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def _write_via(folder: Path, path: Path, payload: bytes, *, durable: bool) -> None:
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -27,9 +81,27 @@ def write_atomic(path: Path, data: bytes | str, *, durable: bool = True) -> None
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    if durable:
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+
+
+def remove_stale(cloned: Path, *, alive: Callable[[int], bool]) -> list[Path]:
+    """Delete temporaries that killed writers left in the workspace whose `.cloned/` folder is
+    `cloned`: those in `state/tmp/` whose writer's pid is not `alive`, and every in-place one
+    an older Cloned left next to the lock file and the audit files (only apply writes there,
+    and the caller holds the workspace lock). Returns what it deleted."""
+    removed: list[Path] = []
+    for entry in _entries(cloned / STATE_DIR / TEMP_DIR):
+        match = _TEMP_NAME.match(entry.name)
+        if match is not None and not alive(int(match[1])):
+            removed.append(entry)
+    for folder in LEGACY_FOLDERS:
+        removed.extend(e for e in _entries(cloned / folder) if _LEGACY_TEMP.match(e.name))
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(folder) if e.is_file(follow_symlinks=False)]
+    except OSError:
+        return []
