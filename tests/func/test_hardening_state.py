@@ -281,6 +281,49 @@ def test_drift_that_cannot_be_repaired_is_reported_and_not_repaired_again(team: 
     assert team.run("drift").code == 2
 
 
+def test_the_loop_reports_unrepairable_drift_once_and_does_not_retry_it(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from reconciler.engine import reconcile
+
+    repo = team.repo
+    team.edit(".cloned/budgets.yaml", "{calls: 100}", "{calls: 90}")
+    commit_all(repo, "Lower the daily calls")
+    assert team.run("apply", "--no-commit").code == 0
+    (repo / LOCK).unlink()
+    _tamper_daily(repo, 1_000_000)
+    monkeypatch.setenv("CLONED_HOME", str(team.homes["operator"]))
+
+    class Never:
+        reason = None
+
+        def is_set(self) -> bool:
+            return False
+
+        def wait(self, seconds: float) -> bool:
+            return False
+
+    logged: list[reconcile.LogEvent] = []
+    settings = reconcile.Settings(repo, "interval", interval=1.0, self_heal=True)
+    loop = reconcile.Loop(settings, logged.append, Never())
+    assert loop.tick("start") == 1
+    (error,) = [e for e in logged if e.event == "error"]
+    assert "budget.daily" in error.details["error"]
+    later = time.monotonic() + 3600  # long past any backoff
+    monkeypatch.setattr(reconcile.time, "monotonic", lambda: later)
+    for _ in range(3):
+        assert loop.tick("interval", probe_drift=True) is None
+    assert [e.event for e in logged].count("error") == 1
+    assert loop.cycles == 1
+    # New inputs (a commit) run a cycle at once.
+    team.edit(".cloned/budgets.yaml", "{calls: 90}", "{calls: 80}")
+    commit_all(repo, "Lower again")
+    assert loop.tick("interval") == 1
+    assert loop.cycles == 2
+
+
 # --- 14. Apply checks what it needs before the first change --------------------------------------
 
 
