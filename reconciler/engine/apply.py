@@ -178,6 +178,8 @@ class _Run:
         self.journal = Journal(session.actor, session.redactor)
         self.outcomes: list[Outcome] = []
         self.unconverged: set[str] = set()
+        self._settled_known = False
+        self._settled_value: list[Outcome] | None = None
         self.records, _ = approval_records.read_all(root)
         self.dependencies = {
             resource.address: {f"{k.lower()}.{n}" for k, n in refs.dependencies(resource)}
@@ -261,7 +263,13 @@ class _Run:
     def _settled(self) -> list[Outcome] | None:
         """The outcomes, when every change would end exactly as it stands, writing nothing: each
         waits on approvals (or on such a change) under a request that is open already and keeps
-        its status. None when this apply has something to do."""
+        its status. None when this apply has something to do. Worked out once per apply."""
+        if not self._settled_known:
+            self._settled_value = self._work_out_settled()
+            self._settled_known = True
+        return self._settled_value
+
+    def _work_out_settled(self) -> list[Outcome] | None:
         if self.recovered is not None or self._retirable():
             return None
         outcomes: list[Outcome] = []

@@ -14,6 +14,7 @@ import pytest
 from reconciler.canonical import digest
 from tests.conftest import git, write
 from tests.func.engine_helpers import Team, make_team
+from tests.func.test_formats import APPLY_RESULT, assert_valid
 
 DB = ".cloned/state/cloned.db"
 LOCK = ".cloned/cloned.lock"
@@ -401,6 +402,7 @@ def test_a_failure_after_changes_says_what_was_applied(
     monkeypatch.setenv("CLONED_HOME", str(team.homes["operator"]))
     assert run(["apply", "--json"]) == 1
     shown = json.loads(capsys.readouterr().out)
+    assert_valid(APPLY_RESULT, shown)
     assert shown["exit_code"] == 1
     assert [(o["address"], o["status"]) for o in shown["outcomes"]] == [("budget.daily", "applied")]
     assert shown["error"]["message"] == "no space left on device"
