@@ -18,6 +18,7 @@ from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.validity import Evaluation, evaluate
 from reconciler.atomic import CLONED_DIR, remove_stale
+from reconciler.audit.log import events
 from reconciler.clock import now, stamp
 from reconciler.engine import auditcommit, lockfile, preflight, revision
 from reconciler.engine.auditcommit import AuditCommit
@@ -284,8 +285,12 @@ class _Run:
                 outcomes.append(
                     Outcome(change.address, change.action, "skipped", detail, _id(request))
                 )
+            elif change.decision.kind == "deny":
+                if not self._denied_before(change):
+                    return None
+                outcomes.append(_forbidden(change))
             elif request is None:
-                return None  # applied or denied: either records an event
+                return None  # applied: that records an event
             else:
                 evaluation = self._evaluate(change, request)
                 if evaluation.status == "approved" or evaluation.status != request.status:
@@ -293,6 +298,17 @@ class _Run:
                 outcomes.append(self._held(change, request, evaluation))
             held.add(change.address)
         return outcomes
+
+    def _denied_before(self, change: Change) -> bool:
+        """Whether the last outcome the audit log records for this address is this very change
+        forbidden by policy (recording it again would say nothing new)."""
+        found = events(self.db, type="change", subject=change.address)
+        last = found[-1] if found else None
+        return (
+            last is not None
+            and last.type == "change.denied"
+            and last.payload.get("change_hash") == change.change_hash
+        )
 
     def _existing(self, change: Change) -> requests.Request | None:
         """The open request for exactly this change, if there is one."""
@@ -331,8 +347,7 @@ class _Run:
             self.unconverged.add(change.address)
             with self.db.transaction() as connection:
                 self.journal.record(connection, "change.denied", change.address, _summary(change))
-            rules = ", ".join(rule.id for rule in decision.rules)
-            return Outcome(change.address, change.action, "denied", f"forbidden by {rules}")
+            return _forbidden(change)
         if decision.kind == "approval":
             return self._gated(change, at)
         return self._apply(change, at, approved_by=())
@@ -435,6 +450,11 @@ class _Run:
             return Outcome(change.address, change.action, "failed", exc.message)
         detail = f"approved by {', '.join(approved_by)}" if approved_by else ""
         return Outcome(change.address, change.action, "applied", detail)
+
+
+def _forbidden(change: Change) -> Outcome:
+    rules = ", ".join(rule.id for rule in change.decision.rules)
+    return Outcome(change.address, change.action, "denied", f"forbidden by {rules}")
 
 
 def _id(request: requests.Request | None) -> str | None:

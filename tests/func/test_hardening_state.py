@@ -483,3 +483,37 @@ def test_rerunning_apply_with_pending_approvals_records_nothing(team: Team) -> N
     assert team.run("reconcile", "--once").code == 3
     assert audit_lines(team) == events
     assert head(repo) == before
+
+
+def test_rerunning_apply_with_a_forbidden_change_records_nothing(team: Team) -> None:
+    repo = team.repo
+    write(
+        repo,
+        ".cloned/no-deletes.yaml",
+        "apiVersion: cloned/v1\nkind: PolicyPack\nmetadata: {name: keep-budgets}\n"
+        "spec:\n  extends: baseline\n  rules:\n"
+        "    - name: no-budget-deletes\n"
+        "      match: {kinds: [Budget], actions: [delete]}\n"
+        "      decision: deny\n",
+    )
+    team.edit(
+        ".cloned/workspace.yaml", "policyPacks: [baseline]", "policyPacks: [baseline, keep-budgets]"
+    )
+    commit_all(repo, "Keep budgets")
+    assert team.run("apply").code == 3
+    for request in team.requests():
+        signed = team.run("approvals", "approve", str(request["id"]), "--key", "alice", who="alice")
+        assert signed.code == 0, signed.err
+    assert team.run("apply").code == 0
+    text = (repo / ".cloned/budgets.yaml").read_text()
+    (repo / ".cloned/budgets.yaml").write_text(text.split("---")[0])
+    commit_all(repo, "Drop the daily budget")
+    assert team.run("apply").code == 4
+    events, before = audit_lines(team), head(repo)
+
+    again = team.run("apply")
+
+    assert again.code == 4, again.out
+    assert "budget.daily (delete) forbidden by policy" in again.out
+    assert audit_lines(team) == events
+    assert head(repo) == before
