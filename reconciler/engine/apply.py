@@ -111,9 +111,8 @@ def apply(
     # A workspace that cannot continue its history, and invalid desired state, are refused
     # before anything is written: the state database and the validation cache included.
     db = StateDB.open(root, create=False)
-    if db is None:
-        preflight.refuse_unknown_history(root, None)
     try:
+        preflight.refuse_unknown_history(root, db)
         if desired is None:
             desired = load_desired_state(root)
     except BaseException:
@@ -125,7 +124,6 @@ def apply(
         assert db is not None
     try:
         with WorkspaceLock(db, timeout=lock_timeout) as lock:
-            preflight.refuse_unknown_history(root, db)
             remove_stale(root / CLONED_DIR, alive=pid_alive)
             session = open_session(root, db, desired=desired)
             plan = session.plan(saved.targets if saved is not None else targets)

@@ -9,6 +9,7 @@ committed by the next run; the user's other staged or unstaged changes are never
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,10 +103,17 @@ def commit(
 
 
 def check_history(root: Path) -> None:
-    """Refuse, before anything is applied, a checkout whose committed audit files were deleted
-    or rewritten: this apply's audit commit would have to rewrite the audit history."""
+    """Refuse, before anything is applied, a repository the audit commit could not be made in
+    (its git folder not writable), and a checkout whose committed audit files were deleted or
+    rewritten: this apply's audit commit would have to rewrite the audit history."""
     if gitrepo.toplevel(root) is None:
         return
+    git_dir = gitrepo.git_dir(root)
+    if not os.access(git_dir, os.W_OK | os.X_OK):
+        raise ClonedError(
+            f"{git_dir}: not writable, so the audit commit could not be made; nothing was applied",
+            hint="run apply as a user who may commit to this repository, or with --no-commit",
+        )
     refused = gitrepo.rewrites(root, GUARD)
     if refused:
         raise ClonedError(

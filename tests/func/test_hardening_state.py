@@ -517,3 +517,26 @@ def test_rerunning_apply_with_a_forbidden_change_records_nothing(team: Team) -> 
     assert "budget.daily (delete) forbidden by policy" in again.out
     assert audit_lines(team) == events
     assert head(repo) == before
+
+
+def test_a_state_database_without_history_does_not_bootstrap_either(team: Team) -> None:
+    """A database that holds no event (made by hand, or left by an old half-bootstrap) is no
+    more a history to continue than no database at all."""
+    from reconciler.state.db import StateDB
+
+    repo = team.repo
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 5000")
+    commit_all(repo, "Raise the monthly budget")
+    _forget_local_state(repo)
+    made = StateDB.open(repo)
+    assert made is not None
+    made.close()
+    data = (repo / DB).read_bytes()
+
+    refused = team.run("apply")
+
+    assert refused.code == 1, refused.out
+    assert "state database without history" in one_error(refused.err)
+    assert (repo / DB).read_bytes() == data
+    assert not (repo / LOCK).exists()
+    assert not (repo / ".cloned/audit").exists()
