@@ -439,6 +439,40 @@ def test_leftover_temporary_files_are_not_committed_and_are_cleaned_up(team: Tea
     assert [path for path in leftovers if path.exists()] == []
 
 
+def test_a_writer_killed_half_way_leaves_nothing_git_sees(team: Team) -> None:
+    """A real process, killed with SIGKILL while its temporary is written and not yet renamed."""
+    import subprocess
+    import sys
+
+    repo = team.repo
+    script = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from reconciler.atomic import write_atomic\n"
+        "def stuck(src, dst):\n"
+        "    print(src, flush=True)\n"
+        "    time.sleep(120)\n"
+        "os.replace = stuck\n"
+        "write_atomic(Path(sys.argv[1]), 'half written')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(repo / LOCK)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    temp = Path(proc.stdout.readline().strip())
+    proc.kill()
+    proc.wait()
+    assert temp.exists()
+    assert temp.parent == repo / ".cloned/state/tmp"
+    assert git("status", "--porcelain", "--untracked-files=all", cwd=repo) == ""
+
+    _lower_daily(team)
+    applied = team.run("apply")
+
+    assert applied.code == 0, applied.err
+    assert not temp.exists()
+
+
 def test_temporary_files_live_in_the_ignored_state_folder(
     team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
