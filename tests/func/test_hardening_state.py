@@ -159,6 +159,26 @@ def test_an_audit_commit_never_deletes_or_rewrites_committed_audit_files(team: T
     assert head(repo) == before
 
 
+def test_the_audit_commit_leaves_dot_files_under_the_audit_folder_out(team: Team) -> None:
+    from reconciler import gitrepo
+    from reconciler.engine import auditcommit
+
+    repo = team.repo
+    write(repo, ".cloned/audit/.checkpoints.jsonl.abc.tmp", "half written\n")
+    write(repo, ".cloned/audit/segments/.00000006-00000006.jsonl.abc.tmp", "half\n")
+    write(repo, LOCK, (repo / LOCK).read_text() + " ")
+    made = gitrepo.commit_paths(
+        repo,
+        auditcommit.PATHS,
+        "m",
+        None,
+        guard=auditcommit.GUARD,
+        exclude=auditcommit.EXCLUDE,
+    )
+    assert made is not None
+    assert git("show", "--name-only", "--format=", made, cwd=repo).split() == [LOCK]
+
+
 def test_apply_refuses_when_committed_audit_files_are_missing(team: Team) -> None:
     repo = team.repo
     team.edit(".cloned/budgets.yaml", "{calls: 100}", "{calls: 90}")
