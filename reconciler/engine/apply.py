@@ -1,10 +1,13 @@
 """Apply: converge the actual state, one change per transaction, every step audited.
 
-Under the workspace lock: re-plan (and, with a saved plan, require the very same plan id), then
+Refused first, with nothing written, where the workspace has applied history but no state
+database to continue it (preflight.py). Under the workspace lock: re-plan (and, with a saved
+plan, require the very same plan id), check what the steps after the changes will need, then
 for each change in order: apply what policy allows, apply what valid approvals allow, open an
 approval request for the rest, and report what policy forbids. Each applied change and its audit
 event commit in one transaction, so a crash at any point leaves a state the next apply converges
-from. Afterwards `cloned.lock` and the audit segments are written.
+from. Afterwards `cloned.lock` and the audit segments are written; a failure there is reported
+with what was applied. An apply whose changes would all end as they stand records nothing.
 """
 
 from __future__ import annotations
