@@ -257,6 +257,24 @@ def _follow(tree: git.Tree, item: git.Blob) -> git.Blob | str:
     return "too many levels of symlinks"
 
 
+def history_touches(root: Path, paths: Iterable[str]) -> str | None:
+    """The newest commit reachable from HEAD that added, changed or deleted any of `paths`
+    (relative to the workspace root), or None: none did, there is no commit yet, or `root` is
+    not in a git repository. One `git log -1`, cheap on any history."""
+    repo = _repo_or_none(root)
+    if repo is None or repo.working_tree_dir is None:
+        return None
+    try:
+        repo.head.commit  # noqa: B018 - raises ValueError on an unborn branch
+    except ValueError:
+        return None
+    prefix = _prefix(repo, root)
+    specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
+    with _git_errors("cannot read the git history"):
+        found = repo.git.log("-1", "--format=%H", "HEAD", "--", *specs).strip()
+    return found or None
+
+
 # --- The working tree ------------------------------------------------------------------------
 
 
@@ -303,8 +321,58 @@ class Author:
 FALLBACK_AUTHOR = Author("Cloned", "cloned@localhost")
 
 
+@dataclass(frozen=True)
+class Guard:
+    """Committed files a commit may only add to (paths relative to the workspace root)."""
+
+    immutable: tuple[str, ...] = ()  # files, or folders of files, never changed or deleted
+    append_only: tuple[str, ...] = ()  # files whose committed bytes must stay their beginning
+
+
+def rewrites(root: Path, guard: Guard) -> list[str]:
+    """What the working tree does to files `guard` protects, as committed at HEAD: one
+    `deletes PATH` or `rewrites PATH` each (empty before the first commit)."""
+    repo = _repo(root)
+    try:
+        parent = repo.head.commit
+    except ValueError:
+        return []
+    prefix = _prefix(repo, root)
+    protected = [*guard.immutable, *guard.append_only]
+    specs = [posixpath.join(prefix, p) if prefix else p for p in protected]
+    with _git_errors("git diff failed"):
+        text = repo.git.diff(
+            "--no-renames",
+            "-z",
+            "--name-status",
+            parent.hexsha,
+            "--",
+            *specs,
+            env={"GIT_OPTIONAL_LOCKS": "0"},
+        )
+    fields = [f for f in text.split("\0") if f]
+    found = []
+    for status, path in zip(fields[::2], fields[1::2], strict=True):
+        rel = posixpath.relpath(path, prefix) if prefix else path
+        if status == "D" or not os.path.isfile(os.path.join(str(root), rel)):
+            found.append(f"deletes {rel}")
+        elif rel in guard.append_only:
+            old = (parent.tree / path).data_stream.read()
+            if not (root / rel).read_bytes().startswith(old):
+                found.append(f"rewrites {rel} (it may only grow)")
+        else:
+            found.append(f"rewrites {rel}")
+    return found
+
+
 def commit_paths(
-    root: Path, paths: Iterable[str], message: str, author: Author | None
+    root: Path,
+    paths: Iterable[str],
+    message: str,
+    author: Author | None,
+    *,
+    guard: Guard | None = None,
+    exclude: Iterable[str] = (),
 ) -> str | None:
     """Commit exactly the current working-tree content of `paths` (relative to the workspace
     root; new, changed and deleted files) on top of HEAD, and nothing else; return the new
@@ -313,7 +381,9 @@ def commit_paths(
     The commit is built in a private index, so whatever the user has staged or changed
     elsewhere stays exactly as it was; no hooks run. The branch moves only if it still points
     where it did (compare-and-swap), so a concurrent commit is never overwritten. Refuses, with
-    the reason, on a detached HEAD and in the middle of a merge, rebase or similar.
+    the reason, on a detached HEAD and in the middle of a merge, rebase or similar, and when
+    it would delete or rewrite a file `guard` protects. `exclude` holds globs (relative to the
+    workspace root) of files under `paths` that are never committed.
     """
     import git
 
@@ -325,6 +395,14 @@ def commit_paths(
     for marker, what in IN_PROGRESS.items():
         if (git_dir / marker).exists():
             raise GitError(f"{what} is in progress in this repository")
+    if guard is not None:
+        refused = rewrites(root, guard)
+        if refused:
+            raise GitError(
+                f"it {'; it '.join(refused)}, as committed at HEAD; committed audit history "
+                "is never rewritten",
+                hint="restore the files with `git checkout HEAD -- .cloned/audit`",
+            )
     branch = repo.head.ref
     try:
         parent: str | None = repo.head.commit.hexsha
@@ -344,7 +422,8 @@ def commit_paths(
             ]
             if not present:
                 return None
-            repo.git.add("--all", "--force", "--", *present, env=env)
+            skip = [f":(exclude,glob){posixpath.join(prefix, g) if prefix else g}" for g in exclude]
+            repo.git.add("--all", "--force", "--", *present, *skip, env=env)
             tree = repo.git.write_tree(env=env)
         if parent is not None and tree == repo.commit(parent).tree.hexsha:
             return None

@@ -40,6 +40,11 @@ def apply(
     git.auditCommits: false, and (with a warning) on a detached HEAD or mid-merge; the files
     then wait for the next apply's commit.
 
+    Before the first change, apply checks what it needs afterwards (the audit key, that
+    cloned.lock and .cloned/audit/ can be written, the committed audit files, that the state
+    database holds only audited records) and refuses with nothing applied. If a later step
+    fails anyway, it reports what was applied and exits 1.
+
     Exit codes: 0 converged; 3 approvals pending; 4 a change is forbidden or denied; 1 error.
     """
     from reconciler.cli.output import print_json
@@ -76,6 +81,7 @@ def apply(
                 "ignored_approvals": [
                     {"file": p.path, "reason": p.message} for p in result.ignored
                 ],
+                "error": result.error.to_json() if result.error else None,
                 "exit_code": int(result.exit_code),
             }
         )
@@ -95,11 +101,16 @@ def apply(
         )
         status = STATUS_WORDS[outcome.status]
         say(f"  {outcome.address} ({outcome.action}) {status}{detail}{request}")
-    counts: dict[str, int] = {}
-    for outcome in result.outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    summary = result.summary()
+    if result.error is not None:
+        # What was applied stays applied (and recorded in the state database): say so.
+        from reconciler.cli.output import error_line
+
+        error_line(f"{result.error.describe()} (after the changes: {summary})")
+        if result.error.hint:
+            say(f"Hint: {result.error.hint}", err=True)
+        return int(result.exit_code)
     if result.outcomes:
-        summary = ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items())
         say()
         say(f"Apply finished: {summary}.")
     _report_commit(result.audit_commit)

@@ -1,15 +1,17 @@
 """Apply: converge the actual state, one change per transaction, every step audited.
 
-Under the workspace lock: re-plan (and, with a saved plan, require the very same plan id), then
+Refused first, with nothing written, where the workspace has applied history but no state
+database to continue it (preflight.py). Under the workspace lock: re-plan (and, with a saved
+plan, require the very same plan id), check what the steps after the changes will need, then
 for each change in order: apply what policy allows, apply what valid approvals allow, open an
 approval request for the rest, and report what policy forbids. Each applied change and its audit
 event commit in one transaction, so a crash at any point leaves a state the next apply converges
-from. Afterwards `cloned.lock` and the audit segments are written.
+from. Afterwards `cloned.lock` and the audit segments are written; a failure there is reported
+with what was applied. An apply whose changes would all end as they stand records nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,14 +20,13 @@ from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.validity import Evaluation, evaluate
-from reconciler.audit.files import AUDIT_DIR
-from reconciler.canonical import digest
+from reconciler.atomic import CLONED_DIR, remove_stale
+from reconciler.audit.log import events
 from reconciler.clock import now, stamp
-from reconciler.engine import actual as actual_state
-from reconciler.engine import auditcommit, authorship, revision
+from reconciler.engine import auditcommit, authorship, lockfile, preflight, revision
 from reconciler.engine.auditcommit import AuditCommit
 from reconciler.engine.journal import Journal
-from reconciler.engine.outcome import Outcome
+from reconciler.engine.outcome import STATUS_WORDS, Outcome
 from reconciler.engine.planfile import SavedPlan, stale_reasons
 from reconciler.engine.planner import Plan
 from reconciler.engine.preview import SPENT_EVENT, spent_in
@@ -46,14 +47,31 @@ from reconciler.plan.types import Change
 from reconciler.providers.base import ApplyContext
 from reconciler.providers.registry import provider_for
 from reconciler.state import approval_rows
-from reconciler.state.db import DB_FILE, StateDB
-from reconciler.state.lock import Holder, WorkspaceLock
-from reconciler.state.meta import get_meta, set_meta
+from reconciler.state.db import StateDB
+from reconciler.state.lock import Holder, WorkspaceLock, pid_alive
 
-LOCK_WRITTEN_FROM = "lock_written_from"
-"""meta key: digest of the applied state cloned.lock was last written from."""
-LOCK_TEXT = "lock_text_sha256"
-"""meta key: sha256 of the bytes cloned.lock was last written with."""
+STAGES = {
+    "changes": "applying the changes",
+    "finish": "recording the end of the apply",
+    "lock": "writing .cloned/cloned.lock",
+    "export": "exporting the audit log",
+}
+"""The steps of an apply after its first change, as a failure names them."""
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    """A step after the changes that failed: which (a key of STAGES), and why."""
+
+    stage: str
+    message: str
+    hint: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"stage": self.stage, "message": self.message, "hint": self.hint}
+
+    def describe(self) -> str:
+        return f"{STAGES[self.stage]} failed: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -66,16 +84,23 @@ class ApplyResult:
     audit_files: tuple[str, ...]
     recovered: Holder | None
     audit_commit: AuditCommit | None = None
+    error: StepFailed | None = None
     ignored: tuple[Problem, ...] = ()
     """Approval records this apply did not count, and why: files that are no valid record,
     and records for a gated change of this plan that do not count (forged, expired, stale,
     spent, ineligible)."""
 
+    def summary(self) -> str:
+        """`2 applied, 1 awaiting approval`: the outcomes counted by status, or `no changes`."""
+        counts = _tally(list(self.outcomes))
+        return ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items()) or "no changes"
+
     @property
     def exit_code(self) -> ExitCode:
-        """4 when policy or a denial blocks a change, 3 when approvals are pending, else 0."""
+        """1 when a change or a later step failed, 4 when policy or a denial blocks a change,
+        3 when approvals are pending, else 0."""
         statuses = {outcome.status for outcome in self.outcomes}
-        if "failed" in statuses:
+        if "failed" in statuses or self.error is not None:
             return ExitCode.ERROR
         if statuses & {"denied", "blocked"}:
             return ExitCode.POLICY_DENIED
@@ -95,14 +120,23 @@ def apply(
 ) -> ApplyResult:
     """Apply the plan for the workspace at `root` (exactly `saved`, when given); then, unless
     `commit` is False, make the audit commit. `desired` is used when the caller loaded it."""
-    # Invalid desired state is refused before anything is written, the state database included.
-    if desired is None:
-        desired = load_desired_state(root)
-    _refuse_fresh_clone(root)
-    db = StateDB.open(root)
-    assert db is not None
+    # A workspace that cannot continue its history, and invalid desired state, are refused
+    # before anything is written: the state database and the validation cache included.
+    db = StateDB.open(root, create=False)
+    try:
+        preflight.refuse_unknown_history(root, db)
+        if desired is None:
+            desired = load_desired_state(root)
+    except BaseException:
+        if db is not None:
+            db.close()
+        raise
+    if db is None:
+        db = StateDB.open(root)
+        assert db is not None
     try:
         with WorkspaceLock(db, timeout=lock_timeout) as lock:
+            remove_stale(root / CLONED_DIR, alive=pid_alive)
             session = open_session(root, db, desired=desired)
             plan = session.plan(saved.targets if saved is not None else targets)
             if saved is not None and saved.plan_id != plan.plan_id:
@@ -110,8 +144,10 @@ def apply(
                     "the saved plan is stale: " + "; ".join(stale_reasons(saved, plan)),
                     hint="run `cloned plan --out FILE` again and review the new plan",
                 )
-            result = _Run(root, db, session, plan, lock).execute()
-            if commit:
+            run = _Run(root, db, session, plan, lock)
+            preflight.check(root, db, busy=run.busy(), commit=commit)
+            result = run.execute()
+            if commit and result.error is None:
                 made = auditcommit.commit(
                     root,
                     db,
@@ -140,21 +176,6 @@ def _desired_commit(root: Path) -> str:
     return f"{at} (with uncommitted changes)" if dirty else at
 
 
-def _refuse_fresh_clone(root: Path) -> None:
-    """Fail closed in a checkout that has applied state in git but no state database: starting
-    an empty one there would re-apply everything as a bootstrap, under the branch's own policy."""
-    if (root / DB_FILE).exists():
-        return
-    committed = [p for p in (actual_state.LOCK_FILE, AUDIT_DIR) if (root / p).exists()]
-    if committed:
-        raise ClonedError(
-            f"this checkout has applied state ({', '.join(str(p) for p in committed)}) but no "
-            "state database, so apply cannot continue the workspace's history here",
-            hint="run apply where the state database lives; `cloned plan` here is a dry run "
-            "against cloned.lock",
-        )
-
-
 class _Run:
     """One apply's progress: outcomes so far and what they block."""
 
@@ -170,6 +191,8 @@ class _Run:
         self.journal = Journal(session.actor, session.redactor)
         self.outcomes: list[Outcome] = []
         self.unconverged: set[str] = set()
+        self._settled_known = False
+        self._settled_value: list[Outcome] | None = None
         self.records, unreadable = approval_records.read_all(root)
         self.ignored: dict[str, Problem] = {p.path: p for p in unreadable}
         self.spent = spent_in(db)
@@ -178,14 +201,20 @@ class _Run:
             for resource in session.desired.resources
         }
 
+    def busy(self) -> bool:
+        """Whether this apply will record or write anything (a no-op checks less)."""
+        return self._settled() is None or not lockfile.current(
+            self.root, self.db, self.plan.actual_digest
+        )
+
     def execute(self) -> ApplyResult:
         at = stamp()
-        if not self.plan.changes and self.recovered is None and not self._retirable():
+        settled = self._settled()
+        if settled is not None:
             # Nothing to do is not an event: a reconcile loop re-applying after an unrelated
-            # commit must not grow the audit log (nor make an audit commit) each time.
-            lock_written = self._write_lock()
-            files = self.journal.export(self.db, self.root)
-            return ApplyResult(self.plan, (), lock_written, files, None, ignored=self._ignored())
+            # commit, or an apply re-run while approvals are pending, must not grow the audit
+            # log (nor make an audit commit) each time.
+            return self._finish(settled, finished=True)
         with self.db.transaction() as connection:
             if self.recovered is not None:
                 self.journal.record(
@@ -200,9 +229,48 @@ class _Run:
                 self.plan.plan_id,
                 {"changes": len(self.plan.changes), "counts": self.plan.counts()},
             )
-        for change in self.plan.changes:
-            self.outcomes.append(self._one(change, at))
-            self.lock.renew()
+        try:
+            for change in self.plan.changes:
+                self.outcomes.append(self._one(change, at))
+                self.lock.renew()
+        except ClonedError as exc:
+            return self._failed("changes", exc)
+        return self._finish(self.outcomes, finished=False)
+
+    def _finish(self, outcomes: list[Outcome], *, finished: bool) -> ApplyResult:
+        """The steps after the changes; a failure there is reported with what was applied."""
+        stage = "finish"
+        try:
+            if not finished:
+                self._record_finished(stamp())
+            stage = "lock"
+            lock_written = self._write_lock()
+            stage = "export"
+            files = self.journal.export(self.db, self.root)
+        except ClonedError as exc:
+            self.outcomes = list(outcomes)
+            return self._failed(stage, exc)
+        recovered = None if finished else self.recovered
+        return ApplyResult(
+            self.plan, tuple(outcomes), lock_written, files, recovered, ignored=self._ignored()
+        )
+
+    def _failed(self, stage: str, exc: ClonedError) -> ApplyResult:
+        error = StepFailed(stage, exc.message, exc.hint)
+        return ApplyResult(
+            self.plan,
+            tuple(self.outcomes),
+            False,
+            (),
+            self.recovered,
+            error=error,
+            ignored=self._ignored(),
+        )
+
+    def _ignored(self) -> tuple[Problem, ...]:
+        return tuple(self.ignored[path] for path in sorted(self.ignored))
+
+    def _record_finished(self, at: str) -> None:
         with self.db.transaction() as connection:
             if not self.plan.targets:
                 planned = {change.change_hash for change in self.plan.changes}
@@ -219,50 +287,77 @@ class _Run:
                 self.plan.plan_id,
                 {"outcomes": _tally(self.outcomes)},
             )
-        lock_written = self._write_lock()
-        files = self.journal.export(self.db, self.root)
-        return ApplyResult(
-            self.plan,
-            tuple(self.outcomes),
-            lock_written,
-            files,
-            self.recovered,
-            ignored=self._ignored(),
+
+    def _settled(self) -> list[Outcome] | None:
+        """The outcomes, when every change would end exactly as it stands, writing nothing: each
+        waits on approvals (or on such a change) under a request that is open already and keeps
+        its status. None when this apply has something to do. Worked out once per apply."""
+        if not self._settled_known:
+            self._settled_value = self._work_out_settled()
+            self._settled_known = True
+        return self._settled_value
+
+    def _work_out_settled(self) -> list[Outcome] | None:
+        if self.recovered is not None or self._retirable():
+            return None
+        outcomes: list[Outcome] = []
+        held: set[str] = set()
+        for change in self.plan.changes:
+            request = self._existing(change) if change.decision.kind == "approval" else None
+            waits = sorted(self.dependencies.get(change.address, set()) & held)
+            if change.decision.kind == "approval" and request is None:
+                return None
+            if waits:
+                detail = f"waits for {', '.join(waits)}"
+                outcomes.append(
+                    Outcome(change.address, change.action, "skipped", detail, _id(request))
+                )
+            elif change.decision.kind == "deny":
+                if not self._denied_before(change):
+                    return None
+                outcomes.append(_forbidden(change))
+            elif request is None:
+                return None  # applied: that records an event
+            else:
+                evaluation = self._evaluate(change, request)
+                if evaluation.status == "approved" or evaluation.status != request.status:
+                    return None
+                outcomes.append(self._held(change, request, evaluation))
+            held.add(change.address)
+        return outcomes
+
+    def _denied_before(self, change: Change) -> bool:
+        """Whether the last outcome the audit log records for this address is this very change
+        forbidden by policy (recording it again would say nothing new)."""
+        found = events(self.db, type="change", subject=change.address)
+        last = found[-1] if found else None
+        return (
+            last is not None
+            and last.type == "change.denied"
+            and last.payload.get("change_hash") == change.change_hash
         )
 
-    def _ignored(self) -> tuple[Problem, ...]:
-        return tuple(self.ignored[path] for path in sorted(self.ignored))
+    def _existing(self, change: Change) -> requests.Request | None:
+        """The open request for exactly this change, if there is one."""
+        row = approval_rows.by_hash(self.db.reader, change.change_hash)
+        if row is None or row.status == "superseded":
+            return None
+        return requests.Request.from_row(row)
 
     def _retirable(self) -> bool:
         """Whether an open approval request waits on a change this plan no longer has."""
         if self.plan.targets:
             return False
-        return bool(approval_rows.active(self.db.reader))
+        planned = {change.change_hash for change in self.plan.changes}
+        return any(row.change_hash not in planned for row in approval_rows.active(self.db.reader))
 
     def _write_lock(self) -> bool:
         """Rewrite cloned.lock from the applied state when this apply changed it (or it is
         missing); rendering 10,000 resources costs ~0.1 s, so a no-op apply skips it."""
         applied = any(outcome.status == "applied" for outcome in self.outcomes)
-        current = get_meta(self.db.reader, LOCK_WRITTEN_FROM)
-        if not applied and current == self.plan.actual_digest and self._lock_intact():
+        if not applied and lockfile.current(self.root, self.db, self.plan.actual_digest):
             return False
-        resources = actual_state.from_db(self.db).resources
-        text = actual_state.render_lock(resources, self.session.redactor)
-        written = actual_state.write_lock(self.root, text)
-        with self.db.transaction() as connection:
-            state = digest({address: r.digest for address, r in resources.items()})
-            set_meta(connection, LOCK_WRITTEN_FROM, state)
-            set_meta(connection, LOCK_TEXT, _sha256(text.encode()))
-        return written
-
-    def _lock_intact(self) -> bool:
-        """Whether cloned.lock still has the bytes apply last wrote (a merge or a hand edit may
-        have changed it; hashing the file is far cheaper than rendering it)."""
-        try:
-            data = (self.root / actual_state.LOCK_FILE).read_bytes()
-        except OSError:
-            return False
-        return get_meta(self.db.reader, LOCK_TEXT) == _sha256(data)
+        return lockfile.write(self.root, self.db, self.session.redactor).changed
 
     def _one(self, change: Change, at: str) -> Outcome:
         waits = sorted(self.dependencies.get(change.address, set()) & self.unconverged)
@@ -279,8 +374,7 @@ class _Run:
             self.unconverged.add(change.address)
             with self.db.transaction() as connection:
                 self.journal.record(connection, "change.denied", change.address, _summary(change))
-            rules = ", ".join(rule.id for rule in decision.rules)
-            return Outcome(change.address, change.action, "denied", f"forbidden by {rules}")
+            return _forbidden(change)
         if decision.kind == "approval":
             return self._gated(change, at)
         return self._apply(change, at, approved_by=())
@@ -313,6 +407,22 @@ class _Run:
 
     def _gated(self, change: Change, at: str) -> Outcome:
         request = self._open(change, at)
+        evaluation = self._evaluate(change, request)
+        if evaluation.status == "approved":
+            return self._apply(
+                change,
+                at,
+                approved_by=evaluation.approved_by,
+                request=request,
+                evaluation=evaluation,
+            )
+        self.unconverged.add(change.address)
+        with self.db.transaction() as connection:
+            requests.mark(connection, request, evaluation.status, at)
+        return self._held(change, request, evaluation)
+
+    def _evaluate(self, change: Change, request: requests.Request) -> Evaluation:
+        """The records judged for this change (noting each one that does not count)."""
         applied = self.session.actual.resources.get(change.address)
         author = authorship.for_change(
             self.root,
@@ -342,17 +452,10 @@ class _Run:
                 self.ignored.setdefault(
                     path, Problem(path, 0, 0, "it approves an earlier version of this change")
                 )
-        if evaluation.status == "approved":
-            return self._apply(
-                change,
-                at,
-                approved_by=evaluation.approved_by,
-                request=request,
-                evaluation=evaluation,
-            )
-        self.unconverged.add(change.address)
-        with self.db.transaction() as connection:
-            requests.mark(connection, request, evaluation.status, at)
+        return evaluation
+
+    def _held(self, change: Change, request: requests.Request, evaluation: Evaluation) -> Outcome:
+        """The outcome of a gated change its approvals do not (yet) let through."""
         if evaluation.status == "denied":
             denied_by = sorted(
                 v.record.approver
@@ -425,8 +528,13 @@ class _Run:
         return Outcome(change.address, change.action, "applied", detail)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _forbidden(change: Change) -> Outcome:
+    rules = ", ".join(rule.id for rule in change.decision.rules)
+    return Outcome(change.address, change.action, "denied", f"forbidden by {rules}")
+
+
+def _id(request: requests.Request | None) -> str | None:
+    return request.id if request is not None else None
 
 
 def _summary(change: Change) -> dict[str, Any]:

@@ -9,13 +9,14 @@ committed by the next run; the user's other staged or unstaged changes are never
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from reconciler import gitrepo
-from reconciler.audit.files import AUDIT_DIR
+from reconciler.audit.files import AUDIT_DIR, CHECKPOINTS_FILE, SEGMENTS_DIR
 from reconciler.engine import actual as actual_state
 from reconciler.engine.outcome import STATUS_WORDS, Outcome
 from reconciler.errors import GitError
@@ -24,6 +25,12 @@ from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
 
 PATHS = (AUDIT_DIR.as_posix(), actual_state.LOCK_FILE.as_posix())
+GUARD = gitrepo.Guard(
+    immutable=(SEGMENTS_DIR.as_posix(),), append_only=(CHECKPOINTS_FILE.as_posix(),)
+)
+"""Committed segments never change or go; the committed checkpoints only grow."""
+EXCLUDE = (f"{AUDIT_DIR.as_posix()}/**/.*",)
+"""Dot-named files under `.cloned/audit/` (an older Cloned's temporaries) are never committed."""
 MAX_LISTED = 50
 
 Status = Literal["committed", "unchanged", "disabled", "skipped", "failed"]
@@ -85,12 +92,40 @@ def commit(
         return AuditCommit("skipped", reason="the branch has no commit yet; commit .cloned/ first")
     message = redactor.text(_message(plan_id, outcomes, desired_commit))
     try:
-        made = gitrepo.commit_paths(root, PATHS, message, chosen.author)
+        made = gitrepo.commit_paths(
+            root, PATHS, message, chosen.author, guard=GUARD, exclude=EXCLUDE
+        )
     except GitError as exc:
         return AuditCommit("failed", reason=exc.message)
     if made is None:
         return AuditCommit("unchanged")
     return AuditCommit("committed", commit=made)
+
+
+def check_history(root: Path) -> None:
+    """Refuse, before anything is applied, a repository the audit commit could not be made in
+    (its git folder not writable), and a checkout whose committed audit files were deleted or
+    rewritten: this apply's audit commit would have to rewrite the audit history."""
+    if gitrepo.toplevel(root) is None:
+        return
+    git_dir = gitrepo.git_dir(root)
+    if not os.access(git_dir, os.W_OK | os.X_OK):
+        raise GitError(
+            f"{git_dir}: not writable, so the audit commit could not be made; nothing was applied",
+            hint="run apply as a user who may commit to this repository, or with --no-commit",
+        )
+    refused = gitrepo.rewrites(root, GUARD)
+    if refused:
+        raise GitError(
+            f"committed audit files differ in this checkout ({'; '.join(map(_past, refused))}"
+            "); the audit commit never rewrites committed audit history, so nothing was applied",
+            hint="restore them with `git checkout HEAD -- .cloned/audit`",
+        )
+
+
+def _past(rewrite: str) -> str:
+    verb, _, rest = rewrite.partition(" ")
+    return {"deletes": "deleted", "rewrites": "rewritten"}[verb] + ": " + rest
 
 
 def _message(plan_id: str, outcomes: Sequence[Outcome], desired_commit: str) -> str:

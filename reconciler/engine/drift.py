@@ -11,19 +11,24 @@ Three checks, each against a record Cloned wrote itself:
   hand, or left behind by an apply that could not write it).
 
 Repair (`heal`, used by `cloned reconcile --self-heal`): a record goes back to the state the
-audit log says was applied, taken from `cloned.lock` as committed at HEAD when it holds exactly
-that state; otherwise the record is made truthful (its digest recomputed, or an unaccounted-for
-record removed) so the next plan shows the difference and policy judges it. Then `cloned.lock`
-is rewritten from the repaired state. Every repair is one audited transaction.
+audit log says was applied, taken from any version of `cloned.lock` (the working tree's, then
+the committed ones, newest first) whose state hashes to the digest the audit log recorded; a
+record the audit log never applied, or says was deleted, is removed. A record with no such
+evidence is left alone and stays drift: it is never made to look audited, and apply refuses to
+plan against it or write it to `cloned.lock` (`unaccounted`, `UnaccountedState`). Then
+`cloned.lock` is rewritten from the repaired state. Every repair is one audited transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from reconciler import gitrepo
 from reconciler.audit.log import events
 from reconciler.canonical import digest
 from reconciler.clock import stamp
@@ -65,9 +70,37 @@ class Report:
 
 def detect(root: Path, db: StateDB) -> Report:
     """Compare the applied records with their digests, the audit log and `cloned.lock`."""
-    found: list[Drifted] = []
     applied = {row.address: row for row in rows.all_rows(db)}
-    audited = _audited(db)
+    found = _unaccounted(applied, _audited(db))
+    found.extend(_lock_drift(root, applied))
+    return Report(tuple(found), len(applied))
+
+
+def unaccounted(db: StateDB) -> list[Drifted]:
+    """The `modified` and `unaudited` findings: applied records the audit log does not account
+    for. Nothing may be planned against them or written from them to `cloned.lock`."""
+    return _unaccounted({row.address: row for row in rows.all_rows(db)}, _audited(db))
+
+
+class UnaccountedState(ClonedError):
+    """The state database holds records the audit log does not account for.
+
+    Permanent: retrying changes nothing, so the reconcile loop reports it once and waits for
+    new inputs instead of retrying it."""
+
+    def __init__(self, items: list[Drifted], *, doing: str) -> None:
+        listed = "; ".join(f"{item.address}: {item.detail}" for item in items)
+        super().__init__(
+            f"the state database holds records the audit log does not account for ({listed}), "
+            f"so {doing}",
+            hint="see `cloned drift`; `cloned reconcile --once --self-heal` restores the "
+            "audited state",
+        )
+        self.items = tuple(items)
+
+
+def _unaccounted(applied: dict[str, rows.Row], audited: dict[str, object]) -> list[Drifted]:
+    found: list[Drifted] = []
     for address, row in sorted(applied.items()):
         content = digest(json.loads(row.state))
         if content != row.digest:
@@ -86,8 +119,7 @@ def detect(root: Path, db: StateDB) -> Report:
     for address, last in sorted(audited.items()):
         if isinstance(last, str) and address not in applied:
             found.append(Drifted("unaudited", address, "applied, but missing from the state"))
-    found.extend(_lock_drift(root, applied))
-    return Report(tuple(found), len(applied))
+    return found
 
 
 _NEVER = object()
@@ -133,7 +165,7 @@ class Repair:
     """What `heal` did to one drifted resource."""
 
     address: str
-    action: str  # restored | redigested | removed | lock rewritten
+    action: str  # restored | removed | lock rewritten
 
     def to_json(self) -> dict[str, str]:
         return {"address": self.address, "action": self.action}
@@ -142,27 +174,23 @@ class Repair:
 def heal(
     root: Path, db: StateDB, report: Report, *, actor: str, redactor: Redactor
 ) -> list[Repair]:
-    """Repair what `report` found (see the module doc); returns what was done."""
+    """Repair what `report` found (see the module doc); returns what was done. What no evidence
+    can repair is left as it is (`unaccounted` still finds it), and nothing is recorded for it,
+    so repeating the repair repeats nothing."""
     if not report.drifted:
         return []
-    committed = _committed_lock(root)
     audited = _audited(db)
     applied = {row.address: row for row in rows.all_rows(db)}
+    broken = sorted({i.address for i in report.items if i.kind in ("modified", "unaudited")})
+    targets = {a: t for a in broken if isinstance(t := _target(audited, applied, a), str)}
+    states = audited_states(root, targets)
     repairs: list[Repair] = []
     at = stamp()
     journal = Journal(actor, redactor)
-    broken = sorted({i.address for i in report.items if i.kind in ("modified", "unaudited")})
     with db.transaction() as connection:
         for address in broken:
-            row = applied.get(address)
-            want = audited.get(address, _NEVER)
-            entry = committed.get(address)
-            if (
-                isinstance(want, str)
-                and entry is not None
-                and entry.digest == want
-                and (digest(entry.state) == want)
-            ):
+            row, entry = applied.get(address), states.get(address)
+            if entry is not None:
                 rows.put(
                     connection,
                     rows.Row(
@@ -170,32 +198,84 @@ def heal(
                         kind=entry.kind,
                         name=entry.name,
                         state=json.dumps(entry.state, sort_keys=True),
-                        digest=want,
+                        digest=entry.digest,
                         origin=row.origin if row is not None else "cloned.lock",
                         applied_at=at,
                         plan_id=row.plan_id if row is not None else "drift-repair",
                     ),
                 )
                 repairs.append(Repair(address, "restored"))
-            elif row is not None and (want is _NEVER or want is None):
+            elif row is not None and audited.get(address, _NEVER) in (_NEVER, None):
                 rows.delete(connection, address)
                 repairs.append(Repair(address, "removed"))
-            elif row is not None:
-                truthful = digest(json.loads(row.state))
-                rows.put(connection, replace(row, digest=truthful))
-                repairs.append(Repair(address, "redigested"))
         if repairs:
             journal.record(connection, "drift.repaired", "workspace", _repaired(report, repairs))
-    resources = actual_state.from_db(db).resources
-    if actual_state.write_lock(root, actual_state.render_lock(resources, redactor)):
-        rewritten = Repair(str(actual_state.LOCK_FILE), "lock rewritten")
-        repairs.append(rewritten)
-        with db.transaction() as connection:
-            journal.record(
-                connection, "drift.repaired", "cloned.lock", _repaired(report, [rewritten])
-            )
+    if not unaccounted(db):
+        repairs.extend(_rewrite_lock(root, db, report, journal))
     journal.export(db, root)
     return repairs
+
+
+def _target(audited: dict[str, object], applied: dict[str, rows.Row], address: str) -> object:
+    """The digest `address` must be restored to: the last applied one the audit log recorded
+    (the row's own, for events written before digests were); None or `_NEVER` when the audit
+    log says it must not exist."""
+    want = audited.get(address, _NEVER)
+    if want is _UNKNOWN:
+        row = applied.get(address)
+        return row.digest if row is not None else _NEVER
+    return want
+
+
+def _rewrite_lock(root: Path, db: StateDB, report: Report, journal: Journal) -> list[Repair]:
+    from reconciler.engine import lockfile
+
+    if not lockfile.write(root, db, journal.redactor).changed:
+        return []
+    rewritten = Repair(str(actual_state.LOCK_FILE), "lock rewritten")
+    with db.transaction() as connection:
+        journal.record(connection, "drift.repaired", "cloned.lock", _repaired(report, [rewritten]))
+    return [rewritten]
+
+
+MAX_LOCK_HISTORY = 200
+"""How many commits of `cloned.lock` repair searches for an audited state."""
+
+
+def audited_states(root: Path, wanted: dict[str, str]) -> dict[str, ActualResource]:
+    """address -> a recorded state whose content hashes to the digest `wanted` names: from the
+    working tree's `cloned.lock`, else the newest committed one that has it. Any source will
+    do, since the digest proves the content; a redacted state proves nothing and is passed
+    over."""
+    found: dict[str, ActualResource] = {}
+    for resources in _lock_versions(root):
+        for address, want in wanted.items():
+            entry = resources.get(address)
+            if (
+                address not in found
+                and entry is not None
+                and entry.digest == want
+                and digest(entry.state) == want
+            ):
+                found[address] = entry
+        if found.keys() == wanted.keys():
+            break
+    return found
+
+
+def _lock_versions(root: Path) -> Iterator[dict[str, ActualResource]]:
+    """The applied states `cloned.lock` recorded, newest first: the working tree's, then each
+    commit's (unreadable versions are skipped)."""
+    with contextlib.suppress(ClonedError, OSError):
+        yield actual_state.from_lock(root).resources
+    rel = actual_state.LOCK_FILE.as_posix()
+    try:
+        commits = gitrepo.commits_touching(root, "HEAD", [rel], limit=MAX_LOCK_HISTORY)
+    except ClonedError:
+        return
+    for commit in commits:
+        with contextlib.suppress(ClonedError):
+            yield revision.actual_at(root, revision.Revision(commit, commit)).resources
 
 
 def _repaired(report: Report, repairs: list[Repair]) -> dict[str, Any]:
@@ -203,15 +283,6 @@ def _repaired(report: Report, repairs: list[Repair]) -> dict[str, Any]:
         "found": [item.to_json() for item in report.items],
         "repairs": [repair.to_json() for repair in repairs],
     }
-
-
-def _committed_lock(root: Path) -> dict[str, ActualResource]:
-    """The applied state cloned.lock records at HEAD (empty outside git, before the first
-    commit, or when it has none or it does not parse)."""
-    try:
-        return revision.actual_at(root, revision.head(root)).resources
-    except ClonedError:
-        return {}
 
 
 def check(root: Path) -> tuple[Report, int | None]:

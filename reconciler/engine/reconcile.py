@@ -17,7 +17,9 @@ loop's status is written to `.cloned/state/reconcile.json`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import socket
 import sys
@@ -31,10 +33,10 @@ from reconciler import gitrepo
 from reconciler.atomic import write_atomic
 from reconciler.canonical import parse_json
 from reconciler.clock import stamp
-from reconciler.engine import auditcommit, revision
+from reconciler.engine import auditcommit, preflight, revision
 from reconciler.engine.apply import apply
 from reconciler.engine.auditcommit import AuditCommit
-from reconciler.engine.drift import Drifted, Repair, detect, heal
+from reconciler.engine.drift import Drifted, Repair, UnaccountedState, detect, heal, unaccounted
 from reconciler.engine.journal import Journal
 from reconciler.engine.session import open_session
 from reconciler.errors import (
@@ -186,14 +188,25 @@ def cycle(
     if seen.dirty and not settings.allow_dirty:
         return replace(record, skipped=True, duration_ms=_since(started))
     desired = _desired(settings, seen)
-    found, repairs = _drift(settings, desired)
+    found, repairs, unrepaired = _drift(settings, desired)
     if found:
         emit(_event("drift", number, items=[i.to_json() for i in found], healed=bool(repairs)))
     if repairs:
         emit(_event("healed", number, repairs=[r.to_json() for r in repairs]))
+    if unrepaired:
+        raise UnaccountedState(
+            unrepaired,
+            doing="self-heal cannot repair them (no version of cloned.lock holds the state the "
+            "audit log applied) and nothing was applied",
+        )
     result = apply(
         settings.root, lock_timeout=settings.lock_timeout, commit=settings.commit, desired=desired
     )
+    if result.error is not None:
+        raise ClonedError(
+            f"{result.error.describe()} (after the changes: {result.summary()})",
+            hint=result.error.hint,
+        )
     counts: dict[str, int] = {}
     for outcome in result.outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
@@ -223,12 +236,13 @@ def _desired(settings: Settings, seen: Inputs) -> DesiredState:
 
 def _drift(
     settings: Settings, desired: DesiredState
-) -> tuple[tuple[Drifted, ...], tuple[Repair, ...]]:
-    """Drift found (under the workspace lock, so no apply is half-way), and what was repaired."""
+) -> tuple[tuple[Drifted, ...], tuple[Repair, ...], list[Drifted]]:
+    """Drift found (under the workspace lock, so no apply is half-way), what was repaired, and
+    (with self_heal) the records repair could not account for."""
     root = settings.root
     db = StateDB.open(root, create=False)
     if db is None:
-        return (), ()  # nothing applied yet
+        return (), (), []  # nothing applied yet
     try:
         with WorkspaceLock(db, timeout=settings.lock_timeout) as lock:
             if lock.recovered is not None:
@@ -242,10 +256,10 @@ def _drift(
                     )
             report = detect(root, db)
             if not (report.drifted and settings.self_heal):
-                return report.items, ()
+                return report.items, (), []
             session = open_session(root, db, desired=desired)
             repairs = heal(root, db, report, actor=session.actor, redactor=session.redactor)
-            return report.items, tuple(repairs)
+            return report.items, tuple(repairs), unaccounted(db)
     finally:
         db.close()
 
@@ -395,6 +409,14 @@ class Loop:
         if seen is not None:
             self.seen = seen
         details: dict[str, Any] = {"trigger": trigger}
+        if isinstance(exc, UnaccountedState):
+            # Permanent: the same inputs fail the same way, so there is no retry (and no
+            # repair attempt for the same drift) until a commit, an approval or new drift.
+            self.backoff = 0.0
+            self.retry_at = math.inf
+            with contextlib.suppress(ClonedError, OSError):
+                self.drift_seen = probe(self.settings.root)
+            details["retry"] = "when the inputs or the drift change"
         if isinstance(exc, ClonedError):
             details["error"] = exc.message
             if isinstance(exc, ValidationFailed):
@@ -488,6 +510,8 @@ class Loop:
 
 def run(settings: Settings, *, emit: Emit, stopper: StopEvent) -> int:
     """Run `cloned reconcile`: one cycle (its exit code), or a loop until `stopper` (0)."""
+    # A workspace that lost its state database cannot apply: say so once, before any cycle.
+    preflight.refuse_lost_state(settings.root)
     loop = Loop(settings, emit, stopper)
     if settings.mode == "once":
         return loop.tick("once", force=True) or 0

@@ -7,12 +7,15 @@ apply converges from.
 
 from __future__ import annotations
 
+import functools
+import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from reconciler.atomic import create_private_file
+from reconciler.atomic import create_private_file, temp_folder
 from reconciler.errors import StateUnavailable
 
 DB_FILE = Path(".cloned") / "state" / "cloned.db"
@@ -83,40 +86,73 @@ class StateDB:
         """The database of the workspace at `root`, migrated to the current schema.
 
         With `create=False` a missing database is None (a fresh clone plans against
-        `cloned.lock` instead), and nothing is written.
+        `cloned.lock` instead), and nothing is written. A file that is there but is not a Cloned
+        state database (empty, not SQLite, another schema) is an error naming it, never an
+        empty state.
         """
         path = root / DB_FILE
-        if not path.exists() and not create:
-            return None
-        # SQLite gives the -wal and -shm files the database file's mode: creating it 0600 first
-        # keeps all three owner-only (an older database is narrowed here too).
+        if not path.exists():
+            if not create:
+                return None
+            _create(path)
+        elif path.is_file() and path.stat().st_size == 0:
+            # SQLite would take an empty file for a new database; Cloned never leaves one
+            # (it creates the database whole, see `_create`), so it was emptied.
+            raise _damaged(path, "the state database is empty (0 bytes)")
+        # SQLite gives the -wal and -shm files the database file's mode: narrowing it to 0600
+        # first keeps all three owner-only (an older database is narrowed here too).
         _make_private(path)
         try:
-            connection = sqlite3.connect(path, isolation_level=None, timeout=30)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            db = cls(connection, path)
-            db._migrate()
+            db = cls(sqlite3.connect(path, isolation_level=None, timeout=30), path)
+            try:
+                db._check_version()  # before anything writes to the file
+                _configure(db._connection)
+                db._migrate()
+                db._check_schema()
+            except BaseException:
+                db.close()
+                raise
         except sqlite3.DatabaseError as exc:
-            raise StateUnavailable(
-                f"{path}: the state database cannot be opened ({exc})",
-                hint="if it is damaged, move it aside; `cloned plan` then plans from cloned.lock",
-            ) from None
+            raise _damaged(path, f"the state database cannot be opened ({exc})") from None
         return db
 
-    def _migrate(self) -> None:
-        version = int(self._connection.execute("PRAGMA user_version").fetchone()[0])
+    def _version(self) -> int:
+        return int(self._connection.execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_version(self) -> None:
+        """A version this Cloned knows, and at the current one the current schema; a database
+        without a version must be empty (a new one)."""
+        version = self._version()
         if version > SCHEMA_VERSION:
             raise StateUnavailable(
                 f"{self.path}: state schema version {version} is newer than this Cloned "
                 f"understands ({SCHEMA_VERSION}); upgrade Cloned"
             )
+        if version == 0 and _tables(self._connection):
+            raise _damaged(self.path, "not a Cloned state database (it holds other tables)")
+        if version == SCHEMA_VERSION:
+            self._check_schema()
+
+    def _migrate(self) -> None:
+        version = self._version()
         for target in range(version, SCHEMA_VERSION):
             with self.transaction() as connection:
                 for statement in _statements(MIGRATIONS[target]):
                     connection.execute(statement)
                 connection.execute(f"PRAGMA user_version={target + 1}")
+
+    def _check_schema(self) -> None:
+        """Every table of the current schema is there with its columns."""
+        for table, columns in _expected_schema().items():
+            found = _columns(self._connection, table)
+            if not found:
+                raise _damaged(self.path, f"not a Cloned state database (no table {table})")
+            if found != columns:
+                raise _damaged(
+                    self.path,
+                    f"not a Cloned state database (table {table} has columns "
+                    f"{', '.join(found)}; expected {', '.join(columns)})",
+                )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -152,6 +188,65 @@ def _make_private(path: Path) -> None:
         companion = path.with_name(path.name + suffix)
         if companion.exists():
             create_private_file(companion)
+
+
+def _configure(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA foreign_keys=ON")
+
+
+def _create(path: Path) -> None:
+    """Make a new database whole in the git-ignored temporary folder, then rename it into place:
+    a crash leaves no database or a complete one, never an empty file."""
+    folder = temp_folder(path)
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    os.close(fd)
+    temp = Path(name)
+    try:
+        connection = sqlite3.connect(temp, isolation_level=None)
+        try:
+            _configure(connection)
+            StateDB(connection, temp)._migrate()
+        finally:
+            connection.close()  # the last connection checkpoints the WAL into the file
+        os.replace(temp, path)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            temp.with_name(temp.name + suffix).unlink(missing_ok=True)
+
+
+def _damaged(path: Path, what: str) -> StateUnavailable:
+    return StateUnavailable(
+        f"{path}: {what}",
+        hint="restore it from a backup (it holds this workspace's applied state and audit "
+        "log); `cloned plan` without it plans from cloned.lock, but apply refuses to start "
+        "the workspace's history again",
+    )
+
+
+def _tables(connection: sqlite3.Connection) -> list[str]:
+    cursor = connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    return sorted(str(row[0]) for row in cursor.fetchall())
+
+
+def _columns(connection: sqlite3.Connection, table: str) -> list[str]:
+    return [str(row[1]) for row in connection.execute(f"PRAGMA table_info({table})").fetchall()]
+
+
+@functools.cache
+def _expected_schema() -> dict[str, list[str]]:
+    """table -> columns of the current schema, from an in-memory database migrated to it."""
+    connection = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for script in MIGRATIONS:
+            for statement in _statements(script):
+                connection.execute(statement)
+        return {table: _columns(connection, table) for table in _tables(connection)}
+    finally:
+        connection.close()
 
 
 def _statements(script: str) -> list[str]:
