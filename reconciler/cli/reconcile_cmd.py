@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from reconciler.cli import inert
-from reconciler.engine.outcome import STATUS_WORDS
+from reconciler.engine.outcome import describe_counts
 from reconciler.errors import UsageError
 
 if TYPE_CHECKING:
-    from reconciler.engine.reconcile import LogEvent, LoopStatus, Mode
+    from reconciler.engine.reconcile import CycleRecord, LogEvent, LoopStatus, Mode
 
 LOG_FORMATS = ("text", "json")
 
@@ -301,7 +301,7 @@ def _show_status(root: Path, *, as_json: bool) -> int:
             hint="start one with `cloned reconcile --watch` or `cloned reconcile --once`",
         )
     if as_json:
-        print_json({**found.data, "alive": found.alive})
+        print_json(found.to_json())
         return 0
     for line in _status_lines(found):
         say(line)
@@ -309,9 +309,9 @@ def _show_status(root: Path, *, as_json: bool) -> int:
 
 
 def _status_lines(found: LoopStatus) -> list[str]:
-    data = found.data
-    where = f"pid {data.get('pid')} on {data.get('host')}"
-    if data.get("state") == "stopped":
+    status = found.record
+    where = f"pid {status.pid} on {status.host}"
+    if status.state == "stopped":
         state = "stopped"
     elif found.alive is False:
         state = "not running (the process is gone; it did not stop cleanly)"
@@ -320,31 +320,28 @@ def _status_lines(found: LoopStatus) -> list[str]:
     else:
         state = "running"
     lines = [
-        f"Reconcile ({data.get('mode')}, {where}): {state}.",
-        f"Started {data.get('started_at')}, updated {data.get('updated_at')}: "
-        f"{data.get('cycles')} cycle(s), {data.get('consecutive_errors')} consecutive error(s).",
+        f"Reconcile ({status.mode}, {where}): {state}.",
+        f"Started {status.started_at}, updated {status.updated_at}: "
+        f"{status.cycles} cycle(s), {status.consecutive_errors} consecutive error(s).",
     ]
-    last = data.get("last")
-    if isinstance(last, dict):
-        lines.append(_last_line(last))
-    drift = data.get("drift") or []
-    if drift:
-        lines.append(f"Drift: {len(drift)} finding(s): {', '.join(_item(i) for i in drift)}.")
-    if data.get("consecutive_errors"):
-        lines.append(f"Next retry after {data.get('next_backoff'):g} s.")
+    if status.last is not None:
+        lines.append(_last_line(status.last))
+    if status.drift:
+        found_items = ", ".join(f"{item.address}:{item.kind}" for item in status.drift)
+        lines.append(f"Drift: {len(status.drift)} finding(s): {found_items}.")
+    if status.consecutive_errors:
+        lines.append(f"Next retry after {status.next_backoff:g} s.")
     return lines
 
 
-def _last_line(last: dict[str, Any]) -> str:
-    head = str(last.get("head") or "none")[:12]
-    said = f"Last cycle #{last.get('cycle')} at {last.get('at')} ({last.get('trigger')}"
-    said += f", HEAD {head})"
-    if last.get("error"):
-        return f"{said}: error: {last['error']}"
-    if last.get("skipped"):
-        return f"{said}: skipped, uncommitted changes: {', '.join(last.get('dirty') or [])}"
-    outcomes = last.get("outcomes") or {}
-    summary = ", ".join(f"{n} {STATUS_WORDS.get(s, s)}" for s, n in outcomes.items())
-    made = last.get("audit_commit") or {}
-    commit = f"; audit commit {str(made['commit'])[:12]}" if made.get("commit") else ""
-    return f"{said}: {summary or 'no changes'} (exit {last.get('exit_code')}){commit}."
+def _last_line(last: CycleRecord) -> str:
+    head = (last.head or "none")[:12]
+    said = f"Last cycle #{last.cycle} at {last.at} ({last.trigger}, HEAD {head})"
+    if last.error:
+        return f"{said}: error: {last.error}"
+    if last.skipped:
+        return f"{said}: skipped, uncommitted changes: {', '.join(last.dirty)}"
+    summary = describe_counts(dict(last.outcomes))
+    made = last.audit_commit
+    commit = f"; audit commit {made.commit[:12]}" if made is not None and made.commit else ""
+    return f"{said}: {summary or 'no changes'} (exit {last.exit_code}){commit}."

@@ -26,7 +26,7 @@ from reconciler.clock import now, stamp
 from reconciler.engine import auditcommit, authorship, lockfile, preflight, revision
 from reconciler.engine.auditcommit import AuditCommit
 from reconciler.engine.journal import Journal
-from reconciler.engine.outcome import STATUS_WORDS, Outcome
+from reconciler.engine.outcome import Outcome, count, describe_counts
 from reconciler.engine.planfile import SavedPlan, stale_reasons
 from reconciler.engine.planner import Plan
 from reconciler.engine.preview import SPENT_EVENT, spent_in
@@ -90,10 +90,13 @@ class ApplyResult:
     and records for a gated change of this plan that do not count (forged, expired, stale,
     spent, ineligible)."""
 
+    def counts(self) -> dict[str, int]:
+        """How many outcomes of each status, in the order they first occur."""
+        return count(self.outcomes)
+
     def summary(self) -> str:
         """`2 applied, 1 awaiting approval`: the outcomes counted by status, or `no changes`."""
-        counts = _tally(list(self.outcomes))
-        return ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items()) or "no changes"
+        return describe_counts(self.counts()) or "no changes"
 
     @property
     def exit_code(self) -> ExitCode:
@@ -285,7 +288,7 @@ class _Run:
                 connection,
                 "apply.finished",
                 self.plan.plan_id,
-                {"outcomes": _tally(self.outcomes)},
+                {"outcomes": count(self.outcomes)},
             )
 
     def _settled(self) -> list[Outcome] | None:
@@ -545,10 +548,3 @@ def _summary(change: Change) -> dict[str, Any]:
         "rules": [rule.id for rule in change.decision.rules],
         "diff": [field.to_json() for field in change.proposed.diff],
     }
-
-
-def _tally(outcomes: list[Outcome]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    return counts

@@ -13,12 +13,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast, get_args
 
 from reconciler import gitrepo
 from reconciler.audit.files import AUDIT_DIR, CHECKPOINTS_FILE, SEGMENTS_DIR
 from reconciler.engine import actual as actual_state
-from reconciler.engine.outcome import STATUS_WORDS, Outcome
+from reconciler.engine.outcome import STATUS_WORDS, Outcome, count, describe_counts
 from reconciler.errors import GitError
 from reconciler.redact import Redactor
 from reconciler.state import resources as rows
@@ -46,6 +46,16 @@ class AuditCommit:
 
     def to_json(self) -> dict[str, str | None]:
         return {"status": self.status, "commit": self.commit, "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, data: Any) -> AuditCommit:
+        """What `to_json` wrote (the reconcile status file); ValueError otherwise."""
+        if not isinstance(data, dict) or data.get("status") not in get_args(Status):
+            raise ValueError("an audit commit needs a known status")
+        commit, reason = data.get("commit"), data.get("reason", "")
+        if not (commit is None or isinstance(commit, str)) or not isinstance(reason, str):
+            raise ValueError("an audit commit's commit and reason are strings")
+        return cls(cast(Status, data["status"]), commit, reason)
 
 
 @dataclass(frozen=True)
@@ -130,11 +140,8 @@ def _past(rewrite: str) -> str:
 
 def _message(plan_id: str, outcomes: Sequence[Outcome], desired_commit: str) -> str:
     """`cloned: apply 1a2b3c4d5e6f: 2 applied, 1 awaiting approval`, each change, trailers."""
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
     short = plan_id.removeprefix("sha256:")[:12]
-    tally = ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in counts.items()) or "no changes"
+    tally = describe_counts(count(outcomes)) or "no changes"
     lines = [f"cloned: apply {short}: {tally}", ""]
     for outcome in outcomes[:MAX_LISTED]:
         detail = f" ({outcome.detail})" if outcome.detail else ""

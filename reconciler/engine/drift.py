@@ -26,7 +26,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from reconciler import gitrepo
 from reconciler.audit.log import events
@@ -54,6 +54,17 @@ class Drifted:
 
     def to_json(self) -> dict[str, str]:
         return {"kind": self.kind, "address": self.address, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Drifted:
+        """A finding as `to_json` wrote it (the reconcile status file); ValueError otherwise."""
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(key), str) for key in ("kind", "address", "detail")
+        ):
+            raise ValueError("a drift finding needs kind, address and detail")
+        if data["kind"] not in get_args(Kind):
+            raise ValueError(f"{data['kind']!r} is not a kind of drift")
+        return cls(cast(Kind, data["kind"]), data["address"], data["detail"])
 
 
 @dataclass(frozen=True)
@@ -169,6 +180,15 @@ class Repair:
 
     def to_json(self) -> dict[str, str]:
         return {"address": self.address, "action": self.action}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Repair:
+        """A repair as `to_json` wrote it; ValueError otherwise."""
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(key), str) for key in ("address", "action")
+        ):
+            raise ValueError("a repair needs address and action")
+        return cls(data["address"], data["action"])
 
 
 def heal(

@@ -305,9 +305,8 @@ def test_drift_that_cannot_be_repaired_is_reported_and_not_repaired_again(team: 
 def test_the_loop_reports_unrepairable_drift_once_and_does_not_retry_it(
     team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import time
-
     from reconciler.engine import reconcile
+    from tests.fakes.clock import FakeClock
 
     repo = team.repo
     team.edit(".cloned/budgets.yaml", "{calls: 100}", "{calls: 90}")
@@ -327,13 +326,13 @@ def test_the_loop_reports_unrepairable_drift_once_and_does_not_retry_it(
             return False
 
     logged: list[reconcile.LogEvent] = []
-    settings = reconcile.Settings(repo, "interval", interval=1.0, self_heal=True)
+    clock = FakeClock()
+    settings = reconcile.Settings(repo, "interval", interval=1.0, self_heal=True, clock=clock)
     loop = reconcile.Loop(settings, logged.append, Never())
     assert loop.tick("start") == 1
     (error,) = [e for e in logged if e.event == "error"]
     assert "budget.daily" in error.details["error"]
-    later = time.monotonic() + 3600  # long past any backoff
-    monkeypatch.setattr(reconcile.time, "monotonic", lambda: later)
+    clock.advance(3600)  # long past any backoff
     for _ in range(3):
         assert loop.tick("interval", probe_drift=True) is None
     assert [e.event for e in logged].count("error") == 1
