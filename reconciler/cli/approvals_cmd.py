@@ -71,12 +71,12 @@ def show(
     request = item.request
     say(f"Request {request.id}: {request.action} {request.address} ({item.status})")
     say(f"  change {request.change_hash}")
-    say(f"  declared at {request.change.get('origin')}, risk {request.change.get('risk')}")
+    say(f"  declared at {request.origin}, risk {request.risk}")
     say(f"  author {request.author}, opened {request.created_at}")
     for rule in request.rules:
         needs = rule.requirement.describe() if rule.requirement else ""
         say(f"  rule {rule.id}: {needs}")
-    for line in diff_lines({"diff": request.change.get("diff", [])}):
+    for line in diff_lines({"diff": request.diff}):
         say(f"    {line}")
     for verdict in item.evaluation.verdicts if item.evaluation else ():
         state = "counts" if verdict.reason is None else f"does not count: {verdict.reason.text}"
