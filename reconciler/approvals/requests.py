@@ -53,6 +53,22 @@ class Request:
             superseded_by=row.superseded_by,
         )
 
+    @property
+    def origin(self) -> str:
+        """Where the change is declared (`FILE:LINE`), as its plan JSON says."""
+        return str(self.change.get("origin"))
+
+    @property
+    def risk(self) -> str:
+        """The change's risk, as its plan JSON says."""
+        return str(self.change.get("risk"))
+
+    @property
+    def diff(self) -> list[Any]:
+        """The change's diff in its plan JSON form (what `reconciler.cli.diffview` renders)."""
+        diff = self.change.get("diff")
+        return diff if isinstance(diff, list) else []
+
 
 @dataclass(frozen=True)
 class Opened:

@@ -20,6 +20,41 @@ from reconciler.plan.types import RuleRef
 
 Status = Literal["pending", "approved", "denied", "expired", "superseded"]
 
+ReasonKind = Literal[
+    "forged",  # the signature does not verify
+    "not_approver",  # the signer is not an approver of the applied Workspace
+    "wrong_key",  # not the key the applied Workspace lists for that approver
+    "other_workspace",  # signed for another workspace
+    "bad_expiry",  # expires_at is no valid time
+    "expired",  # an approval past its expiry
+    "spent",  # an approval an apply already used
+    "stale",  # it signs an earlier version of the change, or no change the branch plans
+    "other_change",  # it signs another change than the request its id names
+    "ineligible",  # the approver is in none of the groups the rule accepts
+    "own_change",  # the rule excludes the change's author, and the approver is that author
+    "author_unknown",  # the rule excludes the change's author, who is not known
+    "no_rule",  # the change has no approval rule to satisfy
+    "malformed",  # the file is no valid approval record
+]
+
+LAPSED: frozenset[ReasonKind] = frozenset({"expired", "spent"})
+"""Reasons of a record that was sound once and lapsed: not wrong, it just no longer counts."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a record does not count: `kind` is what callers branch on, `text` what people read
+    (the wording specs/approval-record.md gives)."""
+
+    kind: ReasonKind
+    text: str
+
+    @property
+    def lapsed(self) -> bool:
+        """Expired or spent: listed, never counted, and not an error."""
+        return self.kind in LAPSED
+
+
 Spent = Mapping[str, int]
 """Approval records already used by an apply: record id -> the seq of its `approval.spent`
 audit event. An approval authorises one application of its change."""
@@ -53,39 +88,49 @@ def record_problem(
     approvers: dict[str, Approver],
     now: datetime,
     spent: Spent = NO_SPENT,
-) -> str | None:
+) -> Reason | None:
     """Why this record cannot count for anything, or None when it is sound."""
     if not keys.verify(record.public_key, record.signed_payload(), record.signature):
-        return "the signature does not verify (forged or edited record)"
+        return Reason("forged", "the signature does not verify (forged or edited record)")
     approver = approvers.get(record.approver)
     if approver is None:
-        return f'"{record.approver}" is not an approver in the applied Workspace'
+        return Reason(
+            "not_approver", f'"{record.approver}" is not an approver in the applied Workspace'
+        )
     if not keys.same_key(approver.public_key, record.public_key):
-        return f'the key is not the one the applied Workspace lists for "{record.approver}"'
+        return Reason(
+            "wrong_key",
+            f'the key is not the one the applied Workspace lists for "{record.approver}"',
+        )
     if record.workspace != workspace:
-        return f'signed for workspace "{record.workspace}", not "{workspace}"'
+        return Reason(
+            "other_workspace", f'signed for workspace "{record.workspace}", not "{workspace}"'
+        )
     try:
         expires = datetime.strptime(record.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
-        return "expires_at is not a valid time"
+        return Reason("bad_expiry", "expires_at is not a valid time")
     # A denial blocks until the change changes or the record is removed (SPEC section 4); only
     # approvals lapse.
     if now >= expires and record.verdict == "approve":
-        return f"expired at {record.expires_at}"
+        return Reason("expired", f"expired at {record.expires_at}")
     if record.verdict == "approve" and record.id in spent:
         return spent_reason(spent[record.id])
     return None
 
 
-SPENT_PREFIX = "spent"
-
-
-def spent_reason(seq: int) -> str:
+def spent_reason(seq: int) -> Reason:
     """Why a spent approval does not count."""
-    return (
-        f"{SPENT_PREFIX}: an apply already used it (audit event {seq}); the change needs a new "
-        "approval to be applied again"
+    return Reason(
+        "spent",
+        f"spent: an apply already used it (audit event {seq}); the change needs a new "
+        "approval to be applied again",
     )
+
+
+EARLIER_VERSION = Reason(
+    "stale", "it approves an earlier version of this change; the change has changed since"
+)
 
 
 @dataclass(frozen=True)
@@ -117,15 +162,11 @@ class Verdict:
 
     path: str
     record: Record
-    reason: str | None  # None: it counts
+    reason: Reason | None  # None: it counts
 
     @property
     def counts(self) -> bool:
         return self.reason is None
-
-    @property
-    def spent(self) -> bool:
-        return bool(self.reason and self.reason.startswith(SPENT_PREFIX + ":"))
 
 
 @dataclass(frozen=True)
@@ -170,12 +211,14 @@ def evaluate(
             record, workspace=workspace, approvers=approvers, now=now, spent=spent
         )
         if reason is None and record.change_hash != change_hash:
-            reason = "it approves an earlier version of this change; the change has changed since"
+            reason = EARLIER_VERSION
         if reason is None and not any(
             _eligible(record, rule, author, approvers) is None for rule in rules
         ):
             reason = (
-                _eligible(record, rules[0], author, approvers) if rules else "no rule to satisfy"
+                _eligible(record, rules[0], author, approvers)
+                if rules
+                else Reason("no_rule", "no rule to satisfy")
             )
         verdicts.append(Verdict(path, record, reason))
     counted = [v for v in verdicts if v.counts]
@@ -200,13 +243,13 @@ def evaluate(
             missing.append(f"{rule.id}: {need - len(have)} more from {groups}")
     if not missing:
         return Evaluation("approved", tuple(verdicts), ())
-    expired = any(v.reason and v.reason.startswith("expired") for v in verdicts)
+    expired = any(v.reason is not None and v.reason.kind == "expired" for v in verdicts)
     return Evaluation("expired" if expired else "pending", tuple(verdicts), tuple(missing))
 
 
 def not_counted_for(
     record: Record, rules: tuple[RuleRef, ...], author: Authorship, approvers: dict[str, Approver]
-) -> list[str]:
+) -> list[Reason]:
     """For a sound record: why it does not count for some of `rules` (empty when it counts
     for all of them)."""
     reasons = [_eligible(record, rule, author, approvers) for rule in rules]
@@ -215,19 +258,22 @@ def not_counted_for(
 
 def _eligible(
     record: Record, rule: RuleRef, author: Authorship, approvers: dict[str, Approver]
-) -> str | None:
+) -> Reason | None:
     """Why this (sound) record cannot count for `rule`, or None."""
     requirement = rule.requirement
     if requirement is None:
         return None
     approver = approvers[record.approver]
     if not set(approver.groups) & set(requirement.groups):
-        return (
+        return Reason(
+            "ineligible",
             f'"{record.approver}" is not in {" or ".join(requirement.groups)}, '
-            f"which {rule.id} requires"
+            f"which {rule.id} requires",
         )
     if requirement.exclude_author and author.unknown is not None:
-        return f"{rule.id} cannot be met: {author.unknown}"
+        return Reason("author_unknown", f"{rule.id} cannot be met: {author.unknown}")
     if requirement.exclude_author and record.approver == author.name:
-        return f"{rule.id} does not let the change's author ({author.name}) approve it"
+        return Reason(
+            "own_change", f"{rule.id} does not let the change's author ({author.name}) approve it"
+        )
     return None

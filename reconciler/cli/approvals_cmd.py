@@ -1,9 +1,9 @@
-"""`cloned approvals list|show|approve|deny|verify`: review and sign gated changes."""
+"""`cloned approvals list|show|approve|deny|verify`: review and sign gated changes.
+
+Each command calls one function of `reconciler.usecases.approvals` and renders its result."""
 
 from __future__ import annotations
 
-import math
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,11 +12,7 @@ import typer
 from reconciler.cli.output import print_json, say
 
 if TYPE_CHECKING:
-    from reconciler.engine.review import Listed
-from reconciler.errors import ExitCode, UsageError
-
-MAX_TTL_DAYS = 365
-"""The longest an approval may stay valid: a year."""
+    from reconciler.usecases.approvals import SignedVerdict
 
 app = typer.Typer(
     help="Review and sign the approval requests that gated changes open.",
@@ -34,12 +30,6 @@ BASE_OPTION = typer.Option(
 )
 
 
-def _root(path: Path) -> Path:
-    from reconciler.load.files import find_root
-
-    return find_root(path)
-
-
 @app.command("list")
 def list_(
     path: Path = PATH_OPTION,
@@ -47,57 +37,20 @@ def list_(
     all_: bool = typer.Option(False, "--all", help="Include superseded and approved requests."),
 ) -> int:
     """List approval requests and what each still needs."""
-    from reconciler.engine.review import list_requests
+    from reconciler.usecases.approvals import list_requests
 
-    listed = list_requests(_root(path))
-    # Hidden without --all: what is settled (superseded, or approved and applied). A request
-    # whose records approve it but that no apply has used yet is shown, as approved.
-    shown = [
-        item
-        for item in listed
-        if all_ or as_json or item.request.status not in ("superseded", "approved")
-    ]
+    result = list_requests(path=path, include_all=all_)
     if as_json:
-        print_json([_json(item) for item in shown])
-        return int(ExitCode.OK)
-    if not shown:
+        print_json(result.to_json())
+        return int(result.exit_code)
+    if not result.shown:
         say("No open approval requests.")
-        return int(ExitCode.OK)
-    for item in shown:
+        return int(result.exit_code)
+    for item in result.shown:
         needs = "; ".join(item.missing)
         request = item.request
         say(f"{request.id}  {item.status:<10} {request.address} ({request.action})  {needs}")
-    return int(ExitCode.OK)
-
-
-def _json(item: Listed) -> dict[str, object]:
-    request = item.request
-    verdicts = item.evaluation.verdicts if item.evaluation else ()
-    return {
-        "id": request.id,
-        "address": request.address,
-        "action": request.action,
-        "change_hash": request.change_hash,
-        "status": item.status,
-        "rule": request.rules[0].id if request.rules else None,
-        "rules": [rule.to_json() for rule in request.rules],
-        "author": request.author,
-        "created_at": request.created_at,
-        "superseded_by": request.superseded_by,
-        "missing": list(item.missing),
-        "approvals": [
-            {
-                "approver": v.record.approver,
-                "verdict": v.record.verdict,
-                "signed_at": v.record.signed_at,
-                "expires_at": v.record.expires_at,
-                "counts": v.counts,
-                "reason": v.reason,
-                "file": v.path,
-            }
-            for v in verdicts
-        ],
-    }
+    return int(result.exit_code)
 
 
 @app.command("show")
@@ -107,74 +60,45 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> int:
     """Show one request: the change, the rules that gate it, and every verdict so far."""
-    from reconciler.cli.render_plan import diff_lines
-    from reconciler.engine.review import list_requests
-    from reconciler.errors import ClonedError
+    from reconciler.cli.diffview import diff_lines
+    from reconciler.usecases.approvals import show_request
 
-    listed = list_requests(_root(path))
-    matches = [item for item in listed if item.request.id.startswith(request_id)]
-    if len(matches) != 1:
-        raise ClonedError(
-            f'no approval request "{request_id}"' if not matches else f'"{request_id}" is ambiguous'
-        )
-    item = matches[0]
-    data = _json(item)
+    result = show_request(path=path, request_id=request_id)
     if as_json:
-        print_json(data)
-        return int(ExitCode.OK)
+        print_json(result.to_json())
+        return int(result.exit_code)
+    item = result.item
     request = item.request
     say(f"Request {request.id}: {request.action} {request.address} ({item.status})")
     say(f"  change {request.change_hash}")
-    say(f"  declared at {request.change.get('origin')}, risk {request.change.get('risk')}")
+    say(f"  declared at {request.origin}, risk {request.risk}")
     say(f"  author {request.author}, opened {request.created_at}")
     for rule in request.rules:
         needs = rule.requirement.describe() if rule.requirement else ""
         say(f"  rule {rule.id}: {needs}")
-    for line in diff_lines({"diff": request.change.get("diff", [])}):
+    for line in diff_lines({"diff": request.diff}):
         say(f"    {line}")
     for verdict in item.evaluation.verdicts if item.evaluation else ():
-        state = "counts" if verdict.counts else f"does not count: {verdict.reason}"
+        state = "counts" if verdict.reason is None else f"does not count: {verdict.reason.text}"
         record = verdict.record
         say(f"  {record.verdict} by {record.approver} at {record.signed_at}: {state}")
         if record.comment:
             say(f"    comment: {record.comment}")
     if item.missing:
         say(f"  still needed: {'; '.join(item.missing)}")
-    return int(ExitCode.OK)
+    return int(result.exit_code)
 
 
-def _sign(
-    request_id: str,
-    key: str,
-    verdict: str,
-    comment: str,
-    ttl_days: float,
-    path: Path,
-    base: str | None,
-) -> int:
-    from reconciler.engine.review import sign
-
-    if not math.isfinite(ttl_days) or not 0 < ttl_days <= MAX_TTL_DAYS:
-        raise UsageError(
-            f"--ttl-days: must be a number of days, more than 0 and at most {MAX_TTL_DAYS}"
-        )
-    signed = sign(
-        _root(path),
-        request_id=request_id,
-        key=key,
-        verdict="approve" if verdict == "approve" else "deny",
-        comment=comment,
-        ttl=timedelta(days=ttl_days),
-        base=base,
-    )
-    record = signed.record
-    word = "Approved" if verdict == "approve" else "Denied"
+def _signed(result: SignedVerdict) -> int:
+    """What a signer reads: what was signed, where it counts not, what to do next."""
+    record = result.record
+    word = "Approved" if record.verdict == "approve" else "Denied"
     say(f"{word} {record.address} (request {record.request_id}) as {record.approver}.")
-    for note in signed.notes:
-        say(f"Note: it does not count everywhere: {note}.")
-    then = "push it" if base is not None else "run cloned apply"
-    say(f"Wrote {signed.path}; commit it, then {then}.")
-    return int(ExitCode.OK)
+    for note in result.notes:
+        say(f"Note: it does not count everywhere: {note.text}.")
+    then = "push it" if result.base is not None else "run cloned apply"
+    say(f"Wrote {result.path}; commit it, then {then}.")
+    return int(result.exit_code)
 
 
 @app.command("approve")
@@ -198,7 +122,18 @@ def approve(
       cloned approvals approve 8d80d6e71c2d --key alice
       cloned approvals approve 8d80d6e71c2d --key alice --base origin/main
     """
-    return _sign(request_id, key, "approve", comment, ttl_days, path, base)
+    from reconciler.usecases.approvals import approve as run
+
+    return _signed(
+        run(
+            path=path,
+            request_id=request_id,
+            key=key,
+            comment=comment,
+            ttl_days=ttl_days,
+            base=base,
+        )
+    )
 
 
 @app.command("deny")
@@ -210,7 +145,9 @@ def deny(
     base: str = BASE_OPTION,
 ) -> int:
     """Sign a denial: the change stays blocked until it changes (or the denial is removed)."""
-    return _sign(request_id, key, "deny", comment, 7.0, path, base)
+    from reconciler.usecases.approvals import deny as run
+
+    return _signed(run(path=path, request_id=request_id, key=key, comment=comment, base=base))
 
 
 @app.command("verify")
@@ -242,45 +179,22 @@ def verify(
       cloned approvals verify
       cloned approvals verify --base origin/main
     """
-    from reconciler.engine.review import verify as run_verify
+    from reconciler.usecases.approvals import verify as run
 
-    root = _root(path)
-    result = run_verify(root, base=base)
-    if base is not None:
-        from reconciler.engine.revision import uncommitted_records
-
-        waiting = uncommitted_records(root)
-        if waiting:
-            say(
-                f"Note: {len(waiting)} approval record(s) are not committed, so --base does not "
-                f"see them (it reads HEAD's commit), e.g. {waiting[0]}; commit them first.",
-                err=True,
-            )
+    result = run(path=path, base=base)
+    if result.uncommitted:
+        say(
+            f"Note: {len(result.uncommitted)} approval record(s) are not committed, so --base "
+            f"does not see them (it reads HEAD's commit), e.g. {result.uncommitted[0]}; commit "
+            "them first.",
+            err=True,
+        )
     if as_json:
-        payload: dict[str, object] = {
-            "valid": not result.invalid,
-            "sound": result.sound,
-            "expired": [p.to_json() for p in result.lapsed],
-            "problems": [p.to_json() for p in result.invalid],
-        }
-        if result.gates is not None:
-            payload["changes"] = [
-                {
-                    "address": g.address,
-                    "request": g.request,
-                    "status": g.status,
-                    "approved_by": list(g.approved_by),
-                    "missing": list(g.missing),
-                }
-                for g in result.gates
-            ]
-            payload["forbidden"] = result.forbidden or []
-        payload["exit_code"] = int(result.exit_code)
-        print_json(payload)
+        print_json(result.to_json())
         return int(result.exit_code)
-    for problem in result.invalid + result.lapsed:
-        say(f"{problem.path}: {problem.message}")
-    lapsed = "expired or stale" if base is not None else "expired"
+    for finding in result.invalid + result.lapsed:
+        say(f"{finding.path}: {finding.problem.message}")
+    lapsed = "expired or stale" if result.base is not None else "expired"
     say(
         f"Approval records: {result.sound} valid, {len(result.lapsed)} {lapsed}, "
         f"{len(result.invalid)} invalid; approvers from {result.trust_source}."

@@ -448,7 +448,7 @@ class _Run:
         )
         for verdict in evaluation.verdicts:
             if verdict.reason is not None:
-                self.ignored[verdict.path] = Problem(verdict.path, 0, 0, verdict.reason)
+                self.ignored[verdict.path] = Problem(verdict.path, 0, 0, verdict.reason.text)
         judged = {verdict.path for verdict in evaluation.verdicts}
         for path, record in self.records:
             if record.address == change.address and path not in judged:

@@ -11,11 +11,12 @@ from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.records import RECORD_FORMAT_VERSION, Record, Verdict
 from reconciler.approvals.validity import (
+    EARLIER_VERSION,
     NOT_NEEDED,
-    SPENT_PREFIX,
     Approver,
     Authorship,
     Evaluation,
+    Reason,
     Spent,
     approvers_of,
     evaluate,
@@ -29,7 +30,7 @@ from reconciler.engine import revision as revisions
 from reconciler.engine.journal import Journal
 from reconciler.engine.preview import Preview, preview, spent_in, spent_in_tree
 from reconciler.engine.session import open_session
-from reconciler.errors import ClonedError, ExitCode, Problem
+from reconciler.errors import ClonedError, Problem
 from reconciler.plan.types import Change, RuleRef
 from reconciler.policy.engine import build_policy
 from reconciler.redact import Redactor, active
@@ -110,11 +111,11 @@ def list_requests(root: Path) -> list[Listed]:
 
 @dataclass(frozen=True)
 class Signed:
-    """A verdict written to disk, and the rules it does not count for (if any)."""
+    """A verdict written to disk, and why it does not count for some rules (if it does not)."""
 
     record: Record
     path: Path
-    notes: tuple[str, ...]
+    notes: tuple[Reason, ...]
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def sign(
         judged = _judge(trusted, known, [("(new)", record)])
         reasons = [v.reason for v in judged.verdicts if v.reason]
         if reasons:
-            raise ClonedError(f"this {verdict} could not count: {reasons[0]}")
+            raise ClonedError(f"this {verdict} could not count: {reasons[0].text}")
         path = approval_records.write(root, record)
         if db is not None:
             journal = Journal(approver.name, trusted.redactor)
@@ -299,28 +300,36 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """A record file that does not count, and why: `reason.kind` says which check failed;
+    `then` ends the line people read ("; it no longer counts") for one that only lapsed."""
+
+    path: str
+    reason: Reason
+    then: str = ""
+
+    @property
+    def problem(self) -> Problem:
+        """The finding as every problem is reported (`PATH: message`, `--json`'s objects)."""
+        return Problem(self.path, 0, 0, self.reason.text + self.then)
+
+
+def _malformed(problems: list[Problem]) -> list[Finding]:
+    """Files that are no valid record (every such problem is `PATH: message`, no position)."""
+    return [Finding(p.path, Reason("malformed", p.message)) for p in problems]
+
+
+@dataclass(frozen=True)
 class Verified:
     """`approvals verify`: sound records, records that lapsed or went stale, invalid ones, and
     (with a base) every gated change of the branch's plan."""
 
     sound: int
-    lapsed: list[Problem]
-    invalid: list[Problem]
+    lapsed: tuple[Finding, ...]
+    invalid: tuple[Finding, ...]
     trust_source: str  # where approvers came from: the state database, cloned.lock, or .cloned/
-    gates: list[Gate] | None = None
-    forbidden: list[str] | None = None
-
-    @property
-    def exit_code(self) -> ExitCode:
-        """1 for an invalid record; with a base, 4 when a change is denied or forbidden and 3
-        when one still needs approval; else 0."""
-        if self.invalid:
-            return ExitCode.ERROR
-        if self.forbidden or any(g.status == "denied" for g in self.gates or ()):
-            return ExitCode.POLICY_DENIED
-        if any(g.status != "approved" for g in self.gates or ()):
-            return ExitCode.APPROVALS_PENDING
-        return ExitCode.OK
+    gates: tuple[Gate, ...] | None = None
+    forbidden: tuple[str, ...] | None = None
 
 
 def verify(root: Path, *, base: str | None = None) -> Verified:
@@ -331,7 +340,7 @@ def verify(root: Path, *, base: str | None = None) -> Verified:
     the approvers of `base`'s cloned.lock and the gated changes of HEAD's plan against it."""
     if base is not None:
         return _verify_branch(root, base)
-    found, invalid = approval_records.read_all(root)
+    found, unreadable = approval_records.read_all(root)
     db = StateDB.open(root, create=False)
     try:
         trusted = trust(root, db)
@@ -340,27 +349,30 @@ def verify(root: Path, *, base: str | None = None) -> Verified:
         if db is not None:
             db.close()
     sound = 0
-    lapsed: list[Problem] = []
+    lapsed: list[Finding] = []
+    invalid = _malformed(unreadable)
     for rel, record in found:
         request = known.get(record.request_id)
-        reason: str | None
+        reason: Reason | None
         if request is not None and request.change_hash != record.change_hash:
-            reason = _reason(trusted, rel, record, None) or (
-                "it signs a different change than its request"
-            )
+            reason = _reason(trusted, rel, record, None) or OTHER_CHANGE
         else:
             target = Target.of_request(root, trusted, request) if request is not None else None
             reason = _reason(trusted, rel, record, target)
         if reason is None:
             sound += 1
-        elif reason.startswith(("expired at ", SPENT_PREFIX + ":")):
-            lapsed.append(Problem(rel, 0, 0, f"{reason}; it no longer counts"))
+        elif reason.lapsed:
+            lapsed.append(Finding(rel, reason, "; it no longer counts"))
         else:
-            invalid.append(Problem(rel, 0, 0, reason))
-    return Verified(sound, lapsed, invalid, trusted.source)
+            invalid.append(Finding(rel, reason))
+    return Verified(sound, tuple(lapsed), tuple(invalid), trusted.source)
 
 
-def _reason(trusted: Trust, rel: str, record: Record, target: Target | None) -> str | None:
+OTHER_CHANGE = Reason("other_change", "it signs a different change than its request")
+UNPLANNED = Reason("stale", "it approves no change this branch plans")
+
+
+def _reason(trusted: Trust, rel: str, record: Record, target: Target | None) -> Reason | None:
     """Why a record does not count: unsound (signature, approver, expiry, spent), or, when
     its change is known, not eligible for that change's rules; None when it counts."""
     reason = record_problem(
@@ -390,28 +402,26 @@ def _verify_branch(root: Path, base: str) -> Verified:
     before, _ = revisions.records_at(root, previewed.base)
     unchanged = {(rel, record.signature) for rel, record in before}
     added = [(rel, r) for rel, r in previewed.records if (rel, r.signature) not in unchanged]
-    invalid = list(previewed.record_problems)
+    invalid = _malformed(previewed.record_problems)
     planned = {c.change_hash: c for c in previewed.plan.changes if c.decision.kind == "approval"}
     by_address = {c.address: c for c in planned.values()}
     sound = 0
-    lapsed: list[Problem] = []
+    lapsed: list[Finding] = []
     for rel, record in added:
         change = planned.get(record.change_hash)
         target = Target.of_change(previewed, change) if change is not None else None
         reason = _reason(trusted, rel, record, target)
         stale = None
         if change is None:
-            stale = (
-                "it approves an earlier version of this change; the change has changed since"
-                if record.address in by_address
-                else "it approves no change this branch plans"
-            )
+            stale = EARLIER_VERSION if record.address in by_address else UNPLANNED
         if reason is None and stale is None:
             sound += 1
-        elif reason is not None and not reason.startswith(("expired at ", SPENT_PREFIX + ":")):
-            invalid.append(Problem(rel, 0, 0, reason))
+        elif reason is not None and not reason.lapsed:
+            invalid.append(Finding(rel, reason))
         else:
-            lapsed.append(Problem(rel, 0, 0, f"{reason or stale}; it does not count"))
+            why = reason if reason is not None else stale
+            assert why is not None
+            lapsed.append(Finding(rel, why, "; it does not count"))
     gates = []
     for change in planned.values():
         evaluation = previewed.evaluation(change)
@@ -425,5 +435,5 @@ def _verify_branch(root: Path, base: str) -> Verified:
                 evaluation.missing,
             )
         )
-    forbidden = [c.address for c in previewed.plan.changes if c.decision.kind == "deny"]
-    return Verified(sound, lapsed, invalid, trusted.source, gates, forbidden)
+    forbidden = tuple(c.address for c in previewed.plan.changes if c.decision.kind == "deny")
+    return Verified(sound, tuple(lapsed), tuple(invalid), trusted.source, tuple(gates), forbidden)
