@@ -1,14 +1,17 @@
-"""The use cases behind `cloned init` and `cloned keys`, called directly on real temporary
+"""The use cases behind `cloned init`, `keys` and `policy show`, called directly on real temporary
 workspaces: what each returns, typed, and the JSON it knows."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from reconciler.errors import ClonedError, ExitCode
-from reconciler.usecases import init, keys
+from reconciler.errors import ClonedError, ExitCode, WorkspaceNotFound
+from reconciler.state.db import DB_FILE
+from reconciler.usecases import init, keys, policy
+from tests.conftest import QUICKSTART, cloned, write
 
 # --- keys ----------------------------------------------------------------------------------------
 
@@ -84,3 +87,78 @@ def test_init_refuses_an_existing_workspace(workspace: Path) -> None:
     with pytest.raises(ClonedError, match="refusing to overwrite a workspace"):
         init.init(path=workspace)
     assert (workspace / ".cloned" / "workspace.yaml").read_text() == before
+
+
+# --- policy show ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quickstart(repo: Path) -> Path:
+    shutil.copytree(
+        QUICKSTART / ".cloned", repo / ".cloned", ignore=shutil.ignore_patterns("state")
+    )
+    return repo
+
+
+def test_show_lists_the_active_packs_and_their_rules(quickstart: Path) -> None:
+    result = policy.show(path=quickstart / ".cloned" / "policy")
+    assert result.exit_code == ExitCode.OK
+    assert (result.root, result.error) == (quickstart.resolve(), None)
+    assert result.source == ".cloned/ (nothing applied yet)"
+    assert result.pack_names == ("baseline", "research-overlay")
+    assert (result.packs[0].pack.builtin, result.packs[1].pack.extends) == (True, "baseline")
+    raise_rule = next(r for r in result.rules if r.rule.id == "baseline/budget-raise")
+    assert raise_rule.decision == "approval: 1 from admins"
+    assert raise_rule.when == "Budget update or replace; unless it tightens"
+    assert result.inactive == ()
+    rules = result.to_json()
+    assert isinstance(rules, list)
+    assert [rule["rule"] for rule in rules] == [shown.rule.id for shown in result.rules]
+    assert rules[0]["when"] == result.rules[0].when
+
+
+def test_show_names_declared_packs_the_workspace_does_not_list(quickstart: Path) -> None:
+    edit_packs(quickstart, "[baseline]")
+    result = policy.show(path=quickstart)
+    assert result.pack_names == ("baseline",)
+    assert result.inactive == ("research-overlay",)
+
+
+def test_show_is_the_applied_policy_unless_desired_is_asked(quickstart: Path) -> None:
+    assert cloned("apply", cwd=quickstart).code == 0
+    edit_packs(quickstart, "[baseline]")
+    applied = policy.show(path=quickstart)
+    assert applied.source == "the applied state (state database)"
+    assert applied.pack_names == ("baseline", "research-overlay")
+    proposed = policy.show(path=quickstart, desired=True)
+    assert (proposed.source, proposed.pack_names) == (".cloned/ (desired state)", ("baseline",))
+    (quickstart / DB_FILE).unlink()
+    from_lock = policy.show(path=quickstart)
+    assert from_lock.source == "the applied state (cloned.lock)"
+
+
+def test_show_of_an_invalid_state_is_a_result_with_every_problem(workspace: Path) -> None:
+    write(workspace, ".cloned/bad.yaml", "apiVersion: cloned/v1\nkind: Budget\nmetadata: {}\n")
+    result = policy.show(path=workspace)
+    assert result.exit_code == ExitCode.ERROR
+    assert result.error == f"{len(result.problems)} problems found"
+    assert result.packs == ()
+    assert {problem.path for problem in result.problems} == {".cloned/bad.yaml"}
+    assert result.to_json() == {
+        "error": result.error,
+        "exit_code": 1,
+        "problems": [problem.to_json() for problem in result.problems],
+    }
+    assert not (workspace / DB_FILE).exists()
+
+
+def test_show_outside_a_workspace_raises(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceNotFound):
+        policy.show(path=tmp_path)
+
+
+def edit_packs(repo: Path, packs: str) -> None:
+    path = repo / ".cloned" / "workspace.yaml"
+    text = path.read_text()
+    assert "policyPacks: [baseline, research-overlay]" in text
+    path.write_text(text.replace("[baseline, research-overlay]", packs))
