@@ -1,16 +1,19 @@
-"""The use cases behind `cloned init`, `keys` and `policy show`, called directly on real temporary
-workspaces: what each returns, typed, and the JSON it knows."""
+"""The use cases behind `cloned init`, `keys`, `policy show` and `audit log|verify`, called
+directly on real temporary workspaces: what each returns, typed, and the JSON it knows."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from reconciler.audit import append, export
 from reconciler.errors import ClonedError, ExitCode, WorkspaceNotFound
-from reconciler.state.db import DB_FILE
-from reconciler.usecases import init, keys, policy
+from reconciler.redact import Redactor
+from reconciler.state.db import DB_FILE, StateDB
+from reconciler.usecases import audit, init, keys, policy
 from tests.conftest import QUICKSTART, cloned, write
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -162,3 +165,110 @@ def edit_packs(repo: Path, packs: str) -> None:
     text = path.read_text()
     assert "policyPacks: [baseline, research-overlay]" in text
     path.write_text(text.replace("[baseline, research-overlay]", packs))
+
+
+# --- audit log and verify ------------------------------------------------------------------------
+
+
+SEGMENTS = ".cloned/audit/segments"
+SECOND = f"{SEGMENTS}/00000006-00000010.jsonl"
+
+
+@pytest.fixture
+def logged(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A workspace whose state database holds ten events, exported in two segments."""
+    monkeypatch.setenv("CLONED_NOW", "2026-03-01T09:30:00+00:00")
+    with StateDB.open(workspace) as db:
+        assert db is not None
+        for first, subject in ((1, "budget.daily"), (6, "budget.monthly")):
+            with db.transaction() as connection:
+                for seq in range(first, first + 5):
+                    kind = "change.applied" if seq % 2 else "approval.granted"
+                    append(
+                        connection,
+                        actor="alice",
+                        type=kind,
+                        subject=subject,
+                        payload={"n": seq},
+                        redactor=Redactor(),
+                    )
+            export(db, workspace)
+    return workspace
+
+
+def test_log_returns_typed_events_from_the_database(logged: Path) -> None:
+    result = audit.log(path=logged / ".cloned")
+    assert (result.root, result.database, result.exit_code) == (logged, True, ExitCode.OK)
+    assert [event.seq for event in result.events] == list(range(1, 11))
+    event = result.events[6]
+    assert (event.type, event.subject, event.payload) == (
+        "change.applied",
+        "budget.monthly",
+        {"n": 7},
+    )
+    assert result.to_json()[6] == event.to_json()
+    committed = (logged / f"{SEGMENTS}/00000001-00000005.jsonl").read_text().splitlines()
+    assert result.lines() == (*committed, *(logged / SECOND).read_text().splitlines())
+
+
+def test_log_filters_by_since_type_and_subject(logged: Path) -> None:
+    def seqs(**filters: str) -> list[int]:
+        return [event.seq for event in audit.log(path=logged, **filters).events]
+
+    assert seqs(since="8") == [8, 9, 10]
+    assert seqs(type="approval") == [2, 4, 6, 8, 10]
+    assert seqs(type="approval.granted", subject="budget.daily") == [2, 4]
+    assert seqs(type="approv") == []
+    assert seqs(since="2026-03-02") == []
+    assert seqs(since="2026-03-01T09:30:00Z", subject="budget.monthly") == [6, 7, 8, 9, 10]
+
+
+def test_log_refuses_a_bad_since(logged: Path) -> None:
+    with pytest.raises(ClonedError, match="neither an event number nor a date or time"):
+        audit.log(path=logged, since="yesterday")
+    with pytest.raises(ClonedError, match="has no UTC offset"):
+        audit.log(path=logged, since="2026-03-01T09:30:00")
+
+
+def test_log_reads_the_segments_without_a_database(logged: Path) -> None:
+    from_db = audit.log(path=logged, since="4")
+    (logged / DB_FILE).unlink()
+    from_segments = audit.log(path=logged, since="4")
+    assert from_segments.database is False
+    assert from_segments.events == from_db.events
+
+
+def test_verify_passes_and_counts(logged: Path) -> None:
+    result = audit.verify(path=logged)
+    assert (result.ok, result.exit_code, result.problems) == (True, ExitCode.OK, ())
+    report = result.report
+    assert (report.events, report.exported, report.checkpoints, report.database) == (
+        10,
+        10,
+        2,
+        True,
+    )
+    assert report.head == json.loads((logged / SECOND).read_text().splitlines()[-1])["hash"]
+    assert result.to_json() == {"root": str(logged), **report.to_json()}
+
+
+def test_verify_of_a_tampered_segment_names_the_event(logged: Path) -> None:
+    path = logged / SECOND
+    content = path.read_text().splitlines()
+    content[2] = content[2].replace('"n":8', '"n":800')
+    path.write_text("".join(line + "\n" for line in content))
+    result = audit.verify(path=logged)
+    assert (result.ok, result.exit_code) == (False, ExitCode.ERROR)
+    assert result.problems[0].seq == 8
+    assert result.problems[0].message == (
+        f"event 8 ({SECOND} line 3): hash does not match its content"
+    )
+    shown = result.to_json()
+    assert (shown["verified"], shown["problems"][0]) == (False, result.problems[0].to_json())
+
+
+def test_verify_without_a_database_checks_the_committed_log(logged: Path) -> None:
+    (logged / DB_FILE).unlink()
+    result = audit.verify(path=logged)
+    assert (result.ok, result.report.database, result.report.events) == (True, False, 10)
+    assert not (logged / DB_FILE).exists()
