@@ -87,7 +87,7 @@ def log(
 
 def verify(*, path: Path) -> AuditVerified:
     """Check the database chain, the committed segments and the signed checkpoints of the
-    workspace containing `path` against each other; nothing is written."""
+    workspace containing `path` against each other."""
     from reconciler.audit.verify import verify as verify_log
     from reconciler.load.files import find_root
     from reconciler.state.db import StateDB

@@ -78,10 +78,9 @@ class PolicyShown:
 
 def show(*, path: Path, desired: bool = False) -> PolicyShown:
     """The policy that decides the plans of the workspace containing `path` (with `desired`,
-    the one `.cloned/` proposes); nothing is written."""
+    the one `.cloned/` proposes); nothing is written but the content cache."""
     from reconciler.engine.session import open_session
     from reconciler.load.files import find_root
-    from reconciler.policy.describe import describe_decision, describe_match
     from reconciler.policy.source import from_desired_state, inactive_packs
     from reconciler.state.db import StateDB
 
@@ -92,14 +91,15 @@ def show(*, path: Path, desired: bool = False) -> PolicyShown:
         except ValidationFailed as exc:
             return PolicyShown(root, error=exc.message, hint=exc.hint, problems=tuple(exc.problems))
     policy = from_desired_state(session.desired) if desired else session.policy
-    packs = tuple(
-        ShownPack(
-            pack,
-            tuple(
-                ShownRule(rule, describe_decision(rule), describe_match(rule.match))
-                for rule in pack.rules
-            ),
-        )
-        for pack in policy.packs
-    )
+    packs = tuple(_described(pack) for pack in policy.packs)
     return PolicyShown(root, policy.source, packs, inactive=inactive_packs(session.desired, policy))
+
+
+def _described(pack: Pack) -> ShownPack:
+    """The pack with each rule's decision and match put in words."""
+    from reconciler.policy.describe import describe_decision, describe_match
+
+    rules = (
+        ShownRule(rule, describe_decision(rule), describe_match(rule.match)) for rule in pack.rules
+    )
+    return ShownPack(pack, tuple(rules))
