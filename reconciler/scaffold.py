@@ -23,7 +23,7 @@ GITIGNORE_ENTRY = ".cloned/state/"
 
 @dataclass(frozen=True)
 class InitResult:
-    """What `init_workspace` did, for the CLI to report."""
+    """What `init_workspace` did, for `reconciler.usecases.init` to report."""
 
     root: Path
     created_repo: bool

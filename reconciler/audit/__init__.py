@@ -3,8 +3,9 @@
 Flow: the apply engine records each step with `append()` inside the step's state transaction;
 after apply, `export()` copies new events into a committed segment under `.cloned/audit/` and
 signs a checkpoint of the chain head; `verify()` checks the database, the segments and the
-checkpoints against each other and names the first bad event. `cloned audit log|verify` are the
-CLI on top. Sits above the state store, below the CLI and the apply engine.
+checkpoints against each other and names the first bad event. The use cases
+`reconciler.usecases.audit.log|verify` (`cloned audit log|verify`) are on top. Sits above the
+state store, below the use cases and the apply engine.
 """
 
 from __future__ import annotations

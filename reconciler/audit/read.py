@@ -43,10 +43,8 @@ def read_events(
             if matches(event, since=since, type=type, subject=subject)
         ]
         return EventList(found, database=False)
-    try:
+    with db:
         return EventList(events(db, since=since, type=type, subject=subject), database=True)
-    finally:
-        db.close()
 
 
 def segment_events(root: Path) -> list[Event]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,10 +11,9 @@ import typer
 
 from reconciler.cli import inert
 from reconciler.cli.output import error_line, print_json, say
-from reconciler.errors import ExitCode
 
 if TYPE_CHECKING:
-    from reconciler.audit import Event
+    from reconciler.usecases.audit import Event
 
 SUMMARY_DIFFS = 3  # changed fields named in a change event's summary line
 SUMMARY_VALUE = 40  # characters of a value in a summary line; --long shows it whole
@@ -72,26 +72,21 @@ def log(
       cloned audit log --long --subject budget.daily
       cloned audit log --since 2026-01-31 --json # for scripts: one JSON object per line
     """
-    from reconciler.audit.log import parse_since
-    from reconciler.audit.read import read_events
-    from reconciler.load.files import find_root
+    from reconciler.usecases.audit import log as run
 
-    root = find_root(path)
-    found = read_events(
-        root, since=parse_since(since) if since else None, type=type_, subject=subject
-    )
-    if not found.database:
+    result = run(path=path, since=since, type=type_, subject=subject)
+    if not result.database:
         say("No state database here: showing the committed log in .cloned/audit/", err=True)
     if as_json:
-        for event in found.events:
-            print(event.line())
-        return int(ExitCode.OK)
-    for line in _text_lines(found.events, long=long):
+        for line in result.lines():
+            print(line)
+        return int(result.exit_code)
+    for line in _text_lines(result.events, long=long):
         say(line)
-    return int(ExitCode.OK)
+    return int(result.exit_code)
 
 
-def _text_lines(events: list[Event], *, long: bool) -> list[str]:
+def _text_lines(events: Sequence[Event], *, long: bool) -> list[str]:
     """One line per event, columns aligned: time, actor, type, subject, then a summary; with
     `long`, the event number first and the whole payload last."""
     from reconciler.canonical import canonical_json
@@ -219,25 +214,17 @@ def verify(
       cloned audit verify
       Audit log verified: 42 events, 3 checkpoints, head sha256:9f2c...
     """
-    from reconciler.audit.verify import verify as verify_log
-    from reconciler.load.files import find_root
-    from reconciler.state.db import StateDB
+    from reconciler.usecases.audit import verify as run
 
-    root = find_root(path)
-    db = StateDB.open(root, create=False)
-    try:
-        report = verify_log(root, db)
-    finally:
-        if db is not None:
-            db.close()
+    result = run(path=path)
     if as_json:
-        print_json({"root": str(root), **report.to_json()})
-    elif report.ok:
-        if db is None:
+        print_json(result.to_json())
+    elif result.ok:
+        if not result.report.database:
             say("No state database here: verified the committed log only", err=True)
-        say(report.summary())
+        say(result.report.summary())
     else:
-        error_line(report.problems[0].message)
-        for problem in report.problems[1:]:
+        error_line(result.problems[0].message)
+        for problem in result.problems[1:]:
             say(f"Also: {problem.message}", err=True)
-    return int(ExitCode.OK if report.ok else ExitCode.ERROR)
+    return int(result.exit_code)

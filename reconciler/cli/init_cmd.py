@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from reconciler.cli.output import say
-from reconciler.errors import ExitCode
 
 
 def init(
@@ -23,9 +22,9 @@ def init(
     $CLONED_HOME/keys when none exists), and one workspace-wide Budget. `.cloned/state/` is
     added to .gitignore. An existing .cloned/ is never overwritten.
     """
-    from reconciler.scaffold import init_workspace
+    from reconciler.usecases.init import init as run
 
-    result = init_workspace(directory, name=name)
+    result = run(path=directory, name=name)
     if result.created_repo:
         say(f"Initialised a git repository in {result.root}")
     say(f"Created a Cloned workspace in {result.root / '.cloned'}:")
@@ -42,4 +41,4 @@ def init(
     say("  1. Review .cloned/workspace.yaml and .cloned/budgets.yaml")
     say("  2. cloned validate")
     say("  3. git add .cloned .gitignore && git commit -m 'Start a Cloned workspace'")
-    return int(ExitCode.OK)
+    return int(result.exit_code)

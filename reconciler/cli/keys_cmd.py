@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from reconciler.cli.output import print_json, say
-from reconciler.errors import ExitCode
 
 app = typer.Typer(
     help="Manage Ed25519 approver keys (OpenSSH format) in $CLONED_HOME/keys.",
@@ -29,11 +28,11 @@ def generate(
       cloned keys generate alice
       ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... alice
     """
-    from reconciler import keys
+    from reconciler.usecases.keys import generate as run
 
-    key = keys.generate(name)
-    print(key.public_key)
-    return int(ExitCode.OK)
+    result = run(name=name)
+    print(result.key.public_key)
+    return int(result.exit_code)
 
 
 @app.command("list")
@@ -41,28 +40,17 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> int:
     """List key pairs with their fingerprints."""
-    from reconciler import keys
-    from reconciler.home import keys_dir
+    from reconciler.usecases.keys import list_keys
 
-    found = keys.list_keys()
+    result = list_keys()
     if as_json:
-        print_json(
-            [
-                {
-                    "name": key.name,
-                    "public_key": key.public_key,
-                    "fingerprint": key.fingerprint,
-                    "has_private_key": key.private_path is not None,
-                }
-                for key in found
-            ]
-        )
-        return int(ExitCode.OK)
-    if not found:
-        say(f"No keys in {keys_dir()}. Create one with `cloned keys generate NAME`.")
-        return int(ExitCode.OK)
-    width = max(len(key.name) for key in found)
-    for key in found:
+        print_json(result.to_json())
+        return int(result.exit_code)
+    if not result.keys:
+        say(f"No keys in {result.folder}. Create one with `cloned keys generate NAME`.")
+        return int(result.exit_code)
+    width = max(len(key.name) for key in result.keys)
+    for key in result.keys:
         private = "" if key.private_path else "  (public key only)"
         say(f"{key.name:<{width}}  {key.fingerprint}{private}")
-    return int(ExitCode.OK)
+    return int(result.exit_code)

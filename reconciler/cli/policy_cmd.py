@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from reconciler.cli.output import print_json, report_error, say
-from reconciler.errors import ExitCode, ValidationFailed
+from reconciler.cli.output import print_json, report_failure, say
 
 if TYPE_CHECKING:
-    from reconciler.policy.rules import Pack
+    from reconciler.usecases.policy import Pack, PolicyShown
 
 COMBINING = (
     "A change is forbidden if any matching rule denies it; otherwise it needs every matching\n"
@@ -56,50 +55,44 @@ def show(
       cloned policy show
       cloned policy show --json | jq '.[] | select(.decision == "approval") | .rule'
     """
-    from reconciler.engine.session import open_session
-    from reconciler.load.files import find_root
-    from reconciler.policy.describe import describe_decision, describe_match, rule_json
-    from reconciler.policy.source import from_desired_state, inactive_packs
-    from reconciler.state.db import StateDB
+    from reconciler.usecases.policy import show as run
 
-    root = find_root(path)
-    db = StateDB.open(root, create=False)
-    try:
-        session = open_session(root, db)
-    except ValidationFailed as exc:
-        if as_json:
-            raise  # the error boundary prints it as JSON (specs/exit-codes.md)
-        report_error(exc, root)
-        return int(ExitCode.ERROR)
-    finally:
-        if db is not None:
-            db.close()
-    state = session.desired
-    policy = from_desired_state(state) if desired else session.policy
+    result = run(path=path, desired=desired)
     if as_json:
-        print_json([rule_json(rule) for rule in policy.rules])
-        return int(ExitCode.OK)
-    say(f"Policy from {policy.source}: {', '.join(policy.pack_names)}")
-    for pack in policy.packs:
+        if result.error is not None:
+            # stderr says it too, with the repository-relative paths it has always shown here
+            report_failure(result.error, result.problems, result.hint, None)
+        print_json(result.to_json())
+    elif result.error is not None:
+        report_failure(result.error, result.problems, result.hint, result.root)
+    else:
+        _say_policy(result)
+    return int(result.exit_code)
+
+
+def _say_policy(result: PolicyShown) -> None:
+    """Each pack with its rules and runtime rules, how packs combine, and unused packs."""
+    say(f"Policy from {result.source}: {', '.join(result.pack_names)}")
+    for shown in result.packs:
+        pack = shown.pack
         say()
         say(_heading(pack))
         if pack.description:
             _say_wrapped(pack.description, indent="  ")
-        for rule in pack.rules:
-            say(f"  {rule.id}  {describe_decision(rule)}")
-            _say_wrapped(f"when: {describe_match(rule.match)}", indent="      ")
-            if rule.description:
-                _say_wrapped(rule.description, indent="      ")
+        for rule in shown.rules:
+            say(f"  {rule.rule.id}  {rule.decision}")
+            _say_wrapped(f"when: {rule.when}", indent="      ")
+            if rule.rule.description:
+                _say_wrapped(rule.rule.description, indent="      ")
         for line in _extras(pack):
             say(f"  {line}")
     say()
     for line in COMBINING.splitlines():
         say(line)
-    unused = inactive_packs(state, policy)
-    if unused:
+    if result.inactive:
         say()
-        say(f"Declared but not listed in Workspace policyPacks (no effect): {', '.join(unused)}")
-    return int(ExitCode.OK)
+        names = ", ".join(result.inactive)
+        say(f"Declared but not listed in Workspace policyPacks (no effect): {names}")
 
 
 def _say_wrapped(text: str, *, indent: str) -> None:

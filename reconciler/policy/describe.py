@@ -1,7 +1,8 @@
 """Rules described for people and for scripts: what `cloned policy show` prints.
 
 Flow: `ActivePolicy` -> `describe_match` (one compact line per rule) and `rule_json` (one
-object per rule for `--json`); the CLI only arranges them.
+object per rule for `--json`), attached to each rule by `reconciler.usecases.policy.show`; the
+CLI only arranges them.
 """
 
 from __future__ import annotations
