@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from reconciler.cli.output import say
-from reconciler.engine.outcome import STATUS_WORDS
 from reconciler.errors import ExitCode
 
 if TYPE_CHECKING:
-    from reconciler.engine.auditcommit import AuditCommit
+    from reconciler.usecases.apply import AuditCommit
 
 
 def apply(
@@ -47,45 +46,21 @@ def apply(
 
     Exit codes: 0 converged; 3 approvals pending; 4 a change is forbidden or denied; 1 error.
     """
-    from reconciler.cli.output import print_json
-    from reconciler.engine.apply import apply as run_apply
-    from reconciler.engine.planfile import load
-    from reconciler.load.files import find_root
+    from reconciler.cli.output import error_line, print_json
+    from reconciler.usecases.apply import STATUS_WORDS
+    from reconciler.usecases.apply import apply as run
 
-    saved = load(planfile) if planfile is not None else None
-    root = find_root(path)
-    result = run_apply(
-        root,
-        saved=saved,
+    applied = run(
+        path=path,
+        planfile=planfile,
         targets=tuple(target),
         lock_timeout=lock_timeout,
         commit=not no_commit,
     )
     if as_json:
-        print_json(
-            {
-                "plan_id": result.plan.plan_id,
-                "outcomes": [
-                    {
-                        "address": o.address,
-                        "action": o.action,
-                        "status": o.status,
-                        "detail": o.detail,
-                        "request": o.request_id,
-                    }
-                    for o in result.outcomes
-                ],
-                "lock_written": result.lock_written,
-                "audit_files": list(result.audit_files),
-                "audit_commit": result.audit_commit.to_json() if result.audit_commit else None,
-                "ignored_approvals": [
-                    {"file": p.path, "reason": p.message} for p in result.ignored
-                ],
-                "error": result.error.to_json() if result.error else None,
-                "exit_code": int(result.exit_code),
-            }
-        )
-        return int(result.exit_code)
+        print_json(applied.to_json())
+        return int(applied.exit_code)
+    result = applied.result
     for problem in result.ignored:
         say(f"Ignored approval record {problem.path}: {problem.message}", err=True)
     if result.recovered is not None:
@@ -104,8 +79,6 @@ def apply(
     summary = result.summary()
     if result.error is not None:
         # What was applied stays applied (and recorded in the state database): say so.
-        from reconciler.cli.output import error_line
-
         error_line(f"{result.error.describe()} (after the changes: {summary})")
         if result.error.hint:
             say(f"Hint: {result.error.hint}", err=True)

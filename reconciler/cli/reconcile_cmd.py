@@ -1,5 +1,5 @@
 """`cloned reconcile`: the GitOps loop. Parses the flags, stops on SIGINT/SIGTERM and renders
-the loop's events as log lines; the loop itself is `reconciler.engine.reconcile`."""
+the loop's events as log lines; the loop runs through `reconciler.usecases.reconcile`."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from reconciler.cli import inert
-from reconciler.engine.outcome import describe_counts
 from reconciler.errors import UsageError
+from reconciler.usecases.apply import describe_counts
 
 if TYPE_CHECKING:
-    from reconciler.engine.reconcile import CycleRecord, LogEvent, LoopStatus, Mode
+    from reconciler.usecases.reconcile import CycleRecord, LogEvent, LoopStatus, Mode
 
 LOG_FORMATS = ("text", "json")
 
@@ -111,44 +111,35 @@ def reconcile(
       cloned reconcile --once --self-heal
       cloned reconcile --status
     """
-    from reconciler.load.files import find_root
+    from reconciler.usecases import reconcile as usecase
 
     if status:
         if once or watch or interval is not None:
             raise UsageError("--status: cannot be combined with --once, --watch or --interval")
-        return _show_status(find_root(path), as_json=as_json)
+        return _show_status(usecase.status(path=path), as_json=as_json)
     mode = _mode(once=once, watch=watch, interval=interval)
-    if push and pull is None:
-        raise UsageError("--push: only with --pull REMOTE")
-    _check(
-        mode,
-        interval=interval,
-        pull=pull,
-        log_format=log_format,
-        debounce_ms=debounce_ms,
-        max_backoff=max_backoff,
-        lock_timeout=lock_timeout,
-        as_json=as_json,
-    )
-    from reconciler.engine.reconcile import Settings, run
-
-    settings = Settings(
-        root=find_root(path),
-        mode=mode,
-        interval=interval or 0.0,
-        pull=pull,
-        push=push,
-        allow_dirty=allow_dirty,
-        self_heal=self_heal,
-        commit=not no_commit,
-        debounce_ms=debounce_ms,
-        max_backoff=max_backoff,
-        lock_timeout=lock_timeout,
-    )
-
+    if log_format not in LOG_FORMATS:
+        raise UsageError(f"--log-format: must be text or json (got {log_format!r})")
+    if as_json:
+        raise UsageError("--json: only with --status (use --log-format json for the loop's log)")
     printer = _json_line if log_format == "json" else _text_line
     with _stop_on_signals() as stopper:
-        return run(settings, emit=lambda event: print(printer(event), flush=True), stopper=stopper)
+        ran = usecase.reconcile(
+            path=path,
+            mode=mode,
+            emit=lambda event: print(printer(event), flush=True),
+            stopper=stopper,
+            interval=interval,
+            pull=pull,
+            push=push,
+            allow_dirty=allow_dirty,
+            self_heal=self_heal,
+            commit=not no_commit,
+            debounce_ms=debounce_ms,
+            max_backoff=max_backoff,
+            lock_timeout=lock_timeout,
+        )
+    return int(ran.exit_code)
 
 
 def _mode(*, once: bool, watch: bool, interval: float | None) -> Mode:
@@ -159,36 +150,6 @@ def _mode(*, once: bool, watch: bool, interval: float | None) -> Mode:
         given = f" (got {' and '.join(chosen)})" if chosen else ""
         raise UsageError(f"choose exactly one of --once, --watch or --interval SECONDS{given}")
     return "once" if once else "watch" if watch else "interval"
-
-
-def _check(
-    mode: Mode,
-    *,
-    interval: float | None,
-    pull: str | None,
-    log_format: str,
-    debounce_ms: int,
-    max_backoff: float,
-    lock_timeout: float,
-    as_json: bool,
-) -> None:
-    """Refuse a bad flag value; each message names its flag."""
-    if interval is not None and not interval > 0:
-        raise UsageError(f"--interval: must be more than 0 seconds (got {interval:g})")
-    if pull is not None and mode == "watch":
-        raise UsageError("--pull: only with --interval or --once (--watch follows local commits)")
-    if pull is not None and (not pull or pull.startswith("-")):
-        raise UsageError(f"--pull: {pull!r} is not a remote")
-    if log_format not in LOG_FORMATS:
-        raise UsageError(f"--log-format: must be text or json (got {log_format!r})")
-    if not 1 <= debounce_ms <= 60_000:
-        raise UsageError(f"--debounce-ms: must be 1 to 60000 (got {debounce_ms})")
-    if not max_backoff > 0:
-        raise UsageError(f"--max-backoff: must be more than 0 seconds (got {max_backoff:g})")
-    if not lock_timeout >= 0:
-        raise UsageError(f"--lock-timeout: must be 0 or more seconds (got {lock_timeout:g})")
-    if as_json:
-        raise UsageError("--json: only with --status (use --log-format json for the loop's log)")
 
 
 # --- Log lines -------------------------------------------------------------------------------
@@ -289,17 +250,9 @@ def _stop_on_signals() -> Iterator[_Stopper]:
 # --- --status --------------------------------------------------------------------------------
 
 
-def _show_status(root: Path, *, as_json: bool) -> int:
+def _show_status(found: LoopStatus, *, as_json: bool) -> int:
     from reconciler.cli.output import print_json, say
-    from reconciler.engine.reconcile import STATUS_FILE, read_status
-    from reconciler.errors import ClonedError
 
-    found = read_status(root)
-    if found is None:
-        raise ClonedError(
-            f"no reconcile has run here ({STATUS_FILE} does not exist)",
-            hint="start one with `cloned reconcile --watch` or `cloned reconcile --once`",
-        )
     if as_json:
         print_json(found.to_json())
         return 0
