@@ -102,9 +102,10 @@ def plan(
     for note in result.notes:
         say(f"Note: {note.message}", err=True)
     _render(result, as_json=as_json, fmt=fmt)
-    if out is not None and fmt == "text" and not as_json:
+    saved = result.saved_to
+    if saved is not None and fmt == "text" and not as_json:
         say()
-        say(f"Saved the plan to {out}. Apply exactly this plan with: cloned apply {out}")
+        say(f"Saved the plan to {saved}. Apply exactly this plan with: cloned apply {saved}")
     return int(result.exit_code)
 
 
