@@ -23,29 +23,40 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from difflib import SequenceMatcher
 from typing import Any
+
+from reconciler.plan.types import ABSENT, FieldDiff
 
 WHOLE = 100  # a list or mapping whose JSON is at most this long is printed on one line
 CONTEXT = 24  # characters kept on each side of the differing part of a long changed string
 LONG = 120  # a changed value longer than this is shortened around its differing part
 KEYS = ("name", "id")
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_ABSENT: Any = object()
 
 
-def diff_lines(change: dict[str, Any]) -> list[str]:
+def field_lines(diff: Iterable[FieldDiff], *, action: str) -> list[str]:
     """`+ path: value`, `~ path: before -> after`, `- path: value` for each changed field.
 
     On a create, empty values (defaults such as `[]` or `""`) are left out: they say nothing.
     """
     lines: list[str] = []
-    creating = change.get("action") == "create"
-    for field in change["diff"]:
-        if creating and field.get("after") in ("", [], {}):
+    creating = action == "create"
+    for field in diff:
+        if creating and field.after in ("", [], {}):
             continue
-        _field(field["path"], field.get("before", _ABSENT), field.get("after", _ABSENT), lines)
+        _field(field.path, field.before, field.after, lines)
     return lines
+
+
+def diff_lines(change: Mapping[str, Any]) -> list[str]:
+    """The same for a change in its JSON form (an approval request stores its change so)."""
+    entries = (
+        FieldDiff(entry["path"], entry.get("before", ABSENT), entry.get("after", ABSENT))
+        for entry in change["diff"]
+    )
+    return field_lines(entries, action=change.get("action", ""))
 
 
 def dumps(item: Any) -> str:
@@ -54,14 +65,14 @@ def dumps(item: Any) -> str:
 
 
 def _field(path: str, before: Any, after: Any, out: list[str]) -> None:
-    if before is _ABSENT:
+    if before is ABSENT:
         _one("+", path, after, out)
-    elif after is _ABSENT:
+    elif after is ABSENT:
         _one("-", path, before, out)
     elif isinstance(before, dict) and isinstance(after, dict):
         for key in sorted(before.keys() | after.keys()):
-            old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
-            if old is _ABSENT or new is _ABSENT or not _same(old, new):
+            old, new = before.get(key, ABSENT), after.get(key, ABSENT)
+            if old is ABSENT or new is ABSENT or not _same(old, new):
                 _field(_key(path, key), old, new, out)
     elif isinstance(before, list) and isinstance(after, list):
         _list(path, before, after, out)

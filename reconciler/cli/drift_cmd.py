@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from reconciler.cli.output import say
-from reconciler.errors import ExitCode
+from reconciler.cli.output import print_json, say
+from reconciler.usecases.drift import DriftChecked
 
 
 def drift(
@@ -33,37 +33,26 @@ def drift(
       cloned drift
       cloned drift --json | jq '.items[]'
     """
-    return run(path, as_json=as_json, exit_on_drift=True)
+    from reconciler.usecases.drift import drift as run
+
+    result = run(path=path, exit_on_drift=True)
+    render(result, as_json=as_json)
+    return int(result.exit_code)
 
 
-def run(path: Path, *, as_json: bool, exit_on_drift: bool) -> int:
-    """Print the drift report; exit 2 on drift when `exit_on_drift`."""
-    from reconciler.cli.output import print_json
-    from reconciler.engine.drift import check
-    from reconciler.load.files import find_root
-
-    report, pending = check(find_root(path))
-    code = ExitCode.CHANGES if report.drifted and exit_on_drift else ExitCode.OK
+def render(result: DriftChecked, *, as_json: bool) -> None:
+    """The drift report: its JSON, or lines for people."""
     if as_json:
-        print_json(
-            {
-                "drifted": report.drifted,
-                "checked": report.checked,
-                "items": [item.to_json() for item in report.items],
-                "pending_changes": pending,
-                "exit_code": int(code),
-            }
-        )
-        return int(code)
-    if not report.drifted:
-        say(f"No drift: all {report.checked} applied resources are as the last apply left them.")
+        print_json(result.to_json())
+        return
+    if not result.drifted:
+        say(f"No drift: all {result.checked} applied resources are as the last apply left them.")
     else:
-        say(f"Drift: {len(report.items)} finding(s) over {report.checked} applied resources.")
-        for item in report.items:
+        say(f"Drift: {len(result.items)} finding(s) over {result.checked} applied resources.")
+        for item in result.items:
             say(f"  ! {item.address}: {item.kind}: {item.detail}")
         say("Repair with `cloned reconcile --once --self-heal`.")
-    if pending is None:
+    if result.pending is None:
         say("Pending desired changes: unknown (the desired state does not validate).")
-    elif pending:
-        say(f"Separately, {pending} desired change(s) are pending: see `cloned plan`.")
-    return int(code)
+    elif result.pending:
+        say(f"Separately, {result.pending} desired change(s) are pending: see `cloned plan`.")

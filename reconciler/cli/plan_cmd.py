@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from reconciler.cli.output import print_json, say
-from reconciler.errors import ExitCode, UsageError
-
-
-def _exit_code(plan: dict[str, Any], detailed: bool) -> int:
-    if plan["summary"]["deny"]:
-        return int(ExitCode.POLICY_DENIED)
-    if detailed and plan["changes"]:
-        return int(ExitCode.CHANGES)
-    return int(ExitCode.OK)
-
+from reconciler.errors import UsageError
+from reconciler.usecases.plans import Planned, Shown
 
 FORMATS = ("text", "json", "markdown")
 
@@ -27,15 +18,15 @@ def _check_format(fmt: str) -> None:
         raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
 
 
-def _render(plan: dict[str, Any], *, as_json: bool, fmt: str) -> None:
+def _render(result: Planned | Shown, *, as_json: bool, fmt: str) -> None:
     from reconciler.cli import render_plan
 
     if as_json or fmt == "json":
-        print_json(plan)
+        print_json(result.to_json())
     elif fmt == "markdown":
-        print(render_plan.markdown(plan), end="")
+        print(render_plan.markdown(result.plan), end="")
     elif fmt == "text":
-        print(render_plan.text(plan, colour=render_plan.use_colour()))
+        print(render_plan.text(result.plan, colour=render_plan.use_colour()))
     else:
         _check_format(fmt)
 
@@ -99,53 +90,23 @@ def plan(
                 "--refresh-only: cannot be combined with --base, --out, --target "
                 "or --format markdown"
             )
-        from reconciler.cli.drift_cmd import run
+        from reconciler.cli import drift_cmd
+        from reconciler.usecases.drift import drift
 
-        return run(path, as_json=as_json or fmt == "json", exit_on_drift=detailed)
-    from reconciler.clock import stamp
-    from reconciler.engine.planfile import record_saved, save
-    from reconciler.engine.preview import preview
-    from reconciler.load.files import find_root
-    from reconciler.state.db import StateDB
+        checked = drift(path=path, exit_on_drift=detailed)
+        drift_cmd.render(checked, as_json=as_json or fmt == "json")
+        return int(checked.exit_code)
+    from reconciler.usecases.plans import plan as run
 
-    root = find_root(path)
-    previewed = preview(root, base=base, targets=tuple(target))
-    payload = previewed.to_json(created_at=stamp())
-    if out is not None:
-        save(out, payload)
-        if base is None:
-            db = StateDB.open(root, create=False)
-            if db is not None:
-                try:
-                    record_saved(db, previewed.session, payload, out)
-                finally:
-                    db.close()
-    if base is not None:
-        _note_uncommitted(root)
-    elif previewed.session.actual.source == "lock":
-        say(
-            "Note: no state database here; planning against .cloned/cloned.lock as committed in "
-            "this checkout (policy and approvers come from it too). In CI, prefer "
-            "--base REF: it reads them from the base branch instead.",
-            err=True,
-        )
-    _render(payload, as_json=as_json, fmt=fmt)
-    if out is not None and fmt == "text" and not as_json:
+    result = run(path=path, base=base, targets=tuple(target), out=out, detailed=detailed)
+    for note in result.notes:
+        say(f"Note: {note.message}", err=True)
+    _render(result, as_json=as_json, fmt=fmt)
+    saved = result.saved_to
+    if saved is not None and fmt == "text" and not as_json:
         say()
-        say(f"Saved the plan to {out}. Apply exactly this plan with: cloned apply {out}")
-    return _exit_code(payload, detailed)
-
-
-def _note_uncommitted(root: Path) -> None:
-    from reconciler.engine.revision import uncommitted
-
-    changed = uncommitted(root)
-    if changed:
-        say(
-            f"Note: {len(changed)} uncommitted change(s) under .cloned/ are not part of this "
-            f"plan (--base plans HEAD's commit), e.g. {changed[0]}",
-            err=True,
-        )
+        say(f"Saved the plan to {saved}. Apply exactly this plan with: cloned apply {saved}")
+    return int(result.exit_code)
 
 
 def show(
@@ -154,9 +115,9 @@ def show(
     fmt: str = typer.Option("text", "--format", help="text, json or markdown."),
 ) -> int:
     """Print a saved plan, exactly as it was planned."""
-    from reconciler.engine.planfile import load
+    from reconciler.usecases.plans import show as run
 
     _check_format(fmt)
-    saved = load(file)
-    _render(saved.data, as_json=as_json, fmt=fmt)
-    return int(ExitCode.OK)
+    shown = run(file=file)
+    _render(shown, as_json=as_json, fmt=fmt)
+    return int(shown.exit_code)

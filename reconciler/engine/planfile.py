@@ -1,4 +1,5 @@
-"""The plan's JSON form (`cloned plan --json`, `--out FILE`, `cloned show`) and saved plans.
+"""The plan's JSON form (`cloned plan --json`, `--out FILE`, `cloned show`) and saved plans,
+read back into the typed plan document (reconciler/plan/document.py).
 
 A saved plan is evidence, not instructions: `cloned apply FILE` re-plans from the desired and
 actual state and applies only if the new plan has the same id, so nothing in the file (which a
@@ -8,6 +9,7 @@ redactor may have masked) is ever applied from the file itself.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from reconciler.engine.journal import Journal
 from reconciler.engine.planner import Plan
 from reconciler.engine.session import Session
 from reconciler.errors import ClonedError
+from reconciler.plan.document import MalformedPlan, PlanDocument
 from reconciler.plan.types import PLAN_FORMAT_VERSION, Change
 from reconciler.redact import Redactor
 from reconciler.state.db import StateDB
@@ -71,23 +74,25 @@ def change_json(change: Change) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SavedPlan:
-    """A plan read back from a file: its JSON and the parts apply checks."""
+    """A plan read back from a file: the typed document, and its JSON exactly as read (what
+    `cloned show --json` prints back)."""
 
     path: Path
+    document: PlanDocument
     data: dict[str, Any]
 
     @property
     def plan_id(self) -> str:
-        return str(self.data["plan_id"])
+        return self.document.plan_id
 
     @property
     def targets(self) -> tuple[str, ...]:
-        return tuple(self.data.get("targets") or ())
+        return self.document.targets
 
 
-def save(path: Path, payload: dict[str, Any]) -> None:
+def save(path: Path, document: PlanDocument) -> None:
     """Write a plan file atomically."""
-    text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    text = json.dumps(document.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     try:
         write_atomic(path, text)
     except OSError as exc:
@@ -95,7 +100,7 @@ def save(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load(path: Path) -> SavedPlan:
-    """Read a saved plan; a clear error when it is not one."""
+    """Read a saved plan into its typed document; a clear error when it is not one."""
     try:
         if path.stat().st_size > MAX_PLAN_BYTES:
             raise ClonedError(f"{path}: larger than {MAX_PLAN_BYTES:,} bytes; not a plan file")
@@ -112,15 +117,19 @@ def load(path: Path) -> SavedPlan:
             f"{path}: plan format_version {data['format_version']!r} is not supported "
             f"(this Cloned writes {PLAN_FORMAT_VERSION})"
         )
-    return SavedPlan(path, data)
+    try:
+        document = PlanDocument.from_json(data)
+    except MalformedPlan as exc:
+        raise ClonedError(f"{path}: not a Cloned plan file ({exc})") from None
+    return SavedPlan(path, document, data)
 
 
 def stale_reasons(saved: SavedPlan, current: Plan) -> list[str]:
     """What changed between a saved plan and a fresh plan of the same workspace."""
     reasons = []
     for label, before, after in (
-        ("desired state", saved.data["desired_resources"], current.desired_resources),
-        ("actual state", saved.data["actual_resources"], current.actual_resources),
+        ("desired state", saved.document.desired_resources, current.desired_resources),
+        ("actual state", saved.document.actual_resources, current.actual_resources),
     ):
         changed = _differences(before, after)
         if changed:
@@ -130,7 +139,7 @@ def stale_reasons(saved: SavedPlan, current: Plan) -> list[str]:
     return reasons
 
 
-def _differences(before: dict[str, str], after: dict[str, str]) -> list[str]:
+def _differences(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
     found = []
     for address in sorted(before.keys() | after.keys()):
         if address not in after:
@@ -142,13 +151,21 @@ def _differences(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return found
 
 
-def record_saved(db: StateDB, session: Session, payload: dict[str, Any], path: Path) -> None:
-    """Audit that a plan was saved for review (its id, file and what it would change)."""
+def record_saved(root: Path, session: Session, document: PlanDocument, path: Path) -> bool:
+    """Audit that a plan was saved for review (its id, file and what it would change), in the
+    state database at `root`; False when there is none to record it in."""
+    db = StateDB.open(root, create=False)
+    if db is None:
+        return False
     journal = Journal(session.actor, session.redactor)
-    with db.transaction() as connection:
-        journal.record(
-            connection,
-            "plan.saved",
-            str(payload["plan_id"]),
-            {"file": str(path), "summary": payload["summary"]},
-        )
+    try:
+        with db.transaction() as connection:
+            journal.record(
+                connection,
+                "plan.saved",
+                document.plan_id,
+                {"file": str(path), "summary": document.summary.to_json()},
+            )
+    finally:
+        db.close()
+    return True

@@ -33,6 +33,7 @@ from reconciler.engine.revision import Revision
 from reconciler.engine.session import Session, open_session
 from reconciler.errors import Problem
 from reconciler.load.files import CLONED_DIR, is_resource_path
+from reconciler.plan.document import PlanDocument
 from reconciler.plan.types import Change
 from reconciler.state import audit_rows
 from reconciler.state.db import StateDB
@@ -96,6 +97,10 @@ class Preview:
             now=now(),
             spent=self.spent,
         )
+
+    def document(self, *, created_at: str) -> PlanDocument:
+        """The plan as its typed document: what `cloned plan` renders, prints and saves."""
+        return PlanDocument.from_json(self.to_json(created_at=created_at))
 
     def to_json(self, *, created_at: str) -> dict[str, Any]:
         """The plan JSON, with each gated change's approvals and the revisions planned."""
