@@ -35,16 +35,15 @@ def read_events(
     subject: str | None = None,
 ) -> EventList:
     """Matching events from the state database if there is one, else from the segments."""
-    db = StateDB.open(root, create=False)
-    if db is None:
-        found = [
-            event
-            for event in segment_events(root)
-            if matches(event, since=since, type=type, subject=subject)
-        ]
-        return EventList(found, database=False)
-    with db:
-        return EventList(events(db, since=since, type=type, subject=subject), database=True)
+    with StateDB.existing(root) as db:
+        if db is not None:
+            return EventList(events(db, since=since, type=type, subject=subject), database=True)
+    found = [
+        event
+        for event in segment_events(root)
+        if matches(event, since=since, type=type, subject=subject)
+    ]
+    return EventList(found, database=False)
 
 
 def segment_events(root: Path) -> list[Event]:

@@ -125,44 +125,51 @@ def apply(
     `commit` is False, make the audit commit. `desired` is used when the caller loaded it."""
     # A workspace that cannot continue its history, and invalid desired state, are refused
     # before anything is written: the state database and the validation cache included.
-    db = StateDB.open(root, create=False)
-    try:
+    with StateDB.existing(root) as db:
         preflight.refuse_unknown_history(root, db)
         if desired is None:
             desired = load_desired_state(root)
-    except BaseException:
         if db is not None:
-            db.close()
-        raise
-    if db is None:
-        db = StateDB.open(root)
-        assert db is not None
-    try:
-        with WorkspaceLock(db, timeout=lock_timeout) as lock:
-            remove_stale(root / CLONED_DIR, alive=pid_alive)
-            session = open_session(root, db, desired=desired)
-            plan = session.plan(saved.targets if saved is not None else targets)
-            if saved is not None and saved.plan_id != plan.plan_id:
-                raise StalePlan(
-                    "the saved plan is stale: " + "; ".join(stale_reasons(saved, plan)),
-                    hint="run `cloned plan --out FILE` again and review the new plan",
-                )
-            run = _Run(root, db, session, plan, lock)
-            preflight.check(root, db, busy=run.busy(), commit=commit)
-            result = run.execute()
-            if commit and result.error is None:
-                made = auditcommit.commit(
-                    root,
-                    db,
-                    plan.plan_id,
-                    result.outcomes,
-                    desired_commit=_desired_commit(root),
-                    redactor=session.redactor,
-                )
-                result = replace(result, audit_commit=made)
-            return result
-    finally:
-        db.close()
+            return _converge(root, db, desired, saved, targets, lock_timeout, commit)
+    created = StateDB.open(root)
+    assert created is not None
+    with created:
+        return _converge(root, created, desired, saved, targets, lock_timeout, commit)
+
+
+def _converge(
+    root: Path,
+    db: StateDB,
+    desired: DesiredState,
+    saved: SavedPlan | None,
+    targets: tuple[str, ...],
+    lock_timeout: float,
+    commit: bool,
+) -> ApplyResult:
+    """Under the workspace lock: plan, check, apply, and make the audit commit."""
+    with WorkspaceLock(db, timeout=lock_timeout) as lock:
+        remove_stale(root / CLONED_DIR, alive=pid_alive)
+        session = open_session(root, db, desired=desired)
+        plan = session.plan(saved.targets if saved is not None else targets)
+        if saved is not None and saved.plan_id != plan.plan_id:
+            raise StalePlan(
+                "the saved plan is stale: " + "; ".join(stale_reasons(saved, plan)),
+                hint="run `cloned plan --out FILE` again and review the new plan",
+            )
+        run = _Run(root, db, session, plan, lock)
+        preflight.check(root, db, busy=run.busy(), commit=commit)
+        result = run.execute()
+        if commit and result.error is None:
+            made = auditcommit.commit(
+                root,
+                db,
+                plan.plan_id,
+                result.outcomes,
+                desired_commit=_desired_commit(root),
+                redactor=session.redactor,
+            )
+            result = replace(result, audit_commit=made)
+        return result
 
 
 def _desired_commit(root: Path) -> str:

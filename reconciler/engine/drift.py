@@ -35,7 +35,7 @@ from reconciler.clock import stamp
 from reconciler.engine import actual as actual_state
 from reconciler.engine import revision
 from reconciler.engine.journal import Journal
-from reconciler.errors import ClonedError
+from reconciler.errors import ClonedError, StateUnavailable
 from reconciler.providers.base import ActualResource
 from reconciler.redact import Redactor
 from reconciler.state import resources as rows
@@ -311,19 +311,16 @@ def check(root: Path) -> tuple[Report, int | None]:
     from reconciler.engine.session import open_session
     from reconciler.errors import ValidationFailed
 
-    db = StateDB.open(root, create=False)
-    if db is None:
-        raise ClonedError(
-            "no state database here, so there is no actual state to check for drift",
-            hint="run drift where apply runs; in CI, `cloned plan --base REF` shows what a "
-            "branch changes",
-        )
-    try:
+    with StateDB.existing(root) as db:
+        if db is None:
+            raise StateUnavailable(
+                "no state database here, so there is no actual state to check for drift",
+                hint="run drift where apply runs; in CI, `cloned plan --base REF` shows what a "
+                "branch changes",
+            )
         report = detect(root, db)
         try:
             pending: int | None = len(open_session(root, db).plan().changes)
         except ValidationFailed:
             pending = None
-    finally:
-        db.close()
     return report, pending

@@ -154,18 +154,14 @@ def _differences(before: Mapping[str, str], after: Mapping[str, str]) -> list[st
 def record_saved(root: Path, session: Session, document: PlanDocument, path: Path) -> bool:
     """Audit that a plan was saved for review (its id, file and what it would change), in the
     state database at `root`; False when there is none to record it in."""
-    db = StateDB.open(root, create=False)
-    if db is None:
-        return False
-    journal = Journal(session.actor, session.redactor)
-    try:
+    with StateDB.existing(root) as db:
+        if db is None:
+            return False
         with db.transaction() as connection:
-            journal.record(
+            Journal(session.actor, session.redactor).record(
                 connection,
                 "plan.saved",
                 document.plan_id,
                 {"file": str(path), "summary": document.summary.to_json()},
             )
-    finally:
-        db.close()
     return True

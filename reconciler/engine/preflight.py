@@ -59,12 +59,8 @@ def refuse_unknown_history(root: Path, db: StateDB | None) -> None:
 def refuse_lost_state(root: Path) -> None:
     """`refuse_unknown_history` for a caller without the database open (the reconcile loop,
     before it starts): a damaged database is an error too."""
-    db = StateDB.open(root, create=False)
-    try:
+    with StateDB.existing(root) as db:
         refuse_unknown_history(root, db)
-    finally:
-        if db is not None:
-            db.close()
 
 
 def check(root: Path, db: StateDB, *, busy: bool, commit: bool) -> None:

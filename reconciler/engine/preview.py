@@ -138,14 +138,10 @@ def preview(
     """The plan for the workspace at `root`: here, or HEAD against `base` from git objects."""
     if base is not None:
         return _against(root, base, targets)
-    db = StateDB.open(root, create=False)
-    try:
+    with StateDB.existing(root) as db:
         session = open_session(root, db, use_cache=use_cache)
         known = {r.id: r for r in requests.all_requests(db)} if db is not None else {}
         spent = spent_in(db) if db is not None else spent_in_tree(root)
-    finally:
-        if db is not None:
-            db.close()
     found, problems = approval_records.read_all(root)
     return Preview(
         session,

@@ -175,6 +175,18 @@ class StateDB:
         """Close the connection (WAL contents stay durable)."""
         self._connection.close()
 
+    @classmethod
+    @contextmanager
+    def existing(cls, root: Path) -> Iterator[StateDB | None]:
+        """The workspace's state database for a `with` block, closed after it; None when there
+        is none (a fresh clone), and nothing is created."""
+        db = cls.open(root, create=False)
+        try:
+            yield db
+        finally:
+            if db is not None:
+                db.close()
+
     def __enter__(self) -> StateDB:
         return self
 

@@ -6,7 +6,6 @@ Both read the state database when there is one and the committed segments under
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,5 +92,5 @@ def verify(*, path: Path) -> AuditVerified:
     from reconciler.state.db import StateDB
 
     root = find_root(path)
-    with StateDB.open(root, create=False) or nullcontext() as db:
+    with StateDB.existing(root) as db:
         return AuditVerified(root, verify_log(root, db))

@@ -7,7 +7,6 @@ shows what `.cloned/` proposes instead.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,7 +84,7 @@ def show(*, path: Path, desired: bool = False) -> PolicyShown:
     from reconciler.state.db import StateDB
 
     root = find_root(path)
-    with StateDB.open(root, create=False) or nullcontext() as db:
+    with StateDB.existing(root) as db:
         try:
             session = open_session(root, db)
         except ValidationFailed as exc:

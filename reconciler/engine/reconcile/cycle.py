@@ -211,10 +211,9 @@ def _drift(
     """Drift found (under the workspace lock, so no apply is half-way), what was repaired, and
     (with self_heal) the records repair could not account for."""
     root = settings.root
-    db = StateDB.open(root, create=False)
-    if db is None:
-        return (), (), []  # nothing applied yet
-    try:
+    with StateDB.existing(root) as db:
+        if db is None:
+            return (), (), []  # nothing applied yet
         with WorkspaceLock(db, timeout=settings.lock_timeout, clock=settings.clock) as lock:
             if lock.recovered is not None:
                 session = open_session(root, db, desired=desired)
@@ -231,19 +230,12 @@ def _drift(
             session = open_session(root, db, desired=desired)
             repairs = heal(root, db, report, actor=session.actor, redactor=session.redactor)
             return report.items, tuple(repairs), unaccounted(db)
-    finally:
-        db.close()
 
 
 def probe(root: Path) -> tuple[Drifted, ...]:
     """Drift, read-only and without the lock (as `cloned drift`); none without a database."""
-    db = StateDB.open(root, create=False)
-    if db is None:
-        return ()
-    try:
-        return detect(root, db).items
-    finally:
-        db.close()
+    with StateDB.existing(root) as db:
+        return detect(root, db).items if db is not None else ()
 
 
 def event(clock: Clock, name: str, number: int, **details: Any) -> LogEvent:
