@@ -10,7 +10,7 @@ rule must be met on its own; one valid denial blocks the change.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -157,6 +157,27 @@ NOT_NEEDED = Authorship(None, None)
 
 
 @dataclass(frozen=True)
+class Subject:
+    """The gated change records are judged for: its request, its hash, the rules that gate it
+    and who made it."""
+
+    request_id: str
+    change_hash: str
+    rules: tuple[RuleRef, ...]
+    author: Authorship
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Who judges: the applied Workspace's name and approvers, and the approvals applies have
+    already used (spent)."""
+
+    workspace: str
+    approvers: dict[str, Approver]
+    spent: Spent = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Verdict:
     """One record as judged for one change."""
 
@@ -189,20 +210,27 @@ class Evaluation:
             )
         )
 
+    @property
+    def denied_by(self) -> tuple[str, ...]:
+        """The approvers whose valid denial blocks the change."""
+        return tuple(
+            sorted(
+                v.record.approver for v in self.verdicts if v.counts and v.record.verdict == "deny"
+            )
+        )
+
 
 def evaluate(
-    *,
-    request_id: str,
-    change_hash: str,
-    rules: tuple[RuleRef, ...],
-    author: Authorship,
-    workspace: str,
-    approvers: dict[str, Approver],
-    records: list[tuple[str, Record]],
-    now: datetime,
-    spent: Spent = NO_SPENT,
+    subject: Subject, panel: Panel, records: list[tuple[str, Record]], *, now: datetime
 ) -> Evaluation:
-    """Judge every record for this request against every approval rule."""
+    """Judge every record for this change against every approval rule."""
+    request_id, change_hash, rules, author = (
+        subject.request_id,
+        subject.change_hash,
+        subject.rules,
+        subject.author,
+    )
+    workspace, approvers, spent = panel.workspace, panel.approvers, panel.spent
     verdicts = []
     for path, record in records:
         if record.request_id != request_id and record.change_hash != change_hash:

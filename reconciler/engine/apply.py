@@ -19,7 +19,7 @@ from typing import Any
 from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
-from reconciler.approvals.validity import Evaluation, evaluate
+from reconciler.approvals.validity import Evaluation, Panel, Subject, evaluate
 from reconciler.atomic import CLONED_DIR, remove_stale
 from reconciler.audit.log import events
 from reconciler.clock import now, stamp
@@ -442,17 +442,9 @@ class _Run:
             head=authorship.head_commit(self.root),
             working_tree=True,
         )
-        evaluation = evaluate(
-            request_id=request.id,
-            change_hash=change.change_hash,
-            rules=change.decision.requirements,
-            author=author,
-            workspace=self.session.workspace,
-            approvers=self.session.approvers,
-            records=self.records,
-            now=now(),
-            spent=self.spent,
-        )
+        subject = Subject(request.id, change.change_hash, change.decision.requirements, author)
+        panel = Panel(self.session.workspace, self.session.approvers, self.spent)
+        evaluation = evaluate(subject, panel, self.records, now=now())
         for verdict in evaluation.verdicts:
             if verdict.reason is not None:
                 self.ignored[verdict.path] = Problem(verdict.path, 0, 0, verdict.reason.text)
@@ -467,16 +459,11 @@ class _Run:
     def _held(self, change: Change, request: requests.Request, evaluation: Evaluation) -> Outcome:
         """The outcome of a gated change its approvals do not (yet) let through."""
         if evaluation.status == "denied":
-            denied_by = sorted(
-                v.record.approver
-                for v in evaluation.verdicts
-                if v.counts and v.record.verdict == "deny"
-            )
             return Outcome(
                 change.address,
                 change.action,
                 "blocked",
-                f"denied by {', '.join(denied_by)}",
+                f"denied by {', '.join(evaluation.denied_by)}",
                 request.id,
             )
         return Outcome(

@@ -21,7 +21,14 @@ from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.records import Record
-from reconciler.approvals.validity import Authorship, Evaluation, Spent, evaluate
+from reconciler.approvals.validity import (
+    Authorship,
+    Evaluation,
+    Panel,
+    Spent,
+    Subject,
+    evaluate,
+)
 from reconciler.audit.files import SEGMENTS_DIR, list_segments, read_lines
 from reconciler.canonical import digest
 from reconciler.clock import now
@@ -86,17 +93,14 @@ class Preview:
         """The approvals a gated change has (None for changes that need none)."""
         if change.decision.kind != "approval":
             return None
-        return evaluate(
-            request_id=requests.request_id(change.change_hash),
-            change_hash=change.change_hash,
-            rules=change.decision.requirements,
-            author=self.author(change),
-            workspace=self.session.workspace,
-            approvers=self.session.approvers,
-            records=self.records,
-            now=now(),
-            spent=self.spent,
+        subject = Subject(
+            requests.request_id(change.change_hash),
+            change.change_hash,
+            change.decision.requirements,
+            self.author(change),
         )
+        panel = Panel(self.session.workspace, self.session.approvers, self.spent)
+        return evaluate(subject, panel, self.records, now=now())
 
     def document(self, *, created_at: str) -> PlanDocument:
         """The plan as its typed document: what `cloned plan` renders, prints and saves."""
@@ -117,11 +121,7 @@ class Preview:
                     "request": requests.request_id(change.change_hash),
                     "status": evaluation.status,
                     "approved_by": list(evaluation.approved_by),
-                    "denied_by": sorted(
-                        v.record.approver
-                        for v in evaluation.verdicts
-                        if v.counts and v.record.verdict == "deny"
-                    ),
+                    "denied_by": list(evaluation.denied_by),
                     "missing": list(evaluation.missing),
                 }
             if self.branch_changed is not None:

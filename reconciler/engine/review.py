@@ -16,8 +16,10 @@ from reconciler.approvals.validity import (
     Approver,
     Authorship,
     Evaluation,
+    Panel,
     Reason,
     Spent,
+    Subject,
     approvers_of,
     evaluate,
     not_counted_for,
@@ -275,17 +277,9 @@ def _planned(previewed: Preview, request_id: str) -> Target:
 
 
 def _judge(trusted: Trust, target: Target, found: list[tuple[str, Record]]) -> Evaluation:
-    return evaluate(
-        request_id=target.id,
-        change_hash=target.change_hash,
-        rules=target.rules,
-        author=target.author,
-        workspace=trusted.workspace,
-        approvers=trusted.approvers,
-        records=found,
-        now=now(),
-        spent=trusted.spent,
-    )
+    subject = Subject(target.id, target.change_hash, target.rules, target.author)
+    panel = Panel(trusted.workspace, trusted.approvers, trusted.spent)
+    return evaluate(subject, panel, found, now=now())
 
 
 @dataclass(frozen=True)
