@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
@@ -36,7 +36,8 @@ from reconciler.engine import actual as actual_state
 from reconciler.engine import revision
 from reconciler.engine.journal import Journal
 from reconciler.errors import ClonedError, StateUnavailable
-from reconciler.providers.base import ActualResource
+from reconciler.providers.base import ActualResource, ApplyContext
+from reconciler.providers.registry import provider_for
 from reconciler.redact import Redactor
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
@@ -209,24 +210,21 @@ def heal(
     journal = Journal(actor, redactor)
     with db.transaction() as connection:
         for address in broken:
+            # The providers write actual state, here as in apply.
             row, entry = applied.get(address), states.get(address)
+            kind = entry.kind if entry is not None else row.kind if row is not None else ""
+            provider = provider_for(kind)
+            if provider is None:
+                continue  # no provider manages it: left as it is, `unaccounted` reports it
+            context = ApplyContext(
+                connection, row.plan_id if row is not None else "drift-repair", at
+            )
             if entry is not None:
-                rows.put(
-                    connection,
-                    rows.Row(
-                        address=address,
-                        kind=entry.kind,
-                        name=entry.name,
-                        state=json.dumps(entry.state, sort_keys=True),
-                        digest=entry.digest,
-                        origin=row.origin if row is not None else "cloned.lock",
-                        applied_at=at,
-                        plan_id=row.plan_id if row is not None else "drift-repair",
-                    ),
-                )
+                origin = row.origin if row is not None else "cloned.lock"
+                provider.restore(context, replace(entry, origin=origin))
                 repairs.append(Repair(address, "restored"))
             elif row is not None and audited.get(address, _NEVER) in (_NEVER, None):
-                rows.delete(connection, address)
+                provider.remove(context, address)
                 repairs.append(Repair(address, "removed"))
         if repairs:
             journal.record(connection, "drift.repaired", "workspace", _repaired(report, repairs))

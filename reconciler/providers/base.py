@@ -85,6 +85,10 @@ class Provider(Protocol):
         """Put back an applied state the audit log vouches for (drift repair)."""
         ...
 
+    def remove(self, context: ApplyContext, address: str) -> None:
+        """Take away an actual resource that no audit event applied (drift repair)."""
+        ...
+
 
 class RecordProvider:
     """For kinds whose actual state is the applied record itself (policy, budgets, ...): the
@@ -119,7 +123,10 @@ class RecordProvider:
         self.restore(context, applied)
 
     def delete(self, context: ApplyContext, change: Change) -> None:
-        rows.delete(context.connection, change.address)
+        self.remove(context, change.address)
+
+    def remove(self, context: ApplyContext, address: str) -> None:
+        rows.delete(context.connection, address)
 
     def restore(self, context: ApplyContext, resource: ActualResource) -> None:
         rows.put(

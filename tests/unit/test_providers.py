@@ -50,3 +50,9 @@ def test_what_a_provider_applies_it_reads_back_and_can_restore(tmp_path: Path) -
         for kind in managed_kinds() - {"Budget"}:
             other = provider_for(kind)
             assert other is not None and other.read_actual(db) == {}
+        # A resource no audit event applied is taken away the same way.
+        with db.transaction() as connection:
+            provider.remove(
+                ApplyContext(connection, "plan-4", "2026-01-01T14:00:00Z"), "budget.daily"
+            )
+        assert provider.read_actual(db) == {}
