@@ -4,11 +4,14 @@ last apply recorded, apart from pending desired changes."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from reconciler.cli.output import print_json, say
-from reconciler.usecases.drift import DriftChecked
+
+if TYPE_CHECKING:
+    from reconciler.usecases.drift import DriftChecked
 
 
 def drift(

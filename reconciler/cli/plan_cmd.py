@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from reconciler.cli.output import print_json, say
 from reconciler.errors import UsageError
-from reconciler.usecases.plans import Planned, Shown
+
+if TYPE_CHECKING:
+    from reconciler.usecases.plans import Planned, Shown
 
 FORMATS = ("text", "json", "markdown")
 

@@ -63,3 +63,28 @@ def test_an_unexpected_error_writes_a_crash_log_not_a_traceback(
         r"cloned \d+\.\d+\.\d+, Python 3\.\d+\.\d+, \S+\nargv: \['cloned', 'validate'\]\n", log
     )
     assert "RuntimeError: planted" in log
+
+
+def test_help_starts_without_importing_the_core() -> None:
+    # `cloned --help` and every command's start stay fast only while the CLI imports its
+    # implementation on use: a module-level import of a use case pulls in the whole engine.
+    probe = (
+        "import sys\n"
+        "from reconciler.cli.main import run\n"
+        "sys.argv = ['cloned', '--help']\n"
+        "run(['--help'])\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    loaded = set(result.stdout.split("\n"))
+    heavy = {"pydantic", "ruamel.yaml", "git", "sqlite3", "cryptography", "watchfiles"}
+    assert not heavy & loaded, heavy & loaded
+    core = sorted(
+        m
+        for m in loaded
+        if m.startswith(("reconciler.usecases", "reconciler.engine", "reconciler.load"))
+        or m.startswith(("reconciler.state", "reconciler.approvals", "reconciler.audit"))
+    )
+    assert not core, core
