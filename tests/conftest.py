@@ -116,6 +116,13 @@ def git(*args: str, cwd: Path) -> str:
     ).stdout
 
 
+def commit_all(repo: Path, message: str) -> str:
+    """Stage everything in `repo`, commit it, and return the new commit's id."""
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", message, cwd=repo)
+    return git("rev-parse", "HEAD", cwd=repo).strip()
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """An empty git repository."""

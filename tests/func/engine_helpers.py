@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import Result, cloned, cloned_process, write
+from tests.conftest import Result, cloned, cloned_process, commit_all, write
 
 PEOPLE = {"alice": ["admins"], "bob": ["admins"], "carol": ["viewers"]}
 
@@ -92,3 +92,27 @@ def make_team(root: Path, tmp_path: Path, packs: str = "[baseline]") -> Team:
     write(root, ".cloned/workspace.yaml", workspace_yaml(keys, packs))
     write(root, ".cloned/budgets.yaml", BUDGETS)
     return Team(root, homes, keys)
+
+
+TOKEN = "sk-live-Q7ZK2M9XW4PA8RJD"
+"""A secret that the `masks` pack below redacts wherever it appears."""
+
+MASK_PACK = """\
+apiVersion: cloned/v1
+kind: PolicyPack
+metadata: {name: masks}
+spec:
+  extends: baseline
+  redaction:
+    - {name: live-keys, regex: "sk-live-[A-Za-z0-9]{16}"}
+"""
+
+
+def applied_team(root: Path, tmp_path: Path) -> Team:
+    """A team workspace, committed and applied (so the branch carries an audit commit)."""
+    team = make_team(root, tmp_path)
+    write(root, ".gitignore", ".cloned/state/\n")
+    commit_all(root, "Team workspace")
+    applied = team.run("apply")
+    assert applied.code == 0, applied.err
+    return team

@@ -9,14 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cloned, git, snapshot, write
-from tests.func.engine_helpers import Team, make_team
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", message, cwd=repo)
-    return git("rev-parse", "HEAD", cwd=repo).strip()
+from tests.conftest import cloned, commit_all, git, snapshot, write
+from tests.func.engine_helpers import Team, applied_team, make_team
 
 
 def files_of(repo: Path, commit: str = "HEAD") -> list[str]:
@@ -33,13 +27,7 @@ def porcelain(repo: Path, *paths: str) -> list[str]:
 
 @pytest.fixture
 def team(repo: Path, tmp_path: Path) -> Team:
-    """A team workspace, committed and applied (so main carries an audit commit)."""
-    team = make_team(repo, tmp_path)
-    write(repo, ".gitignore", ".cloned/state/\n")
-    commit_all(repo, "Team workspace")
-    applied = team.run("apply")
-    assert applied.code == 0, applied.err
-    return team
+    return applied_team(repo, tmp_path)
 
 
 # --- Audit commits -----------------------------------------------------------------------------

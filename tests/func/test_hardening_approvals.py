@@ -12,7 +12,7 @@ import pytest
 
 from reconciler import keys
 from reconciler.approvals.records import Record
-from tests.conftest import cloned, git, write
+from tests.conftest import cloned, commit_all, git, write
 from tests.func.engine_helpers import Team, make_team
 
 EARLY = {"CLONED_NOW": "2026-01-01T00:00:00+00:00"}
@@ -229,12 +229,6 @@ def test_key_names_are_approver_names(tmp_path: Path, name: str) -> None:
 
 
 # --- 4. An approval is spent by the apply that uses it ---------------------------------------
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", message, cwd=repo)
-    return git("rev-parse", "HEAD", cwd=repo).strip()
 
 
 def test_an_approval_is_spent_by_the_apply_that_uses_it(team: Team) -> None:

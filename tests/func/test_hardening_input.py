@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import WORKSPACE_YAML, cloned, git, snapshot, write
-from tests.func.engine_helpers import Team, make_team
+from tests.func.engine_helpers import MASK_PACK, TOKEN, Team, make_team
 from tests.func.test_bad_input import BUDGET, assert_clean_failure, expected_stderr
 
 CLONED_SCRIPT = Path(sys.executable).parent / "cloned"
@@ -322,18 +322,6 @@ def test_secret_users_widened_need_approval(team: Team) -> None:
 
 
 # --- item 9: secrets where redaction did not reach; private state files --------------------
-
-TOKEN = "sk-live-Q7ZK2M9XW4PA8RJD"
-
-MASK_PACK = """\
-apiVersion: cloned/v1
-kind: PolicyPack
-metadata: {name: masks}
-spec:
-  extends: baseline
-  redaction:
-    - {name: live-keys, regex: "sk-live-[A-Za-z0-9]{16}"}
-"""
 
 
 def masked_team(repo: Path, tmp_path: Path) -> Team:

@@ -12,18 +12,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.canonical import digest
-from tests.conftest import git, write
-from tests.func.engine_helpers import Team, make_team
+from tests.conftest import commit_all, git, write
+from tests.func.engine_helpers import Team, applied_team
 from tests.func.test_formats import APPLY_RESULT, assert_valid
 
 DB = ".cloned/state/cloned.db"
 LOCK = ".cloned/cloned.lock"
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", message, cwd=repo)
-    return git("rev-parse", "HEAD", cwd=repo).strip()
 
 
 def head(repo: Path) -> str:
@@ -43,13 +37,7 @@ def one_error(err: str) -> str:
 
 @pytest.fixture
 def team(repo: Path, tmp_path: Path) -> Team:
-    """A team workspace, committed and applied (main carries an audit commit)."""
-    team = make_team(repo, tmp_path)
-    write(repo, ".gitignore", ".cloned/state/\n")
-    commit_all(repo, "Team workspace")
-    applied = team.run("apply")
-    assert applied.code == 0, applied.err
-    return team
+    return applied_team(repo, tmp_path)
 
 
 # --- 1. A workspace with applied history never bootstraps again ---------------------------------

@@ -6,19 +6,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import cloned, write
-from tests.func.engine_helpers import make_team
-
-TOKEN = "sk-live-Q7ZK2M9XW4PA8RJD"
-
-MASK_PACK = """\
-apiVersion: cloned/v1
-kind: PolicyPack
-metadata: {name: masks}
-spec:
-  extends: baseline
-  redaction:
-    - {name: live-keys, regex: "sk-live-[A-Za-z0-9]{16}"}
-"""
+from tests.func.engine_helpers import MASK_PACK, TOKEN, make_team
 
 
 def test_a_pattern_secret_is_masked_on_every_output(repo: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from reconciler.approvals import records
 from reconciler.approvals.records import Record
 from reconciler.errors import ClonedError, ExitCode, UsageError
 from reconciler.usecases import approvals
-from tests.conftest import git, write
+from tests.conftest import commit_all, git, write
 from tests.func.engine_helpers import Team, make_team
 
 EARLY = "2026-01-01T00:00:00+00:00"
@@ -32,11 +32,6 @@ def team(repo: Path, tmp_path: Path) -> Team:
     commit_all(repo, "Team workspace")
     assert team.run("apply").code == 0
     return team
-
-
-def commit_all(repo: Path, message: str) -> None:
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", message, cwd=repo)
 
 
 def as_person(monkeypatch: pytest.MonkeyPatch, team: Team, who: str) -> None:
