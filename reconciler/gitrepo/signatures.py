@@ -1,0 +1,95 @@
+"""Who made a change: the commits that touched a file and their SSH signatures, checked against
+the approvers' allowed signers (engine/authorship.py reads these).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.gitrepo.committed import changed_between
+from reconciler.gitrepo.repo import _git_errors, _prefix, _repo, short
+
+
+def commits_touching(root: Path, commit: str, paths: Iterable[str], *, limit: int) -> list[str]:
+    """The commits reachable from `commit` that change any of `paths` (relative to the
+    workspace root), newest first, at most `limit` (git's history simplification: a merge
+    that took one side's content as it was is not listed, the side's commit is)."""
+    repo = _repo(root)
+    prefix = _prefix(repo, root)
+    specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
+    with _git_errors(f"git log failed at {short(commit)}"):
+        text = repo.git.log(
+            f"-n{limit}", "--no-show-signature", "--format=%H", commit, "--", *specs
+        )
+    return str(text).split()
+
+
+def parent_of(root: Path, commit: str) -> str | None:
+    """The first parent of `commit`, or None for a root commit."""
+    with _git_errors(f"cannot read commit {short(commit)}"):
+        parents = _repo(root).commit(commit).parents
+    return str(parents[0].hexsha) if parents else None
+
+
+def changed_in(root: Path, commit: str, folder: str) -> list[str]:
+    """Files under `folder` (relative to the workspace root) that `commit` changes against its
+    first parent (every file, for a root commit)."""
+    parent = parent_of(root, commit)
+    if parent is not None:
+        return changed_between(root, parent, commit, folder)
+    repo = _repo(root)
+    prefix = _prefix(repo, root)
+    top = posixpath.join(prefix, folder) if prefix else folder
+    with _git_errors(f"git diff-tree failed at {short(commit)}"):
+        text = repo.git.diff_tree(
+            "--root", "--no-commit-id", "--name-only", "-r", "-z", commit, "--", top
+        )
+    paths = [p for p in text.split("\0") if p]
+    return sorted(posixpath.relpath(p, prefix) if prefix else p for p in paths)
+
+
+@dataclass(frozen=True)
+class CommitSignature:
+    """What git says of a commit's signature, checked against an allowed-signers list.
+
+    `status` is git's `%G?`: `G` a good signature by a listed signer, `N` no signature, and
+    `B`, `U`, `X`, `Y`, `R`, `E` the ways it can be bad or uncheckable; `signer` is the
+    principal (the approver's name) and `key` the signing key's fingerprint, when known."""
+
+    commit: str
+    status: str
+    signer: str
+    key: str
+
+
+def commit_signature(root: Path, commit: str, allowed_signers: str) -> CommitSignature:
+    """Check `commit`'s SSH signature with `ssh-keygen`, against `allowed_signers` (the text of
+    a `gpg.ssh.allowedSignersFile`: one `NAME namespaces="git" KEY` line per signer), which is
+    written to a private temporary file. The user's own git configuration for signatures
+    (another program, another signers file, `log.showSignature`) is overridden."""
+    repo = _repo(root)
+    with tempfile.TemporaryDirectory(prefix="cloned-signers-") as scratch:
+        signers = os.path.join(scratch, "allowed_signers")
+        with open(signers, "w", encoding="utf-8") as handle:
+            handle.write(allowed_signers)
+        options = [
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            "gpg.ssh.program=ssh-keygen",
+            "-c",
+            f"gpg.ssh.allowedSignersFile={signers}",
+            "-c",
+            "log.showSignature=false",
+        ]
+        with _git_errors(f"cannot check the signature of commit {short(commit)}"):
+            text = repo.git.execute(
+                ["git", *options, "log", "-1", "--format=%G?%x00%GS%x00%GK", commit, "--"]
+            )
+    status, signer, key = [*str(text).strip("\n").split("\0"), "", "", ""][:3]
+    return CommitSignature(commit, status or "N", signer, key)
