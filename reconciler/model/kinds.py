@@ -124,8 +124,8 @@ class ValueMatch(Closed):
     def _safe(cls, value: str) -> str:
         # `where` patterns run on every desired value at plan time: no exponential ones.
         problem = pattern_problem(value)
-        if problem is not None and not problem.startswith("regex matches the empty string"):
-            raise ValueError(problem.replace("regex ", "matches ", 1))
+        if problem is not None and problem.kind != "empty":
+            raise ValueError(problem.text.replace("regex ", "matches ", 1))
         return value
 
 
@@ -182,7 +182,7 @@ class RedactionPattern(Closed):
     def _safe(cls, value: str) -> str:
         problem = pattern_problem(value)
         if problem is not None:
-            raise ValueError(problem)
+            raise ValueError(problem.text)
         return value
 
 

@@ -237,6 +237,39 @@ def test_redaction_patterns_that_match_empty_or_backtrack_are_refused(workspace:
     assert snapshot(workspace) == before
 
 
+POLYNOMIAL = (
+    "regex can backtrack polynomially (repeats of the same characters side by side, like "
+    "a*a*b); merge them into one repeat"
+)
+
+
+def test_side_by_side_repeats_that_hang_the_redactor_are_refused(workspace: Path) -> None:
+    # Found by an attacker review: a*a*a*a*a*a*b passed the nesting check and took 44 s to
+    # mask 100 characters, so one pull request could hang validate in CI.
+    pack = BAD_PATTERNS_PACK.split("  redaction:")[0] + (
+        "  redaction:\n"
+        '    - {name: slow, regex: "a*a*a*a*a*a*b"}\n'
+        '    - {name: words, regex: "\\\\w+\\\\w*@"}\n'
+        '    - {name: fine, regex: "Bearer\\\\s+[A-Za-z0-9._~+/-]+=*"}\n'
+    )
+    write(
+        workspace,
+        ".cloned/workspace.yaml",
+        WORKSPACE_YAML.replace("policyPacks: [baseline]", "policyPacks: [baseline, house]"),
+    )
+    write(workspace, ".cloned/house.yaml", pack)
+    write(
+        workspace,
+        ".cloned/long.yaml",
+        BUDGET.replace("period: month", "period: month\n  " + "a" * 120 + ": 1"),
+    )
+    result = cloned("validate", cwd=workspace)
+    assert_clean_failure(result)
+    assert f".cloned/house.yaml:7:20: spec.redaction[0].regex: {POLYNOMIAL}" in result.err
+    assert f".cloned/house.yaml:8:21: spec.redaction[1].regex: {POLYNOMIAL}" in result.err
+    assert "spec.redaction[2]" not in result.err
+
+
 def test_the_redactor_itself_skips_unsafe_patterns() -> None:
     from reconciler.redact import Redactor
 
