@@ -18,7 +18,6 @@ import typer
 
 from reconciler.cli import inert
 from reconciler.errors import UsageError
-from reconciler.usecases.apply import describe_counts
 
 if TYPE_CHECKING:
     from reconciler.usecases.reconcile import CycleRecord, LogEvent, LoopStatus, Mode
@@ -294,6 +293,8 @@ def _last_line(last: CycleRecord) -> str:
         return f"{said}: error: {last.error}"
     if last.skipped:
         return f"{said}: skipped, uncommitted changes: {', '.join(last.dirty)}"
+    from reconciler.usecases.apply import describe_counts
+
     summary = describe_counts(dict(last.outcomes))
     made = last.audit_commit
     commit = f"; audit commit {made.commit[:12]}" if made is not None and made.commit else ""

@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler.load.messages import did_you_mean, dotted
 from reconciler.load.yamlio import Path
-from reconciler.model.base import API_VERSION, HOST_PATTERN, NAME_PATTERN
+from reconciler.model.base import HOST_PATTERN
 from reconciler.model.kinds import (
     DIGEST_PATTERN,
     EMAIL_PATTERN,
@@ -23,6 +23,7 @@ from reconciler.model.kinds import (
     SEMVER_PATTERN,
     VAULT_REF_PATTERN,
 )
+from reconciler.model.names import API_VERSION, NAME_PATTERN
 
 
 @dataclass(frozen=True)
