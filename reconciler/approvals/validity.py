@@ -19,7 +19,7 @@ from reconciler.approvals.records import Record
 from reconciler.plan.types import RuleRef
 
 if TYPE_CHECKING:
-    from reconciler.model.kinds import Workspace
+    from reconciler.model.workspace import Workspace
 
 Status = Literal["pending", "approved", "denied", "expired", "superseded"]
 

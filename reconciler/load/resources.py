@@ -19,7 +19,7 @@ from reconciler.model.typed import document_model
 
 if TYPE_CHECKING:
     from reconciler.model.base import Resource
-    from reconciler.model.kinds import Workspace
+    from reconciler.model.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class DesiredState:
 
     def workspace(self) -> Workspace:
         """The model of the one Workspace (loading refuses a state without exactly one)."""
-        from reconciler.model.kinds import Workspace
+        from reconciler.model.workspace import Workspace
 
         found = next((r.model for r in self.resources if r.kind == "Workspace"), None)
         if found is None:

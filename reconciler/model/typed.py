@@ -3,7 +3,8 @@
 Flow: loading keeps each resource's normalised dict (digests and diffs are computed from it),
 and the state database and `cloned.lock` hold applied states as dicts by nature; readers turn
 them into the kind's validated model here and read its fields. Importing this module is cheap:
-the models are built (about 40 ms) on the first conversion, never on a cache-hit load.
+the models are built on the first conversion (the Workspace's alone when only it is
+asked for), never on a cache-hit load.
 """
 
 from __future__ import annotations
@@ -16,16 +17,15 @@ from reconciler.model.names import API_VERSION, address
 
 if TYPE_CHECKING:
     from reconciler.model.base import Resource
-    from reconciler.model.kinds import PolicyPack, Workspace
+    from reconciler.model.kinds import PolicyPack
+    from reconciler.model.workspace import Workspace
 
 
 def document_model(document: Mapping[str, Any], *, where: str) -> Resource:
     """The kind's model of one normalised resource document; `where` names it in errors."""
     from pydantic import ValidationError
 
-    from reconciler.model.kinds import KINDS
-
-    model = KINDS.get(str(document.get("kind")))
+    model = _model_of(str(document.get("kind")))
     if model is None:
         raise ClonedError(f"{where}: unknown kind {document.get('kind')!r}")
     try:
@@ -35,6 +35,17 @@ def document_model(document: Mapping[str, Any], *, where: str) -> Resource:
         at = ".".join(str(part) for part in first["loc"])
         detail = f"{at}: {first['msg']}" if at else str(first["msg"])
         raise ClonedError(f"{where}: does not validate as a {model.__name__} ({detail})") from None
+
+
+def _model_of(kind: str) -> type[Resource] | None:
+    if kind == "Workspace":
+        # Every plan reads the Workspace: build its models alone, not all eight kinds'.
+        from reconciler.model.workspace import Workspace
+
+        return Workspace
+    from reconciler.model.kinds import KINDS
+
+    return KINDS.get(kind)
 
 
 @overload
