@@ -20,7 +20,7 @@ from reconciler.audit.files import AUDIT_DIR, CHECKPOINTS_FILE, SEGMENTS_DIR
 from reconciler.engine import actual as actual_state
 from reconciler.engine.outcome import STATUS_WORDS, Outcome, count, describe_counts
 from reconciler.errors import GitError
-from reconciler.model.typed import applied_model
+from reconciler.load.typed import applied_model
 from reconciler.redact import Redactor
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB

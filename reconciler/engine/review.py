@@ -31,7 +31,7 @@ from reconciler.engine.journal import Journal
 from reconciler.engine.preview import Preview, preview, spent_in, spent_in_tree
 from reconciler.engine.session import open_session
 from reconciler.errors import ClonedError, Problem
-from reconciler.model.typed import applied_model
+from reconciler.load.typed import applied_model
 from reconciler.plan.types import Change, RuleRef
 from reconciler.policy.engine import build_policy
 from reconciler.redact import Redactor, active

@@ -18,8 +18,8 @@ from reconciler.engine import actual as actual_state
 from reconciler.engine.actual import ActualState
 from reconciler.engine.planner import Plan, make_plan, resource_state
 from reconciler.load.resources import DesiredState
+from reconciler.load.typed import applied_model
 from reconciler.load.workspace import load_desired_state
-from reconciler.model.typed import applied_model
 from reconciler.policy.engine import ActivePolicy, build_policy, decide
 from reconciler.redact import Redactor, active
 from reconciler.state.db import StateDB

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ClonedError
+from reconciler.load.typed import document_model
 from reconciler.model.names import KIND_NAMES, address
-from reconciler.model.typed import document_model
 
 if TYPE_CHECKING:
     from reconciler.model.base import Resource

@@ -30,11 +30,12 @@ def document_model(document: Mapping[str, Any], *, where: str) -> Resource:
         raise ClonedError(f"{where}: unknown kind {document.get('kind')!r}")
     try:
         return model.model_validate(document)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        at = ".".join(str(part) for part in first["loc"])
-        detail = f"{at}: {first['msg']}" if at else str(first["msg"])
-        raise ClonedError(f"{where}: does not validate as a {model.__name__} ({detail})") from None
+    except ValidationError:
+        # Worded as loading words a document's problems (error path only).
+        from reconciler.load.validate import check_document
+
+        details = "; ".join(finding.message for finding in check_document(dict(document)))
+        raise ClonedError(f"{where}: does not validate as a {model.__name__} ({details})") from None
 
 
 def _model_of(kind: str) -> type[Resource] | None:
