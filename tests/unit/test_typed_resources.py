@@ -81,6 +81,26 @@ def test_a_cache_hit_load_builds_no_model_and_imports_no_pydantic(quickstart: Pa
     assert found.stdout.strip() == "[]"
 
 
+def test_reading_the_workspace_builds_the_workspace_models_alone(quickstart: Path) -> None:
+    # What every plan does: the other seven kinds' models are not built for it.
+    load_desired_state(quickstart)  # fills the cache
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from reconciler.load.typed import applied_model\n"
+        "from reconciler.load.workspace import load_desired_state\n"
+        f"workspace = load_desired_state(Path({str(quickstart)!r})).workspace()\n"
+        "state = workspace.model_dump(mode='json', by_alias=True, exclude_none=True)\n"
+        "assert applied_model('Workspace', 'quickstart', state) == workspace\n"
+        "print(sorted(m for m in sys.modules if m.startswith('reconciler.model.')))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    modules = ["base", "builtins", "names", "workspace"]
+    assert found.stdout.strip() == str([f"reconciler.model.{name}" for name in modules])
+
+
 def test_the_one_workspace_is_required(tmp_path: Path) -> None:
     write(tmp_path, ".cloned/workspace.yaml", WORKSPACE_YAML)
     state = load_desired_state(tmp_path)
