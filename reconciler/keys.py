@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reconciler.errors import ClonedError
 from reconciler.home import keys_dir
-from reconciler.model.base import NAME_PATTERN
+from reconciler.model.names import NAME_PATTERN
 
 KEY_NAME = re.compile(NAME_PATTERN)
 """A key's name is an approver's name (the model's `Name`); match it with `fullmatch`, since

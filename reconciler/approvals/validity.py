@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from reconciler import keys
 from reconciler.approvals.records import Record
 from reconciler.plan.types import RuleRef
+
+if TYPE_CHECKING:
+    from reconciler.model.workspace import Workspace
 
 Status = Literal["pending", "approved", "denied", "expired", "superseded"]
 
@@ -71,14 +74,12 @@ class Approver:
     groups: tuple[str, ...]
 
 
-def approvers_of(workspace_state: dict[str, Any] | None) -> dict[str, Approver]:
+def approvers_of(workspace: Workspace) -> dict[str, Approver]:
     """The approvers of an applied (or, at bootstrap, desired) Workspace, by name."""
-    if not workspace_state:
-        return {}
-    found = {}
-    for entry in (workspace_state.get("spec") or {}).get("approvers") or []:
-        found[entry["name"]] = Approver(entry["name"], entry["publicKey"], tuple(entry["groups"]))
-    return found
+    return {
+        entry.name: Approver(entry.name, entry.public_key, tuple(entry.groups))
+        for entry in workspace.spec.approvers
+    }
 
 
 def record_problem(

@@ -20,6 +20,7 @@ from reconciler.audit.files import AUDIT_DIR, CHECKPOINTS_FILE, SEGMENTS_DIR
 from reconciler.engine import actual as actual_state
 from reconciler.engine.outcome import STATUS_WORDS, Outcome, count, describe_counts
 from reconciler.errors import GitError
+from reconciler.load.typed import applied_model
 from reconciler.redact import Redactor
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
@@ -32,6 +33,7 @@ GUARD = gitrepo.Guard(
 EXCLUDE = (f"{AUDIT_DIR.as_posix()}/**/.*",)
 """Dot-named files under `.cloned/audit/` (an older Cloned's temporaries) are never committed."""
 MAX_LISTED = 50
+SOURCE = "the applied state (state database)"
 
 Status = Literal["committed", "unchanged", "disabled", "skipped", "failed"]
 
@@ -71,12 +73,12 @@ def settings(db: StateDB) -> Settings:
     workspaces = rows.of_kind(db, "Workspace")
     if not workspaces:
         return Settings(True, None)
-    spec = json.loads(workspaces[0].state).get("spec", {})
-    git = spec.get("git") or {}
-    author = git.get("author")
+    row = workspaces[0]
+    state = json.loads(row.state)
+    git = applied_model("Workspace", row.name, state, source=SOURCE).spec.git
+    author = git.author
     return Settings(
-        bool(git.get("auditCommits", True)),
-        gitrepo.Author(author["name"], author["email"]) if author else None,
+        git.audit_commits, gitrepo.Author(author.name, author.email) if author else None
     )
 
 

@@ -33,6 +33,7 @@ from reconciler.engine.journal import Journal
 from reconciler.engine.preview import Preview, preview, spent_in, spent_in_tree
 from reconciler.engine.session import open_session
 from reconciler.errors import ClonedError, Problem
+from reconciler.load.typed import applied_model
 from reconciler.plan.types import Change, RuleRef
 from reconciler.policy.engine import build_policy
 from reconciler.redact import Redactor, active
@@ -68,11 +69,13 @@ def trust(root: Path, db: StateDB | None) -> Trust:
             spent,
         )
     where = "state database" if actual.source == "state" else "cloned.lock"
+    label = f"the applied state ({where})"
+    workspace = applied_model("Workspace", applied.name, applied.state, source=label)
     packs = {r.name: r.state for r in actual.resources.values() if r.kind == "PolicyPack"}
-    policy = build_policy(applied.state["spec"], packs, source=f"the applied state ({where})")
+    policy = build_policy(workspace.spec.policy_packs, packs, source=label)
     redactor = active()
     redactor.add_patterns(policy.redaction_patterns)
-    return Trust(applied.name, approvers_of(applied.state), policy.source, redactor, spent)
+    return Trust(applied.name, approvers_of(workspace), policy.source, redactor, spent)
 
 
 @dataclass(frozen=True)

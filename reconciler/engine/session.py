@@ -18,6 +18,7 @@ from reconciler.engine import actual as actual_state
 from reconciler.engine.actual import ActualState
 from reconciler.engine.planner import Plan, make_plan, resource_state
 from reconciler.load.resources import DesiredState
+from reconciler.load.typed import applied_model
 from reconciler.load.workspace import load_desired_state
 from reconciler.policy.engine import ActivePolicy, build_policy, decide
 from reconciler.redact import Redactor, active
@@ -65,29 +66,25 @@ def open_session(
     if actual is None:
         actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
     applied = next((r for r in actual.resources.values() if r.kind == "Workspace"), None)
+    source = "applied" if applied is not None else "desired (bootstrap)"
+    label = _SOURCES[source, actual.source].replace("cloned.lock", lock_label)
     if applied is not None:
-        workspace_name = applied.name
-        workspace_state = applied.state
+        workspace = applied_model("Workspace", applied.name, applied.state, source=label)
         packs = {r.name: r.state for r in actual.resources.values() if r.kind == "PolicyPack"}
-        source = "applied"
     else:
-        (desired_workspace,) = [r for r in desired.resources if r.kind == "Workspace"]
-        workspace_name = desired_workspace.name
-        workspace_state = resource_state(desired_workspace.data)
+        workspace = desired.workspace()
         packs = {
             r.name: resource_state(r.data) for r in desired.resources if r.kind == "PolicyPack"
         }
-        source = "desired (bootstrap)"
-    label = _SOURCES[source, actual.source].replace("cloned.lock", lock_label)
-    policy = build_policy(workspace_state["spec"], packs, source=label)
-    approvers = approvers_of(workspace_state)
+    policy = build_policy(workspace.spec.policy_packs, packs, source=label)
+    approvers = approvers_of(workspace)
     return Session(
         root=root,
         desired=desired,
         actual=actual,
         policy=policy,
         policy_source=source,
-        workspace=workspace_name,
+        workspace=workspace.metadata.name,
         approvers=approvers,
         actor=local_actor(approvers),
         redactor=_redactor(policy.redaction_patterns),

@@ -1,13 +1,25 @@
-"""What loading produces: the resources of the desired state, with where each came from."""
+"""What loading produces: the resources of the desired state, with where each came from.
+
+Each resource keeps its normalised dict (`data`: digests, diffs and the cache are made of it)
+and gives its validated pydantic model (`model`) on first access. A cache-hit load builds no
+model, so it imports no pydantic; readers of fields use the model.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reconciler.errors import ClonedError
+from reconciler.load.typed import document_model
 from reconciler.model.names import KIND_NAMES, address
+
+if TYPE_CHECKING:
+    from reconciler.model.base import Resource
+    from reconciler.model.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -33,9 +45,14 @@ class LoadedResource:
 
     @property
     def spec(self) -> dict[str, Any]:
-        """The resource's `spec` mapping."""
-        spec: dict[str, Any] = self.data.get("spec") or {}
+        """The normalised `spec` mapping, for the checks every load runs (cache hits too)."""
+        spec: dict[str, Any] = self.data["spec"]
         return spec
+
+    @cached_property
+    def model(self) -> Resource:
+        """The kind's validated model of `data`, built on first access."""
+        return document_model(self.data, where=f"{self.origin}: {self.address}")
 
 
 @dataclass(frozen=True)
@@ -51,3 +68,13 @@ class DesiredState:
         """How many resources of each kind, every kind listed, in the canonical kind order."""
         counted = Counter(resource.kind for resource in self.resources)
         return {kind: counted.get(kind, 0) for kind in KIND_NAMES}
+
+    def workspace(self) -> Workspace:
+        """The model of the one Workspace (loading refuses a state without exactly one)."""
+        from reconciler.model.workspace import Workspace
+
+        found = next((r.model for r in self.resources if r.kind == "Workspace"), None)
+        if found is None:
+            raise ClonedError("no Workspace resource: exactly one is required (cloned init)")
+        assert isinstance(found, Workspace)
+        return found

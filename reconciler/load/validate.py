@@ -14,15 +14,10 @@ from typing import Any
 
 from reconciler.load.messages import did_you_mean, dotted
 from reconciler.load.yamlio import Path
-from reconciler.model.base import API_VERSION, HOST_PATTERN, NAME_PATTERN
-from reconciler.model.kinds import (
-    DIGEST_PATTERN,
-    EMAIL_PATTERN,
-    KINDS,
-    PUBLIC_KEY_PATTERN,
-    SEMVER_PATTERN,
-    VAULT_REF_PATTERN,
-)
+from reconciler.model.base import HOST_PATTERN
+from reconciler.model.kinds import DIGEST_PATTERN, KINDS, SEMVER_PATTERN, VAULT_REF_PATTERN
+from reconciler.model.names import API_VERSION, NAME_PATTERN
+from reconciler.model.workspace import EMAIL_PATTERN, PUBLIC_KEY_PATTERN
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The eight resource kinds: Workspace, PolicyPack, Budget, Connector, SecretRef, Blueprint,
 Pipeline and Run. Shapes that SPEC section 11 fixes are kept exactly; the rest is documented in
-`docs/concepts.md` and `specs/resource-envelope.md`.
+`docs/concepts.md` and `specs/resource-envelope.md`. The Workspace lives in `workspace.py`.
 """
 
 from __future__ import annotations
@@ -20,90 +20,16 @@ from reconciler.model.base import (
     one_of_schema,
 )
 from reconciler.model.names import KIND_NAMES, Action, DecisionKind, Risk
+from reconciler.model.workspace import OnExceed, Period, Workspace
 from reconciler.redact import pattern_problem
 
 Kind = Literal[
     "Workspace", "PolicyPack", "Budget", "Connector", "SecretRef", "Blueprint", "Pipeline", "Run"
 ]
-Period = Literal["day", "week", "month"]
-OnExceed = Literal["block", "requireApproval"]
-
-PUBLIC_KEY_PATTERN = r"^ssh-ed25519 [A-Za-z0-9+/]{68}(=){0,2}( [^\n]*)?$"
 VAULT_REF_PATTERN = r"^vault://[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$"
 SEMVER_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
 Count = Annotated[int, Field(ge=0)]
-
-
-# --- Workspace -------------------------------------------------------------------------------
-
-
-class Approver(Closed):
-    name: Name
-    public_key: Annotated[str, Field(pattern=PUBLIC_KEY_PATTERN)]
-    groups: Annotated[list[Name], Field(min_length=1)]
-
-
-class GitAuthor(Closed):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=320)]
-
-
-class GitSettings(Closed):
-    audit_commits: bool = True
-    author: GitAuthor | None = None
-
-
-class AzureVault(Closed):
-    vault_url: Annotated[str, Field(pattern=r"^https://[a-z0-9-]+\.vault\.azure\.net/?$")]
-
-
-class VaultSettings(Closed):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "if": {"properties": {"provider": {"const": "azure"}}, "required": ["provider"]},
-            "then": {"required": ["azure"], "properties": {"azure": {"type": "object"}}},
-        }
-    )
-
-    provider: Literal["none", "dev", "azure"] = "none"
-    azure: AzureVault | None = None
-
-    @model_validator(mode="after")
-    def _azure_needs_url(self) -> VaultSettings:
-        if self.provider == "azure" and self.azure is None:
-            raise ValueError("provider 'azure' needs azure.vaultUrl")
-        return self
-
-
-class EgressDefaults(Closed):
-    allow_hosts: list[Host] = []
-
-
-class BudgetDefaults(Closed):
-    period: Period = "month"
-    on_exceed: OnExceed = "block"
-
-
-class WorkspaceDefaults(Closed):
-    egress: EgressDefaults = EgressDefaults()
-    budgets: BudgetDefaults = BudgetDefaults()
-
-
-class WorkspaceSpec(Closed):
-    description: Text = ""
-    tier: Literal["personal", "team", "enterprise"] = "personal"
-    policy_packs: Annotated[list[Name], Field(min_length=1)] = ["baseline"]
-    approvers: list[Approver] = []
-    defaults: WorkspaceDefaults = WorkspaceDefaults()
-    vault: VaultSettings = VaultSettings()
-    git: GitSettings = GitSettings()
-
-
-class Workspace(Resource):
-    kind: Literal["Workspace"]
-    spec: WorkspaceSpec
 
 
 # --- PolicyPack ------------------------------------------------------------------------------

@@ -9,6 +9,10 @@ Action = Literal["create", "update", "delete", "replace"]
 Risk = Literal["low", "medium", "high"]
 DecisionKind = Literal["auto", "approval", "deny"]
 
+API_VERSION = "cloned/v1"
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+"""A resource, group or key name: lower-case letters, digits and dashes, like a DNS label."""
+
 KIND_NAMES = (
     "Workspace",
     "PolicyPack",

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.data import data_dir
-from reconciler.model.base import API_VERSION, NAME_PATTERN
 from reconciler.model.kinds import KINDS
+from reconciler.model.names import API_VERSION, NAME_PATTERN
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://cloned.dev/schemas/v1/"

@@ -1,7 +1,7 @@
 """The policy engine: which changes apply automatically, need approval, or are forbidden.
 
-Sits between loading and planning. `build_policy` turns a Workspace spec and the
-PolicyPack documents into an `ActivePolicy` (built-in packs from `packs/` included); the
+Sits between loading and planning. `build_policy` turns the pack names a Workspace selects and
+the PolicyPack documents into an `ActivePolicy` (built-in packs from `packs/` included); the
 planner calls `decide(policy, change)` for each `ProposedChange` and records the `Decision`.
 No pydantic on this path except to validate the built-in packs once per process.
 """

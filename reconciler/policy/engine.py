@@ -11,7 +11,7 @@ automatically. So an overlay pack can add requirements but never remove one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -24,7 +24,7 @@ from reconciler.policy.match import matches
 from reconciler.policy.rules import Pack, PackRule, parse_pack
 
 DEFAULT_PACKS = ("baseline",)
-"""What applies when a Workspace spec does not list `policyPacks` (the model's default)."""
+"""What applies when no pack is named (the Workspace model's default for `policyPacks`)."""
 
 
 @dataclass(frozen=True)
@@ -93,18 +93,17 @@ class ActivePolicy:
 
 
 def build_policy(
-    workspace_spec: Mapping[str, Any],
+    pack_names: Sequence[str],
     packs: Mapping[str, Mapping[str, Any]],
     *,
     source: str = "",
 ) -> ActivePolicy:
-    """The policy a Workspace spec selects.
+    """The policy a Workspace selects with its `spec.policyPacks` (`pack_names`).
 
-    `workspace_spec` is the normalised Workspace `spec`; `packs` maps each declared PolicyPack's
-    name to its normalised document (only its `spec` is read, so applied-state records do).
-    Each name in `policyPacks` is a built-in pack or one of `packs`; a pack that `extends` a
-    built-in brings it in first. Each pack is included once, in order. Unknown names fail
-    closed with a `ClonedError`.
+    `packs` maps each declared PolicyPack's name to its normalised document (only its `spec`
+    is read, so applied-state records do). Each of `pack_names` is a built-in pack or one of
+    `packs`; a pack that `extends` a built-in brings it in first. Each pack is included once,
+    in order. Unknown names fail closed with a `ClonedError`.
     """
     for name in packs:
         if name in BUILTIN_POLICY_PACKS:
@@ -112,9 +111,8 @@ def build_policy(
                 f'PolicyPack "{name}" has the name of a built-in pack; rename it '
                 f"(to overlay the built-in, set extends: {name})"
             )
-    names = workspace_spec.get("policyPacks") or DEFAULT_PACKS
     chosen: dict[str, Pack] = {}
-    for name in names:
+    for name in pack_names or DEFAULT_PACKS:
         pack = _pack(str(name), packs)
         if pack.extends is not None and pack.extends not in chosen:
             chosen[pack.extends] = builtin_pack(pack.extends)

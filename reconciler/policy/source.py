@@ -1,15 +1,15 @@
 """Where the active policy is read from.
 
-Flow: a loaded state -> the Workspace spec and the PolicyPack documents in it ->
-`engine.build_policy`. Today the source is the desired state (`.cloned/`); the applied
-state (state database, `cloned.lock`) hands the same two things to `build_policy`.
+Flow: a loaded state -> the pack names its Workspace model selects and the PolicyPack
+documents in it -> `engine.build_policy`. Here the source is the desired state (`.cloned/`);
+the engine's session hands the same two things from the applied state (state database,
+`cloned.lock`) to `build_policy`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from reconciler.errors import ClonedError
 from reconciler.load.resources import DesiredState
 from reconciler.policy.engine import ActivePolicy, build_policy
 
@@ -18,15 +18,13 @@ DESIRED_STATE = ".cloned/ (desired state)"
 
 def from_desired_state(state: DesiredState) -> ActivePolicy:
     """The policy the desired state's Workspace selects."""
-    workspace = next((r for r in state.resources if r.kind == "Workspace"), None)
-    if workspace is None:
-        raise ClonedError("no Workspace resource: exactly one is required (cloned init)")
+    workspace = state.workspace()
     packs: dict[str, dict[str, Any]] = {
         resource.name: resource.data
         for resource in state.resources
         if resource.kind == "PolicyPack"
     }
-    return build_policy(workspace.spec, packs, source=DESIRED_STATE)
+    return build_policy(workspace.spec.policy_packs, packs, source=DESIRED_STATE)
 
 
 def inactive_packs(state: DesiredState, policy: ActivePolicy) -> tuple[str, ...]:

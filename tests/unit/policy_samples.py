@@ -99,11 +99,9 @@ def quickstart_overlay() -> dict[str, Any]:
     return data
 
 
-BASELINE = build_policy({"policyPacks": ["baseline"]}, {})
-STRICT = build_policy({"policyPacks": ["strict"]}, {})
-OVERLAY = build_policy(
-    {"policyPacks": ["baseline", "research-overlay"]}, {"research-overlay": quickstart_overlay()}
-)
+BASELINE = build_policy(["baseline"], {})
+STRICT = build_policy(["strict"], {})
+OVERLAY = build_policy(["baseline", "research-overlay"], {"research-overlay": quickstart_overlay()})
 POLICIES = {"baseline": BASELINE, "strict": STRICT, "overlay": OVERLAY}
 
 

@@ -81,36 +81,36 @@ def overlay(name: str = "house", **spec: Any) -> dict[str, Any]:
 
 def test_extends_brings_in_the_builtin_first_and_each_pack_once() -> None:
     packs = {"house": overlay(extends="strict")}
-    policy = build_policy({"policyPacks": ["house"]}, packs)
+    policy = build_policy(["house"], packs)
     assert policy.pack_names == ("strict", "house")
-    again = build_policy({"policyPacks": ["baseline", "house", "strict", "baseline"]}, packs)
+    again = build_policy(["baseline", "house", "strict", "baseline"], packs)
     assert again.pack_names == ("baseline", "strict", "house")
 
 
 def test_default_is_baseline_and_the_source_is_kept() -> None:
-    policy = build_policy({}, {}, source=".cloned/ (desired state)")
+    policy = build_policy((), {}, source=".cloned/ (desired state)")
     assert policy.pack_names == ("baseline",)
     assert policy.source == ".cloned/ (desired state)"
 
 
 def test_unknown_pack_fails_closed_naming_it() -> None:
     with pytest.raises(ClonedError, match=r'"security".*known: baseline, strict, house'):
-        build_policy({"policyPacks": ["baseline", "security"]}, {"house": overlay()})
+        build_policy(["baseline", "security"], {"house": overlay()})
 
 
 def test_a_declared_pack_may_not_take_a_builtin_name() -> None:
     with pytest.raises(ClonedError, match='PolicyPack "baseline" has the name of a built-in'):
-        build_policy({"policyPacks": ["baseline"]}, {"baseline": overlay("baseline")})
+        build_policy(["baseline"], {"baseline": overlay("baseline")})
 
 
 def test_extends_must_name_a_builtin() -> None:
     with pytest.raises(ClonedError, match='extends "house"'):
-        build_policy({"policyPacks": ["other"]}, {"other": overlay("other", extends="house")})
+        build_policy(["other"], {"other": overlay("other", extends="house")})
 
 
 def test_applied_state_records_without_metadata_name_work() -> None:
     record = {"metadata": {"labels": {}, "annotations": {}}, "spec": {"rules": [DENY_RUNS]}}
-    policy = build_policy({"policyPacks": ["baseline", "house"]}, {"house": record})
+    policy = build_policy(["baseline", "house"], {"house": record})
     assert decide(policy, create("Run", {"pipeline": "p"})).kind == "deny"
 
 
@@ -119,7 +119,7 @@ DENY_RUNS = {"name": "no-runs", "decision": "deny", "match": {"kinds": ["Run"]}}
 
 def test_deny_wins_and_lists_only_deny_rules() -> None:
     packs = {"house": overlay(rules=[{**DENY_RUNS, "match": {"actions": ["delete"]}}])}
-    policy = build_policy({"policyPacks": ["baseline", "house"]}, packs)
+    policy = build_policy(["baseline", "house"], packs)
     decision = decide(policy, delete("Budget", BUDGET))
     assert decision.kind == "deny"
     assert [rule.id for rule in decision.rules] == ["house/no-runs"]
@@ -128,7 +128,7 @@ def test_deny_wins_and_lists_only_deny_rules() -> None:
 
 def test_an_overlay_auto_rule_cannot_loosen_a_builtin_rule() -> None:
     auto = {"name": "budgets-are-fine", "decision": "auto", "match": {"kinds": ["Budget"]}}
-    policy = build_policy({"policyPacks": ["baseline", "house"]}, {"house": overlay(rules=[auto])})
+    policy = build_policy(["baseline", "house"], {"house": overlay(rules=[auto])})
     raise_ = decide(policy, update("Budget", BUDGET, "limits.cost_usd", 80))
     assert raise_.kind == "approval"
     assert [rule.id for rule in raise_.rules] == ["baseline/budget-raise"]
@@ -152,7 +152,7 @@ def test_runtime_rules_are_merged_across_packs() -> None:
         redaction=[{"name": "key", "regex": "key_[0-9]+"}],
         rateLimits={"callsPerMinute": 30, "callsPerHour": 500},
     )
-    policy = build_policy({"policyPacks": ["house", "extra"]}, {"house": house, "extra": extra})
+    policy = build_policy(["house", "extra"], {"house": house, "extra": extra})
     assert policy.pack_names == ("baseline", "house", "extra")
     assert policy.tools_deny == ("*.delete_*", "shell.*")
     assert policy.tools_require_approval == ("github.merge",)
