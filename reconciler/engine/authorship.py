@@ -1,29 +1,38 @@
 """Who authored a change, for rules with `excludeAuthor`: the approver who signed the commit.
 
 The author of a change is the signer of the commit that introduced it: walking back from the
-commit planned, the newest commit that touches the resource's file and after which the resource
-is as planned, while before it it was not. The commit must carry an SSH signature (git's
-`gpg.format=ssh`) that `ssh-keygen` verifies against the applied Workspace's approvers (an
-allowed-signers list Cloned derives from them); the approver whose key signed it is the author.
+commit planned through `.cloned/`'s history, merges and all their parents included, the commit
+after which the resource is as planned while no parent of it had it so, in any resource file.
+A merge whose other side already had the change, or a commit that only moves the document to
+another file, passes the authorship on to the commit that made the content. The commit must
+carry an SSH signature (git's `gpg.format=ssh`) that `ssh-keygen` verifies against the applied
+Workspace's approvers (an allowed-signers list Cloned derives from them); the approver whose key
+signed it is the author.
 Anything else (an unsigned commit, a key that is no approver's, an uncommitted edit, a change
-older than the walk reaches) leaves the author unknown, and a rule with `excludeAuthor` then
-cannot be met: it cannot tell whose approval to refuse.
+older than the walk reaches, a file on the way that does not validate, two commits by different
+approvers that each made the same content) leaves the author unknown, and a rule with
+`excludeAuthor` then cannot be met: it cannot tell whose approval to refuse.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import gitrepo, keys
 from reconciler.approvals.validity import NOT_NEEDED, Approver, Authorship
 from reconciler.engine import revision as revisions
 from reconciler.errors import ClonedError
-from reconciler.load.files import CLONED_DIR, is_resource_path
+from reconciler.load.checkfile import check_files
+from reconciler.load.files import CLONED_DIR, MAX_FILE_BYTES, SourceFile, is_resource_path
+from reconciler.model import names
 from reconciler.plan.types import Change, RuleRef
 
 MAX_WALK = 200
-"""Commits that touch the resource's file to look through before giving up."""
+"""Commits of `.cloned/`'s history (those that change it, and merges) to read before giving
+up."""
 
 
 def needed(rules: tuple[RuleRef, ...]) -> bool:
@@ -52,9 +61,10 @@ def author_of(
     """The approver who signed the commit that made `address` what it is at `head`.
 
     `file` is the resource's file relative to the root (None when unknown, e.g. for a delete:
-    then every resource file is searched); `current` the digest of its state as planned (None:
-    it is deleted). With `working_tree`, the plan is of the working tree, so an uncommitted
-    edit of the file means the change is in no commit yet."""
+    then every resource file must be committed); the history of every resource file is walked
+    in any case, since a change can reach its file by a move. `current` is the digest of its
+    state as planned (None: it is deleted). With `working_tree`, the plan is of the working
+    tree, so an uncommitted edit of the file means the change is in no commit yet."""
     if head is None:
         return Authorship.not_known("there is no commit yet, so no signed commit made the change")
     paths = [file] if file is not None else [CLONED_DIR]
@@ -66,54 +76,159 @@ def author_of(
                     f"the change is not committed ({dirty[0]} differs from HEAD), so no signed "
                     "commit made it"
                 )
-        commit = _introduced_by(root, head, address, file, current)
-        if commit is None:
+        commits = _introduced_by(root, head, address, current)
+        if not commits:
             return Authorship.not_known(
-                f"no commit among the last {MAX_WALK} that touch {file or CLONED_DIR} made the "
-                "change"
+                f"no commit among the last {MAX_WALK} of {CLONED_DIR} made the change"
             )
         if shutil.which("ssh-keygen") is None:
             return Authorship.not_known(
-                f"commit {gitrepo.short(commit)}'s signature cannot be checked: ssh-keygen "
+                f"commit {gitrepo.short(commits[0])}'s signature cannot be checked: ssh-keygen "
                 "(openssh-client) is not installed"
             )
-        signature = gitrepo.commit_signature(root, commit, allowed_signers(approvers))
+        signers = {commit: _signer(root, approvers, commit) for commit in commits}
     except ClonedError as exc:
         return Authorship.not_known(exc.message)
+    for commit, signer in signers.items():
+        if signer is None:
+            return Authorship.not_known(
+                f"commit {gitrepo.short(commit)} is not signed by an approver"
+            )
+    authors = sorted({signer for signer in signers.values() if signer is not None})
+    if len(authors) > 1:
+        made = ", ".join(f"{gitrepo.short(c)} ({signers[c]})" for c in commits)
+        return Authorship.not_known(
+            f"commits {made} each made the change on their own, so it has no one author"
+        )
+    return Authorship.of(authors[0])
+
+
+def _signer(root: Path, approvers: dict[str, Approver], commit: str) -> str | None:
+    """The approver whose key signed `commit` (a good SSH signature by their listed key), or
+    None."""
+    signature = gitrepo.commit_signature(root, commit, allowed_signers(approvers))
     approver = approvers.get(signature.signer)
     if (
         signature.status != "G"
         or approver is None
         or keys.fingerprint(approver.public_key) != signature.key
     ):
-        return Authorship.not_known(f"commit {gitrepo.short(commit)} is not signed by an approver")
-    return Authorship.of(approver.name)
+        return None
+    return approver.name
 
 
-def _introduced_by(
-    root: Path, head: str, address: str, file: str | None, current: str | None
-) -> str | None:
-    """The newest commit (from `head`, touching `file`) after which `address` has the digest
-    `current` and before which it had another (or did not exist)."""
-    scope = [file] if file is not None else [CLONED_DIR]
-    for commit in gitrepo.commits_touching(root, head, scope, limit=MAX_WALK):
-        rels = [file] if file is not None else _resource_files(root, commit)
-        after = revisions.digests_at(root, revisions.Revision(commit, commit), rels)
-        if after is None or after.get(address) != current:
-            continue
-        parent = gitrepo.parent_of(root, commit)
-        before = (
-            revisions.digests_at(root, revisions.Revision(parent, parent), rels)
-            if parent is not None
-            else {}
+class Undecided(ClonedError):
+    """The history walk cannot tell which commit made the change."""
+
+
+@dataclass(frozen=True)
+class _FileState:
+    """What one resource file declares at a commit: address -> digest of its valid documents,
+    and whether that is all it declares (False when it could not be read or does not validate,
+    so a resource could be in it unseen)."""
+
+    found: dict[str, str]
+    complete: bool
+
+
+class _History:
+    """The resource files' history from `head` (git's `--full-history`, parents rewritten) and
+    what each commit there declares, read once per commit and parsed once per file content."""
+
+    def __init__(self, root: Path, head: str, address: str, current: str | None) -> None:
+        self.root = root
+        self.address = address
+        self.current = current
+        listed = gitrepo.history_graph(root, head, [CLONED_DIR], limit=MAX_WALK)
+        self.newest = listed[0][0] if listed else None
+        self.graph = dict(listed)
+        self._holds: dict[str, bool] = {}
+        self._parsed: dict[tuple[str, bytes], _FileState] = {}
+
+    def holds(self, commit: str) -> bool:
+        """Whether `address` is as planned at `commit`, in any of its resource files (for a
+        delete: in none of them); `Undecided` when a file that could hold it is unreadable."""
+        if commit not in self._holds:
+            self._holds[commit] = self._read(commit)
+        return self._holds[commit]
+
+    def _read(self, commit: str) -> bool:
+        files, unreadable = gitrepo.read_files(
+            self.root, commit, CLONED_DIR, max_bytes=MAX_FILE_BYTES, wanted=is_resource_path
         )
-        if before is None or before.get(address) != current:
-            return commit
-    return None
+        states = [self._parse(f.rel, f.data) for f in files]
+        states += [_FileState({}, complete=False) for _ in unreadable]
+        digests = {s.found[self.address] for s in states if self.address in s.found}
+        if self.current is not None and self.current in digests:
+            return True
+        if self.current is None and digests:
+            return False
+        if not all(s.complete for s in states):
+            unclear = sorted(
+                [f.rel for f, s in zip(files, states, strict=False) if not s.complete]
+                + [u.rel for u in unreadable]
+            )
+            raise Undecided(
+                f"whether commit {gitrepo.short(commit)} already had the change cannot be told: "
+                f"{unclear[0]} there cannot be read or does not validate"
+            )
+        return self.current is None
+
+    def _parse(self, rel: str, data: bytes) -> _FileState:
+        from reconciler.canonical import digest
+        from reconciler.engine.planner import resource_state
+
+        key = (rel, hashlib.sha256(data).digest())
+        if key not in self._parsed:
+            (result,) = check_files([SourceFile(rel, data)])
+            found = {
+                names.address(document["kind"], document["metadata"]["name"]): digest(
+                    resource_state(document)
+                )
+                for _index, _line, document in result.documents
+            }
+            self._parsed[key] = _FileState(found, complete=not result.problems)
+        return self._parsed[key]
+
+    def introducers(self, head: str) -> list[str]:
+        """The commits that made the change: walking back from `head` through every parent
+        that already had `address` as planned, those none of whose parents had it."""
+        if self.newest is None:
+            raise Undecided(f"no commit reachable from {gitrepo.short(head)} has {CLONED_DIR}")
+        start = head if head in self.graph else self.newest
+        if not self.holds(start):
+            raise Undecided(f"commit {gitrepo.short(head)} does not have the change as planned")
+        found: list[str] = []
+        seen = {start}
+        queue = [start]
+        while queue:
+            commit = queue.pop(0)
+            if commit not in self.graph:
+                raise Undecided(
+                    f"the change is older than the last {MAX_WALK} commits of {CLONED_DIR} "
+                    "(and merges), so the commit that made it is not known"
+                )
+            parents = self.graph[commit]
+            holding = [parent for parent in parents if self.holds(parent)]
+            if not parents and self.current is None:
+                continue  # absent since the first commit of .cloned/ on this side
+            if not holding:
+                found.append(commit)
+            for parent in holding:
+                if parent not in seen:
+                    seen.add(parent)
+                    queue.append(parent)
+        return found
 
 
-def _resource_files(root: Path, commit: str) -> list[str]:
-    return [rel for rel in gitrepo.changed_in(root, commit, CLONED_DIR) if is_resource_path(rel)]
+def _introduced_by(root: Path, head: str, address: str, current: str | None) -> list[str]:
+    """The commits that made `address` have the digest `current` (None: deleted) at `head`:
+    each has it so while none of its parents had it, in any resource file (a merge whose other
+    side already had it, or a commit that only moves the document to another file, passes the
+    authorship on to the commit that made the content). Raises `Undecided` when the walk
+    cannot tell (the history is longer than MAX_WALK, or a file on the way does not validate)."""
+    history = _History(root, head, address, current)
+    return history.introducers(head)
 
 
 def origin_file(origin: str) -> str | None:

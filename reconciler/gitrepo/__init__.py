@@ -30,10 +30,9 @@ from reconciler.gitrepo.committed import (
 from reconciler.gitrepo.repo import Head, head, init, resolve, short, toplevel
 from reconciler.gitrepo.signatures import (
     CommitSignature,
-    changed_in,
     commit_signature,
     commits_touching,
-    parent_of,
+    history_graph,
 )
 from reconciler.gitrepo.sync import fast_forward, git_dir, push
 from reconciler.gitrepo.worktree import changed_paths
@@ -50,7 +49,6 @@ __all__ = [
     "Head",
     "Unreadable",
     "changed_between",
-    "changed_in",
     "changed_paths",
     "commit_paths",
     "commit_signature",
@@ -58,9 +56,9 @@ __all__ = [
     "fast_forward",
     "git_dir",
     "head",
+    "history_graph",
     "history_touches",
     "init",
-    "parent_of",
     "push",
     "read_file",
     "read_files",

@@ -1,5 +1,6 @@
-"""Who made a change: the commits that touched a file and their SSH signatures, checked against
-the approvers' allowed signers (engine/authorship.py reads these).
+"""Who made a change: the commits that touched a file, the history of the resource files (merges
+and all their parents), and SSH signatures checked against the approvers' allowed signers
+(engine/authorship.py and engine/drift.py read these).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.gitrepo.committed import changed_between
 from reconciler.gitrepo.repo import _git_errors, _prefix, _repo, short
 
 
@@ -29,28 +29,30 @@ def commits_touching(root: Path, commit: str, paths: Iterable[str], *, limit: in
     return str(text).split()
 
 
-def parent_of(root: Path, commit: str) -> str | None:
-    """The first parent of `commit`, or None for a root commit."""
-    with _git_errors(f"cannot read commit {short(commit)}"):
-        parents = _repo(root).commit(commit).parents
-    return str(parents[0].hexsha) if parents else None
-
-
-def changed_in(root: Path, commit: str, folder: str) -> list[str]:
-    """Files under `folder` (relative to the workspace root) that `commit` changes against its
-    first parent (every file, for a root commit)."""
-    parent = parent_of(root, commit)
-    if parent is not None:
-        return changed_between(root, parent, commit, folder)
+def history_graph(
+    root: Path, commit: str, paths: Iterable[str], *, limit: int
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The history of `paths` (relative to the workspace root) reachable from `commit`, as
+    (commit, parents) pairs, newest first, at most `limit` of them: git's `--full-history` with
+    its parents rewritten (`--parents`), so every commit that changes any of `paths` is
+    listed, and every merge, and each parent named is the nearest listed ancestor along that
+    side, with the same content of `paths` as the real parent. A commit with no parents
+    listed has none that held any of `paths`. The first pair is the newest commit whose
+    content of `paths` is that of `commit` (`commit` itself, or the nearest ancestor that
+    changes them, when `commit` does not)."""
     repo = _repo(root)
     prefix = _prefix(repo, root)
-    top = posixpath.join(prefix, folder) if prefix else folder
-    with _git_errors(f"git diff-tree failed at {short(commit)}"):
-        text = repo.git.diff_tree(
-            "--root", "--no-commit-id", "--name-only", "-r", "-z", commit, "--", top
+    specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
+    with _git_errors(f"git rev-list failed at {short(commit)}"):
+        text = repo.git.rev_list(
+            f"--max-count={limit}", "--full-history", "--parents", commit, "--", *specs
         )
-    paths = [p for p in text.split("\0") if p]
-    return sorted(posixpath.relpath(p, prefix) if prefix else p for p in paths)
+    graph = []
+    for line in str(text).splitlines():
+        ids = line.split()
+        if ids:
+            graph.append((ids[0], tuple(ids[1:])))
+    return graph
 
 
 @dataclass(frozen=True)
