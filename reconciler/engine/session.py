@@ -61,8 +61,6 @@ def open_session(
     """Gather a session for the workspace at `root` (actual state from `db`, else the lock);
     `desired` and `actual` are used as given when the caller has them (a committed revision,
     named by `lock_label`)."""
-    if desired is None:
-        desired = load_desired_state(root, use_cache=use_cache)
     if actual is None:
         actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
     applied = next((r for r in actual.resources.values() if r.kind == "Workspace"), None)
@@ -71,12 +69,18 @@ def open_session(
     if applied is not None:
         workspace = applied_model("Workspace", applied.name, applied.state, source=label)
         packs = {r.name: r.state for r in actual.resources.values() if r.kind == "PolicyPack"}
-    else:
+        policy = build_policy(workspace.spec.policy_packs, packs, source=label)
+        # Taught before the desired state loads: the loader then neither caches nor prints
+        # what the applied policy masks, even where the branch drops the pattern.
+        _redactor(policy.redaction_patterns)
+    if desired is None:
+        desired = load_desired_state(root, use_cache=use_cache)
+    if applied is None:
         workspace = desired.workspace()
         packs = {
             r.name: resource_state(r.data) for r in desired.resources if r.kind == "PolicyPack"
         }
-    policy = build_policy(workspace.spec.policy_packs, packs, source=label)
+        policy = build_policy(workspace.spec.policy_packs, packs, source=label)
     approvers = approvers_of(workspace)
     return Session(
         root=root,

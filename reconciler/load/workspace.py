@@ -52,7 +52,9 @@ def load_desired_state(
             if not result.problems:
                 fresh.append((digest, documents))
         resources.extend(_resource(source.rel, document) for document in documents)
-    redactor = Redactor(redaction_patterns(resources))
+    # What the desired packs mask, and what the process already masks (the applied policy's
+    # patterns, taught first by the session).
+    redactor = Redactor([*redaction_patterns(resources), *active().patterns])
     if cache is not None:
         # The cache is a plain file: a file holding a value to redact is re-validated each run
         # rather than stored (its documents are the desired state, needed verbatim).

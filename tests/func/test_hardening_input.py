@@ -392,6 +392,24 @@ def test_the_validation_cache_never_holds_a_redacted_value(repo: Path, tmp_path:
     assert TOKEN not in cache.read_text()
 
 
+def test_the_cache_keeps_out_what_the_applied_policy_masks(repo: Path, tmp_path: Path) -> None:
+    # Found by an attacker review: a branch that drops the pattern from the overlay and adds the
+    # secret in the same change got it into the cache, which honoured only the desired packs.
+    team = masked_team(repo, tmp_path)
+    assert team.run("apply", "--no-commit").code == 0
+    team.edit(
+        ".cloned/masks.yaml",
+        '  redaction:\n    - {name: live-keys, regex: "sk-live-[A-Za-z0-9]{16}"}\n',
+        "",
+    )
+    team.edit(".cloned/budgets.yaml", "period: day", f'period: day\n  description: "key {TOKEN}"')
+    planned = team.run("plan")
+    assert TOKEN not in planned.out + planned.err
+    cache = repo / ".cloned/state/cache/resources.json"
+    assert cache.is_file() and "Workspace" in cache.read_text()
+    assert TOKEN not in cache.read_text()
+
+
 def test_approval_comments_and_request_summaries_are_redacted(repo: Path, tmp_path: Path) -> None:
     team = masked_team(repo, tmp_path)
     assert team.run("apply").code == 0
