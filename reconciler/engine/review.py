@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -51,6 +52,18 @@ class Trust:
     redactor: Redactor
     spent: Spent
 
+    @classmethod
+    def of_preview(cls, previewed: Preview) -> Trust:
+        """The judges of a plan preview: its session's applied Workspace and spent records."""
+        session = previewed.session
+        return cls(
+            session.workspace,
+            session.approvers,
+            session.policy.source,
+            session.redactor,
+            previewed.spent,
+        )
+
 
 def trust(root: Path, db: StateDB | None) -> Trust:
     """The applied Workspace, from the state database (else the working tree's cloned.lock),
@@ -96,10 +109,9 @@ class Listed:
 
 def list_requests(root: Path) -> list[Listed]:
     """Every request, each with its status judged now (none before the first apply)."""
-    db = StateDB.open(root, create=False)
-    if db is None:
-        return []
-    try:
+    with StateDB.existing(root) as db:
+        if db is None:
+            return []
         trusted = trust(root, db)
         found, _ = approval_records.read_all(root)
         out = []
@@ -110,8 +122,6 @@ def list_requests(root: Path) -> list[Listed]:
             final = request.status in ("superseded", "approved")
             out.append(Listed(request, request.status if final else evaluation.status, evaluation))
         return out
-    finally:
-        db.close()
 
 
 @dataclass(frozen=True)
@@ -173,66 +183,10 @@ def sign(
     the plan (`cloned plan [--base REF]`) whose id it is: ids derive from change hashes, so
     apply later opens the very same request and finds the record."""
     signer = keys.load_signer(key)
-    db = StateDB.open(root, create=False) if base is None else None
-    try:
-        trusted: Trust
-        if db is not None:
-            trusted = trust(root, db)
-            request = requests.find(db, request_id)
-            if request.status == "superseded":
-                raise ClonedError(
-                    f"request {request.id} was superseded by {request.superseded_by}: the "
-                    "change changed since; review and approve the new request"
-                )
-            target = Target.of_request(root, trusted, request)
-        else:
-            previewed = preview(root, base=base)
-            session = previewed.session
-            trusted = Trust(
-                session.workspace,
-                session.approvers,
-                session.policy.source,
-                session.redactor,
-                previewed.spent,
-            )
-            target = _planned(previewed, request_id)
-        approver = next(
-            (
-                a
-                for a in trusted.approvers.values()
-                if keys.same_key(a.public_key, signer.public_key)
-            ),
-            None,
-        )
-        if approver is None:
-            raise ClonedError(
-                "--key: this key is not an approver in the applied Workspace "
-                f"{trusted.workspace!r} ({trusted.source})",
-                hint="an admin must add it under spec.approvers and apply that change first",
-            )
-        moment = now()
-        record = Record(
-            format_version=RECORD_FORMAT_VERSION,
-            verdict=verdict,
-            workspace=trusted.workspace,
-            request_id=target.id,
-            change_hash=target.change_hash,
-            address=target.address,
-            approver=approver.name,
-            public_key=signer.public_key,
-            signed_at=stamp(moment),
-            expires_at=stamp(moment + ttl),
-            # The record is committed to git: a secret pasted into a comment must not be.
-            comment=trusted.redactor.text(comment),
-        )
-        record = Record(**{**record.to_json(), "signature": signer.sign(record.signed_payload())})
-        size = len(approval_records.render(record))
-        if size > approval_records.MAX_RECORD_BYTES:
-            raise ClonedError(
-                f"--comment: the record would be {size:,} bytes, over the "
-                f"{approval_records.MAX_RECORD_BYTES:,}-byte limit of a record file; "
-                "shorten the comment"
-            )
+    with StateDB.existing(root) if base is None else nullcontext() as db:
+        trusted, target = _what_to_sign(root, db, request_id, base)
+        approver = _approver_of(trusted, signer.public_key)
+        record = _signed_record(signer, trusted, target, approver.name, verdict, comment, ttl)
         # Refuse what could never count. A change whose author is not known yet (its commit
         # is not signed, or not made) may become known, so that alone refuses nothing: the
         # record is written, with a note.
@@ -243,9 +197,8 @@ def sign(
             raise ClonedError(f"this {verdict} could not count: {reasons[0].text}")
         path = approval_records.write(root, record)
         if db is not None:
-            journal = Journal(approver.name, trusted.redactor)
             with db.transaction() as connection:
-                journal.record(
+                Journal(approver.name, trusted.redactor).record(
                     connection,
                     "approval.granted" if verdict == "approve" else "approval.denied",
                     target.address,
@@ -255,11 +208,74 @@ def sign(
                         "comment": record.comment,
                     },
                 )
-        notes = not_counted_for(record, target.rules, target.author, trusted.approvers)
-        return Signed(record, path, tuple(notes))
-    finally:
-        if db is not None:
-            db.close()
+    notes = not_counted_for(record, target.rules, target.author, trusted.approvers)
+    return Signed(record, path, tuple(notes))
+
+
+def _what_to_sign(
+    root: Path, db: StateDB | None, request_id: str, base: str | None
+) -> tuple[Trust, Target]:
+    """Who judges and what is signed: the request apply opened (with the state database), or
+    the gated change of the plan against `base` (or the committed lock) whose id it is."""
+    if db is not None:
+        trusted = trust(root, db)
+        request = requests.find(db, request_id)
+        if request.status == "superseded":
+            raise ClonedError(
+                f"request {request.id} was superseded by {request.superseded_by}: the "
+                "change changed since; review and approve the new request"
+            )
+        return trusted, Target.of_request(root, trusted, request)
+    previewed = preview(root, base=base)
+    return Trust.of_preview(previewed), _planned(previewed, request_id)
+
+
+def _approver_of(trusted: Trust, public_key: str) -> Approver:
+    """The applied approver whose key this is; refused when there is none."""
+    for approver in trusted.approvers.values():
+        if keys.same_key(approver.public_key, public_key):
+            return approver
+    raise ClonedError(
+        "--key: this key is not an approver in the applied Workspace "
+        f"{trusted.workspace!r} ({trusted.source})",
+        hint="an admin must add it under spec.approvers and apply that change first",
+    )
+
+
+def _signed_record(
+    signer: keys.Signer,
+    trusted: Trust,
+    target: Target,
+    approver: str,
+    verdict: Verdict,
+    comment: str,
+    ttl: timedelta,
+) -> Record:
+    """The verdict as a signed record, refused (`--comment`) when it outgrows a record file."""
+    moment = now()
+    record = Record(
+        format_version=RECORD_FORMAT_VERSION,
+        verdict=verdict,
+        workspace=trusted.workspace,
+        request_id=target.id,
+        change_hash=target.change_hash,
+        address=target.address,
+        approver=approver,
+        public_key=signer.public_key,
+        signed_at=stamp(moment),
+        expires_at=stamp(moment + ttl),
+        # The record is committed to git: a secret pasted into a comment must not be.
+        comment=trusted.redactor.text(comment),
+    )
+    record = Record(**{**record.to_json(), "signature": signer.sign(record.signed_payload())})
+    size = len(approval_records.render(record))
+    if size > approval_records.MAX_RECORD_BYTES:
+        raise ClonedError(
+            f"--comment: the record would be {size:,} bytes, over the "
+            f"{approval_records.MAX_RECORD_BYTES:,}-byte limit of a record file; "
+            "shorten the comment"
+        )
+    return record
 
 
 def _planned(previewed: Preview, request_id: str) -> Target:
@@ -338,13 +354,9 @@ def verify(root: Path, *, base: str | None = None) -> Verified:
     if base is not None:
         return _verify_branch(root, base)
     found, unreadable = approval_records.read_all(root)
-    db = StateDB.open(root, create=False)
-    try:
+    with StateDB.existing(root) as db:
         trusted = trust(root, db)
         known = {r.id: r for r in requests.all_requests(db)} if db is not None else {}
-    finally:
-        if db is not None:
-            db.close()
     sound = 0
     lapsed: list[Finding] = []
     invalid = _malformed(unreadable)
@@ -388,14 +400,7 @@ def _reason(trusted: Trust, rel: str, record: Record, target: Target | None) -> 
 def _verify_branch(root: Path, base: str) -> Verified:
     previewed = preview(root, base=base)
     assert previewed.base is not None
-    session = previewed.session
-    trusted = Trust(
-        session.workspace,
-        session.approvers,
-        session.policy.source,
-        session.redactor,
-        previewed.spent,
-    )
+    trusted = Trust.of_preview(previewed)
     before, _ = revisions.records_at(root, previewed.base)
     unchanged = {(rel, record.signature) for rel, record in before}
     added = [(rel, r) for rel, r in previewed.records if (rel, r.signature) not in unchanged]
