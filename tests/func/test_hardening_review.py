@@ -1,0 +1,105 @@
+"""Attacker review (hardening, turn 3): a respelled signature is not a fresh approval, a saved
+plan shows what it applies, and hostile files are clear errors, never an internal error."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from reconciler.canonical import canonical_json
+from tests.conftest import commit_all
+from tests.func.engine_helpers import Team, applied_team
+
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def respell(signature: str) -> str:
+    """The same signature bytes spelled differently: set the unused low bits of the last
+    base64 character before the padding (a 64-byte value leaves 4 of them unused)."""
+    body = signature.rstrip("=")
+    last = B64.index(body[-1])
+    other = body[:-1] + B64[last | 1 if last & 1 == 0 else last ^ 1] + signature[len(body) :]
+    assert base64.b64decode(other) == base64.b64decode(signature)
+    assert other != signature
+    return other
+
+
+# --- 1. A spent approval does not count again under another spelling of its signature ---------
+
+
+def spent_by_bob(team: Team) -> tuple[str, Path]:
+    """Raise (approved by bob, applied), lower, raise again: bob's record is spent."""
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    commit_all(team.repo, "Raise")
+    assert team.run("apply").code == 3
+    (request,) = [str(r["id"]) for r in team.requests()]
+    assert team.run("approvals", "approve", request, "--key", "bob", who="bob").code == 0
+    commit_all(team.repo, "Approve")
+    assert team.run("apply").code == 0
+    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 50")
+    commit_all(team.repo, "Lower")
+    assert team.run("apply").code == 0
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    commit_all(team.repo, "Raise again")
+    again = team.run("apply")
+    assert again.code == 3, again.out + again.err
+    return request, team.repo / ".cloned" / "approvals" / request / "bob.json"
+
+
+def test_a_respelled_signature_is_not_a_fresh_approval(repo: Path, tmp_path: Path) -> None:
+    team = applied_team(repo, tmp_path)
+    request, path = spent_by_bob(team)
+    record = json.loads(path.read_text())
+    record["signature"] = respell(record["signature"])
+    path.write_text(json.dumps(record, indent=2))
+    rel = f".cloned/approvals/{request}/bob.json"
+    commit_all(team.repo, "Respell bob's signature")
+    applied = team.run("apply")
+    assert applied.code == 3, applied.out + applied.err
+    verify = team.run("approvals", "verify")
+    assert f"{rel}: not a valid approval record (signature must be base64 in its one canonical" in (
+        verify.out
+    ), verify.out
+    based = team.run("approvals", "verify", "--base", "HEAD~1")
+    assert based.code != 0, based.out + based.err
+    assert f"{rel}: not a valid approval record (signature must be base64" in based.out, based.out
+    assert "budget.monthly" in based.out and "pending" in based.out
+
+
+def test_a_record_id_names_the_signature_bytes_not_their_spelling() -> None:
+    from reconciler.approvals.records import Record
+
+    fields = {
+        "format_version": 1,
+        "verdict": "approve",
+        "workspace": "team",
+        "request_id": "0" * 12,
+        "change_hash": "sha256:" + "0" * 64,
+        "address": "budget.monthly",
+        "approver": "bob",
+        "public_key": "ssh-ed25519 AAAA",
+        "signed_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2026-01-08T00:00:00Z",
+        "comment": "",
+    }
+    signature = base64.b64encode(bytes(range(64))).decode()
+    one = Record(**fields, signature=signature)  # type: ignore[arg-type]
+    other = Record(**fields, signature=respell(signature))  # type: ignore[arg-type]
+    assert one.id == other.id
+
+
+def test_a_respelled_checkpoint_signature_does_not_verify(repo: Path, tmp_path: Path) -> None:
+    team = applied_team(repo, tmp_path)
+    path = team.repo / ".cloned" / "audit" / "checkpoints.jsonl"
+    content = path.read_text().splitlines()
+    assert team.run("audit", "verify").code == 0
+    checkpoint = json.loads(content[-1])
+    checkpoint["signature"] = respell(checkpoint["signature"])
+    content[-1] = canonical_json(checkpoint).decode()
+    path.write_text("\n".join(content) + "\n")
+    verify = team.run("audit", "verify")
+    assert verify.code == 1, verify.out + verify.err
+    assert f"(.cloned/audit/checkpoints.jsonl line {len(content)}): signature does not verify" in (
+        verify.err
+    ), verify.err
