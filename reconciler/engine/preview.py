@@ -112,7 +112,6 @@ class Preview:
             self.plan,
             created_at=created_at,
             redactor=self.session.redactor,
-            policy_source=self.session.policy_source,
         )
         for entry, change in zip(payload["changes"], self.plan.changes, strict=True):
             evaluation = self.evaluation(change)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from reconciler.canonical import canonical_json
 from tests.conftest import commit_all
@@ -103,3 +107,62 @@ def test_a_respelled_checkpoint_signature_does_not_verify(repo: Path, tmp_path: 
     assert f"(.cloned/audit/checkpoints.jsonl line {len(content)}): signature does not verify" in (
         verify.err
     ), verify.err
+
+
+# --- 2. A saved plan shows what it applies ----------------------------------------------------
+
+
+def lower_calls(change: dict[str, Any]) -> None:
+    (entry,) = change["diff"]
+    entry["after"] = 10
+
+
+EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "diff": lambda plan: lower_calls(plan["changes"][0]),
+    "decision": lambda plan: plan["changes"][0].update(decision="deny"),
+    "risk": lambda plan: plan["changes"][0].update(risk="low"),
+    "origin": lambda plan: plan["changes"][0].update(origin=".cloned/other.yaml:1"),
+    "summary": lambda plan: plan["summary"].update(update=0, create=1),
+}
+
+
+@pytest.fixture
+def saved(repo: Path, tmp_path: Path) -> Team:
+    """An applied team with a saved plan that raises the monthly call limit."""
+    team = applied_team(repo, tmp_path)
+    team.edit(".cloned/budgets.yaml", "calls: 1000}", "calls: 1000000}")
+    assert team.run("plan", "--out", "raise.plan").code == 0
+    plan = json.loads((team.repo / "raise.plan").read_text())
+    (change,) = plan["changes"]
+    assert change["diff"] == [{"path": "spec.limits.calls", "before": 1000, "after": 1000000}]
+    return team
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_an_edited_plan_file_is_refused_by_show_and_apply(saved: Team, edit: str) -> None:
+    path = saved.repo / "raise.plan"
+    plan = json.loads(path.read_text())
+    EDITS[edit](plan)
+    path.write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n")
+    lock = (saved.repo / ".cloned" / "cloned.lock").read_text()
+    refusal = (
+        "Error: raise.plan: not the plan Cloned wrote (its content does not match its id); "
+        "run cloned plan --out raise.plan again"
+    )
+    for args in (("show", "raise.plan"), ("show", "--json", "raise.plan"), ("apply", "raise.plan")):
+        result = saved.run(*args)
+        assert result.code == 1, (args, result.out, result.err)
+        assert refusal in result.err, (args, result.err)
+        assert "internal error" not in result.err
+    assert (saved.repo / ".cloned" / "cloned.lock").read_text() == lock
+
+
+def test_an_unedited_plan_file_shows_and_applies(saved: Team) -> None:
+    shown = saved.run("show", "raise.plan")
+    assert shown.code == 0, shown.err
+    assert "spec.limits.calls: 1000 -> 1000000" in shown.out, shown.out
+    planned = json.loads(saved.run("plan", "--json").out)
+    assert planned["plan_id"] == json.loads((saved.repo / "raise.plan").read_text())["plan_id"]
+    applied = saved.run("apply", "raise.plan")
+    assert applied.code in (0, 3), applied.out + applied.err
+    assert "not the plan Cloned wrote" not in applied.err
