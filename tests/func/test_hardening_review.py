@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from reconciler.canonical import canonical_json
-from tests.conftest import commit_all
+from tests.conftest import Result, commit_all
 from tests.func.engine_helpers import Team, applied_team
 
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -166,3 +168,107 @@ def test_an_unedited_plan_file_shows_and_applies(saved: Team) -> None:
     applied = saved.run("apply", "raise.plan")
     assert applied.code in (0, 3), applied.out + applied.err
     assert "not the plan Cloned wrote" not in applied.err
+
+
+# --- 3. Hostile files and flags are clear errors, never an internal error ----------------------
+
+
+def no_internal_error(result: Result) -> None:
+    assert "internal error" not in result.err, result.err
+    assert "Traceback" not in result.err, result.err
+
+
+def clone_without_state(team: Team, tmp_path: Path) -> Team:
+    clone = tmp_path / "clone"
+    shutil.copytree(team.repo, clone, ignore=shutil.ignore_patterns("state"))
+    return Team(clone, team.homes, team.keys)
+
+
+def segments(team: Team) -> Path:
+    return team.repo / ".cloned" / "audit" / "segments"
+
+
+def test_a_deeply_nested_segment_line_is_not_a_crash(repo: Path, tmp_path: Path) -> None:
+    team = clone_without_state(applied_team(repo, tmp_path), tmp_path)
+    (segment,) = sorted(segments(team).iterdir())
+    with segment.open("a") as handle:
+        handle.write("[" * 100000 + "]" * 100000 + "\n")
+    for args in (("plan",), ("approvals", "verify"), ("audit", "log")):
+        result = team.run(*args)
+        no_internal_error(result)
+        assert result.code in (0, 1), (args, result.out, result.err)
+    verify = team.run("audit", "verify")
+    no_internal_error(verify)
+    assert verify.code == 1, verify.out + verify.err
+    assert segment.name in verify.out + verify.err
+
+
+def test_a_deeply_nested_spent_payload_is_not_a_crash(repo: Path, tmp_path: Path) -> None:
+    team = clone_without_state(applied_team(repo, tmp_path), tmp_path)
+    event = {"seq": 99, "type": "approval.spent", "payload": "[" * 100000 + "]" * 100000}
+    (segment,) = sorted(segments(team).iterdir())
+    with segment.open("a") as handle:
+        handle.write(json.dumps(event) + "\n")
+    for args in (("plan",), ("approvals", "verify")):
+        result = team.run(*args)
+        no_internal_error(result)
+        assert result.code == 0, (args, result.out, result.err)
+
+
+def self_loop(team: Team) -> str:
+    loop = segments(team) / "00000099-00000099.jsonl"
+    loop.symlink_to(loop.name)
+    return f".cloned/audit/segments/{loop.name}"
+
+
+def test_a_segment_that_links_to_itself_is_named(repo: Path, tmp_path: Path) -> None:
+    team = applied_team(repo, tmp_path)
+    clone = clone_without_state(team, tmp_path)
+    for where, commands in (
+        (team, [("audit", "verify"), ("apply",)]),
+        (clone, [("plan",), ("approvals", "verify"), ("audit", "verify"), ("audit", "log")]),
+    ):
+        rel = self_loop(where)
+        for args in commands:
+            result = where.run(*args)
+            no_internal_error(result)
+            assert result.code == 1, (args, result.out, result.err)
+            assert f"{rel}: cannot be read (" in result.out + result.err, (args, result.err)
+    # With the state database, the log is read from it: the committed files are not needed.
+    assert team.run("audit", "log").code == 0
+
+
+def test_an_out_of_range_since_is_refused(repo: Path, tmp_path: Path) -> None:
+    team = applied_team(repo, tmp_path)
+    for where in (team, clone_without_state(team, tmp_path)):
+        result = where.run("audit", "log", "--since", "99999999999999999999999")
+        no_internal_error(result)
+        assert result.code == 1, result.out + result.err
+        assert "--since: 99999999999999999999999 is out of range" in result.err, result.err
+    assert team.run("audit", "log", "--since", "1").code == 0
+
+
+def test_an_absurd_pid_in_the_status_file_is_not_a_live_process(repo: Path, tmp_path: Path) -> None:
+    team = applied_team(repo, tmp_path)
+    assert team.run("reconcile", "--once").code == 0
+    path = team.repo / ".cloned" / "state" / "reconcile.json"
+    status = json.loads(path.read_text())
+    for pid in (100000000000000000000, -1, 0):
+        path.write_text(json.dumps({**status, "pid": pid, "state": "running"}))
+        shown = team.run("reconcile", "--status")
+        no_internal_error(shown)
+        assert shown.code == 1, shown.out + shown.err
+        assert "status.pid" in shown.err, shown.err
+        once = team.run("reconcile", "--once")
+        no_internal_error(once)
+        assert once.code == 0, once.out + once.err
+    assert team.run("reconcile", "--status").code == 0
+
+
+def test_pid_alive_says_no_for_what_cannot_be_a_process() -> None:
+    from reconciler.state.lock import pid_alive
+
+    assert not pid_alive(100000000000000000000)
+    assert not pid_alive(-1)
+    assert not pid_alive(0)
+    assert pid_alive(os.getpid())
