@@ -113,8 +113,26 @@ def stale_reasons(saved: SavedPlan, current: Plan) -> list[str]:
         if changed:
             reasons.append(f"the {label} changed since the plan was made ({', '.join(changed)})")
     if not reasons:
-        reasons.append("the policy decisions changed since the plan was made")
+        moved = _moved(saved.document, current)
+        if moved:
+            reasons.append(
+                f"the desired resources moved in their files since the plan was made "
+                f"({', '.join(moved)})"
+            )
+        else:
+            reasons.append("the policy decisions changed since the plan was made")
     return reasons
+
+
+def _moved(document: PlanDocument, current: Plan) -> list[str]:
+    """Changes whose declaration moved (same content, another file or line): the plan shows
+    where each change is declared, so its id covers that."""
+    before = {change.address: change.origin for change in document.changes}
+    return [
+        f"{change.address} now at {change.proposed.origin}"
+        for change in current.changes
+        if before.get(change.address, change.proposed.origin) != change.proposed.origin
+    ]
 
 
 def _differences(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:

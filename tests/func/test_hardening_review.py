@@ -272,3 +272,14 @@ def test_pid_alive_says_no_for_what_cannot_be_a_process() -> None:
     assert not pid_alive(-1)
     assert not pid_alive(0)
     assert pid_alive(os.getpid())
+
+
+def test_a_saved_plan_whose_resource_moved_is_stale_and_says_why(saved: Team) -> None:
+    path = saved.repo / ".cloned" / "budgets.yaml"
+    path.write_text("# Limits reviewed every quarter.\n" + path.read_text())
+    stale = saved.run("apply", "raise.plan")
+    assert stale.code == 1, stale.out + stale.err
+    assert (
+        "the saved plan is stale: the desired resources moved in their files since the plan was "
+        "made (budget.monthly now at .cloned/budgets.yaml:2)"
+    ) in stale.err, stale.err
