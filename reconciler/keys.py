@@ -33,10 +33,28 @@ class KeyInfo:
     private_path: Path | None
 
 
+def decode_canonical(text: str) -> bytes:
+    """The bytes `text` spells in base64, refusing (ValueError) any spelling but the one
+    `b64encode` writes: unused padding bits may not be set, so each signature and key has one
+    spelling, and a respelled signature cannot pass for another record."""
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise ValueError("not canonical base64 (its unused padding bits are set)")
+    return raw
+
+
+def canonical_base64(text: str) -> str:
+    """The one spelling of the bytes `text` decodes to, or `text` itself when it is not base64."""
+    try:
+        return base64.b64encode(base64.b64decode(text, validate=True)).decode("ascii")
+    except ValueError:
+        return text
+
+
 def fingerprint(public_line: str) -> str:
     """The SHA256 fingerprint of an OpenSSH public key line, as ssh-keygen shows it."""
     try:
-        blob = base64.b64decode(public_line.split()[1], validate=True)
+        blob = decode_canonical(public_line.split()[1])
     except (IndexError, ValueError) as exc:
         raise ClonedError(f"not an OpenSSH public key line: {public_line[:40]!r}") from exc
     digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
@@ -155,14 +173,16 @@ def load_signer(spec: str) -> Signer:
 
 
 def verify(public_line: str, message: bytes, signature: str) -> bool:
-    """True when `signature` (base64) is `public_line`'s Ed25519 signature of `message`."""
+    """True when `signature` (canonical base64) is `public_line`'s Ed25519 signature of
+    `message`; a signature or key blob in any other spelling is refused (see decode_canonical)."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
+        decode_canonical(public_line.split()[1])
         key = serialization.load_ssh_public_key(" ".join(public_line.split()[:2]).encode())
-        raw = base64.b64decode(signature, validate=True)
+        raw = decode_canonical(signature)
     except (ValueError, TypeError, IndexError):
         return False
     if not isinstance(key, Ed25519PublicKey):

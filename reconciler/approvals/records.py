@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from reconciler import keys
 from reconciler.atomic import write_atomic
 from reconciler.canonical import canonical_json
 from reconciler.errors import Problem
@@ -55,8 +56,10 @@ class Record:
     def id(self) -> str:
         """What names this one signed record (not its file): the digest of all its fields,
         signature included. Signing again gives another id; the apply that uses an approval
-        records this id as spent."""
-        return "sha256:" + hashlib.sha256(canonical_json(self.to_json())).hexdigest()
+        records this id as spent. The signature counts by the bytes it decodes to (in their one
+        base64 spelling), so respelling it cannot make a spent record look new."""
+        fields = {**self.to_json(), "signature": keys.canonical_base64(self.signature)}
+        return "sha256:" + hashlib.sha256(canonical_json(fields)).hexdigest()
 
 
 def record_path(root: Path, record: Record) -> Path:
@@ -169,6 +172,12 @@ def _from_json(raw: object) -> Record:
         raise ValueError("request_id must be 12 hex digits")
     if not CHANGE_HASH.fullmatch(raw["change_hash"]):
         raise ValueError("change_hash must be sha256: and 64 hex digits")
+    try:
+        keys.decode_canonical(raw["signature"])
+    except ValueError:
+        raise ValueError(
+            "signature must be base64 in its one canonical spelling (as Cloned writes it)"
+        ) from None
     return Record(**raw)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.canonical import canonical_json
+from reconciler.errors import ClonedError
 
 AUDIT_DIR = Path(".cloned") / "audit"
 SEGMENTS_DIR = AUDIT_DIR / "segments"
@@ -38,7 +39,8 @@ def segment_name(first: int, last: int) -> str:
 
 
 def list_segments(root: Path) -> tuple[list[Segment], list[str]]:
-    """Segment files in seq order, and the other (non-hidden) names found in the folder."""
+    """Segment files in seq order, and the other (non-hidden) names found in the folder; a
+    segment whose kind cannot be told (a symlink loop, say) is an error naming it."""
     folder = root / SEGMENTS_DIR
     if not folder.is_dir():
         return [], []
@@ -49,12 +51,22 @@ def list_segments(root: Path) -> tuple[list[Segment], list[str]]:
             continue
         rel = (SEGMENTS_DIR / entry.name).as_posix()
         match = SEGMENT_NAME.match(entry.name)
-        if match and entry.is_file():
+        if match and _is_file(entry, rel):
             found.append(Segment(rel, int(match[1]), int(match[2])))
         else:
             strays.append(rel)
     found.sort(key=lambda segment: (segment.first, segment.last))
     return found, sorted(strays)
+
+
+def _is_file(entry: os.DirEntry[str], rel: str) -> bool:
+    try:
+        return entry.is_file()
+    except OSError as exc:
+        raise ClonedError(
+            f"{rel}: cannot be read ({exc.strerror or exc})",
+            hint="a segment is a regular file; restore it from git",
+        ) from None
 
 
 def read_lines(path: Path) -> list[str]:

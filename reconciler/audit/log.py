@@ -90,9 +90,18 @@ def matches(
     return subject is None or event.subject == subject
 
 
+MAX_SEQ = 2**63 - 1
+"""The largest event number: SQLite's largest integer."""
+
+
 def parse_since(text: str) -> Since:
     """`--since`: a seq (`17`), a date (`2026-01-31`, UTC midnight) or a time with an offset."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
+        if int(text) > MAX_SEQ:
+            raise ClonedError(
+                f"--since: {text} is out of range (event numbers go up to {MAX_SEQ})",
+                hint="use e.g. --since 17, --since 2026-01-31 or --since 2026-01-31T12:00:00Z",
+            )
         return int(text)
     try:
         if len(text) == 10:

@@ -3,7 +3,9 @@ read back into the typed plan document (reconciler/plan/document.py).
 
 A saved plan is evidence, not instructions: `cloned apply FILE` re-plans from the desired and
 actual state and applies only if the new plan has the same id, so nothing in the file (which a
-redactor may have masked) is ever applied from the file itself.
+redactor may have masked) is ever applied from the file itself. Loading a plan file checks that
+its id is the id of what it shows (`plan_id_of`), so `show` never renders an edited plan as the
+one Cloned wrote.
 """
 
 from __future__ import annotations
@@ -22,54 +24,25 @@ from reconciler.engine.planner import Plan
 from reconciler.engine.session import Session
 from reconciler.errors import ClonedError
 from reconciler.plan.document import MalformedPlan, PlanDocument
-from reconciler.plan.types import PLAN_FORMAT_VERSION, Change
+from reconciler.plan.types import PLAN_FORMAT_VERSION
 from reconciler.redact import Redactor
 from reconciler.state.db import StateDB
 
 MAX_PLAN_BYTES = 64 * 1024 * 1024
 
 
-def plan_json(
-    plan: Plan, *, created_at: str, redactor: Redactor, policy_source: str
-) -> dict[str, Any]:
-    """The stable, versioned JSON form of a plan (schemas/plan.schema.json)."""
+def plan_json(plan: Plan, *, created_at: str, redactor: Redactor) -> dict[str, Any]:
+    """The stable, versioned JSON form of a plan (schemas/plan.schema.json), redacted."""
+    content = plan.content_json()
     payload = {
-        "format_version": PLAN_FORMAT_VERSION,
+        "format_version": content.pop("format_version"),
         "plan_id": plan.plan_id,
         "created_at": created_at,
         "generated_by": f"cloned {__version__}",
-        "desired_digest": plan.desired_digest,
-        "actual_digest": plan.actual_digest,
-        "actual_source": plan.actual_source,
-        "policy_source": policy_source,
-        "bootstrap": plan.bootstrap,
-        "targets": list(plan.targets),
-        "summary": plan.counts(),
-        "changes": [change_json(change) for change in plan.changes],
-        "unmanaged": list(plan.unmanaged),
-        "desired_resources": plan.desired_resources,
-        "actual_resources": plan.actual_resources,
+        **content,
     }
     redacted: dict[str, Any] = redactor.data(payload)
     return redacted
-
-
-def change_json(change: Change) -> dict[str, Any]:
-    """One change as plans and approval requests show it."""
-    proposed = change.proposed
-    return {
-        "address": proposed.address,
-        "kind": proposed.kind,
-        "name": proposed.name,
-        "action": proposed.action,
-        "decision": change.decision.kind,
-        "rules": [rule.to_json() for rule in change.decision.rules],
-        "reason": change.decision.reason,
-        "change_hash": change.change_hash,
-        "risk": proposed.risk,
-        "origin": proposed.origin,
-        "diff": [field.to_json() for field in proposed.diff],
-    }
 
 
 @dataclass(frozen=True)
@@ -121,6 +94,11 @@ def load(path: Path) -> SavedPlan:
         document = PlanDocument.from_json(data)
     except MalformedPlan as exc:
         raise ClonedError(f"{path}: not a Cloned plan file ({exc})") from None
+    if document.content_id != document.plan_id:
+        raise ClonedError(
+            f"{path}: not the plan Cloned wrote (its content does not match its id); "
+            f"run cloned plan --out {path} again"
+        )
     return SavedPlan(path, document, data)
 
 
@@ -135,8 +113,26 @@ def stale_reasons(saved: SavedPlan, current: Plan) -> list[str]:
         if changed:
             reasons.append(f"the {label} changed since the plan was made ({', '.join(changed)})")
     if not reasons:
-        reasons.append("the policy decisions changed since the plan was made")
+        moved = _moved(saved.document, current)
+        if moved:
+            reasons.append(
+                f"the desired resources moved in their files since the plan was made "
+                f"({', '.join(moved)})"
+            )
+        else:
+            reasons.append("the policy decisions changed since the plan was made")
     return reasons
+
+
+def _moved(document: PlanDocument, current: Plan) -> list[str]:
+    """Changes whose declaration moved (same content, another file or line): the plan shows
+    where each change is declared, so its id covers that."""
+    before = {change.address: change.origin for change in document.changes}
+    return [
+        f"{change.address} now at {change.proposed.origin}"
+        for change in current.changes
+        if before.get(change.address, change.proposed.origin) != change.proposed.origin
+    ]
 
 
 def _differences(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:

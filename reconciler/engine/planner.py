@@ -1,14 +1,15 @@
 """Planning: desired state + actual state + policy -> an ordered, immutable `Plan`.
 
 Nothing is decided twice: apply re-plans and requires the same plan id, then executes exactly
-these changes in this order.
+these changes in this order. The plan id is `plan_id_of` (reconciler/plan/document.py) of the
+plan's redacted JSON form, the function that checks a saved plan file when it is loaded.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.canonical import digest
@@ -19,6 +20,7 @@ from reconciler.load import refs
 from reconciler.load.resources import DesiredState, LoadedResource
 from reconciler.model import names
 from reconciler.model.names import KIND_NAMES
+from reconciler.plan.document import plan_id_of
 from reconciler.plan.types import (
     PLAN_FORMAT_VERSION,
     Action,
@@ -29,6 +31,7 @@ from reconciler.plan.types import (
 from reconciler.providers.registry import provider_for
 
 Decide = Callable[[ProposedChange], Decision]
+Redact = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,31 @@ class Plan:
     desired_digest: str
     actual_digest: str
     actual_source: str
+    policy_source: str  # "applied" or "desired (bootstrap)"
     bootstrap: bool
     changes: tuple[Change, ...]
     unmanaged: tuple[str, ...]
     desired_resources: dict[str, str]
     actual_resources: dict[str, str]
     targets: tuple[str, ...] = ()
+
+    def content_json(self) -> dict[str, Any]:
+        """The plan's JSON form (specs/plan-format.md) but for `plan_id`, `created_at` and
+        `generated_by`, unredacted, in the order `cloned plan --json` prints it."""
+        return {
+            "format_version": PLAN_FORMAT_VERSION,
+            "desired_digest": self.desired_digest,
+            "actual_digest": self.actual_digest,
+            "actual_source": self.actual_source,
+            "policy_source": self.policy_source,
+            "bootstrap": self.bootstrap,
+            "targets": list(self.targets),
+            "summary": self.counts(),
+            "changes": [change_json(change) for change in self.changes],
+            "unmanaged": list(self.unmanaged),
+            "desired_resources": dict(self.desired_resources),
+            "actual_resources": dict(self.actual_resources),
+        }
 
     def counts(self) -> dict[str, int]:
         """How many changes of each action and decision."""
@@ -55,6 +77,24 @@ class Plan:
             out[change.action] += 1
             out[change.decision.kind] += 1
         return out
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    """One change as plans and approval requests show it."""
+    proposed = change.proposed
+    return {
+        "address": proposed.address,
+        "kind": proposed.kind,
+        "name": proposed.name,
+        "action": proposed.action,
+        "decision": change.decision.kind,
+        "rules": [rule.to_json() for rule in change.decision.rules],
+        "reason": change.decision.reason,
+        "change_hash": change.change_hash,
+        "risk": proposed.risk,
+        "origin": proposed.origin,
+        "diff": [field.to_json() for field in proposed.diff],
+    }
 
 
 def resource_state(data: dict[str, Any]) -> dict[str, Any]:
@@ -74,9 +114,12 @@ def make_plan(
     actual: ActualState,
     *,
     decide: Decide,
+    policy_source: str,
+    redact: Redact,
     targets: Iterable[str] = (),
 ) -> Plan:
-    """Plan the changes from `actual` to `desired`; `decide` is the active policy."""
+    """Plan the changes from `actual` to `desired`; `decide` is the active policy, `redact` its
+    redactor (the id is that of the redacted plan, as it is printed and saved)."""
     managed = [r for r in desired.resources if provider_for(r.kind) is not None]
     unmanaged = tuple(sorted(r.address for r in desired.resources if provider_for(r.kind) is None))
     wanted = {resource.address: resource for resource in managed}
@@ -100,11 +143,12 @@ def make_plan(
     changes = tuple(Change(change, decide(change)) for change in proposed)
     desired_digest = digest(desired_digests)
     actual_digest = digest(actual_digests)
-    return Plan(
-        plan_id=_plan_id(desired_digest, actual_digest, changes),
+    plan = Plan(
+        plan_id="",
         desired_digest=desired_digest,
         actual_digest=actual_digest,
         actual_source=actual.source,
+        policy_source=policy_source,
         bootstrap=bootstrap,
         changes=changes,
         unmanaged=unmanaged,
@@ -112,6 +156,7 @@ def make_plan(
         actual_resources=actual_digests,
         targets=tuple(sorted(set(targets))),
     )
+    return replace(plan, plan_id=plan_id_of(redact(plan.content_json())))
 
 
 def _propose(
@@ -149,26 +194,6 @@ def _proposal(
         risk=provider.risk(action, diff),
         origin=origin,
         bootstrap=bootstrap,
-    )
-
-
-def _plan_id(desired_digest: str, actual_digest: str, changes: tuple[Change, ...]) -> str:
-    return digest(
-        {
-            "format_version": PLAN_FORMAT_VERSION,
-            "desired_digest": desired_digest,
-            "actual_digest": actual_digest,
-            "changes": [
-                {
-                    "address": change.address,
-                    "action": change.action,
-                    "change_hash": change.change_hash,
-                    "decision": change.decision.kind,
-                    "rules": [rule.id for rule in change.decision.rules],
-                }
-                for change in changes
-            ],
-        }
     )
 
 

@@ -12,7 +12,6 @@ Two sources:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from reconciler.approvals.validity import (
     evaluate,
 )
 from reconciler.audit.files import SEGMENTS_DIR, list_segments, read_lines
-from reconciler.canonical import digest
+from reconciler.canonical import digest, parse_json
 from reconciler.clock import now
 from reconciler.engine import authorship
 from reconciler.engine import revision as revisions
@@ -112,7 +111,6 @@ class Preview:
             self.plan,
             created_at=created_at,
             redactor=self.session.redactor,
-            policy_source=self.session.policy_source,
         )
         for entry, change in zip(payload["changes"], self.plan.changes, strict=True):
             evaluation = self.evaluation(change)
@@ -218,7 +216,7 @@ def _event_fields(lines: list[str]) -> list[tuple[int, str, object]]:
     found: list[tuple[int, str, object]] = []
     for line in lines:
         try:
-            event = json.loads(line)
+            event = parse_json(line)
         except ValueError:
             continue  # `cloned audit verify` reports it
         if isinstance(event, dict) and event.get("type") == SPENT_EVENT:
@@ -231,11 +229,22 @@ def _spent(events: Any) -> dict[str, int]:
     for seq, type_, payload in events:
         if type_ != SPENT_EVENT:
             continue
-        data = json.loads(payload) if isinstance(payload, str) else payload
+        data = _payload(payload)
         record = data.get("record") if isinstance(data, dict) else None
         if isinstance(record, str) and isinstance(seq, int):
             spent.setdefault(record, seq)
     return spent
+
+
+def _payload(payload: object) -> object:
+    """An event's payload: JSON text in the database, an object in a segment (a string there,
+    or text that does not parse, is an edited line that `cloned audit verify` reports)."""
+    if not isinstance(payload, str):
+        return payload
+    try:
+        return parse_json(payload)
+    except ValueError:
+        return None
 
 
 def _branch_changes(

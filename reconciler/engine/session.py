@@ -45,6 +45,8 @@ class Session:
             self.desired,
             self.actual,
             decide=lambda change: decide(self.policy, change),
+            policy_source=self.policy_source,
+            redact=self.redactor.data,
             targets=targets,
         )
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, cast, get_args
 
+from reconciler.canonical import digest
 from reconciler.plan.types import (
     ABSENT,
     PLAN_FORMAT_VERSION,
@@ -30,6 +31,27 @@ from reconciler.plan.types import (
 ActualSource = Literal["state", "lock", "empty"]
 PolicySource = Literal["applied", "desired (bootstrap)"]
 ApprovalStatus = Literal["approved", "pending", "expired", "denied"]
+
+
+NOT_IN_ID = frozenset({"plan_id", "created_at", "generated_by", "actual_source", "base", "head"})
+"""Top-level fields the plan id leaves out: the id itself, when and by what the plan was made,
+and where the actual state was read (with `--base` REF's lock, here the state database: the
+same plan either way)."""
+CHANGE_NOT_IN_ID = frozenset({"approvals", "in_branch"})
+"""Fields of a change the plan id leaves out: the review context, which changes without the
+plan changing (approving a change must not make its saved plan stale)."""
+
+
+def plan_id_of(plan: Mapping[str, Any]) -> str:
+    """The plan id of a plan's JSON form (what `cloned plan --json` prints, redacted): the
+    digest of every field but those above. The planner computes a fresh plan's id with it and
+    loading a saved plan checks the file's id with it, so an edited file is never the plan."""
+    content = {key: value for key, value in plan.items() if key not in NOT_IN_ID}
+    content["changes"] = [
+        {key: value for key, value in change.items() if key not in CHANGE_NOT_IN_ID}
+        for change in plan.get("changes", [])
+    ]
+    return digest(content)
 
 
 class MalformedPlan(ValueError):
@@ -140,6 +162,11 @@ class PlanDocument:
     actual_resources: Mapping[str, str]
     base: RevisionRef | None = None  # with --base: whose cloned.lock gave the applied state
     head: RevisionRef | None = None  # with --base: whose .cloned/ gave the desired state
+
+    @property
+    def content_id(self) -> str:
+        """The id the document's content gives (`plan_id_of`); `plan_id` when unedited."""
+        return plan_id_of(self.to_json())
 
     @property
     def denied(self) -> bool:

@@ -144,8 +144,15 @@ def _stale(holder: Holder, moment: datetime) -> bool:
     return moment > lease_until
 
 
+MAX_PID = 2**31 - 1
+"""The largest process id a system can have (pid_t is a C int)."""
+
+
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this host (one we may not signal counts)."""
+    """Whether a process with this id runs on this host (one we may not signal counts). An id
+    no process can have (0, negative: a process group; past the C range) is no live process."""
+    if not 0 < pid <= MAX_PID:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

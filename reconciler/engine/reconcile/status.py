@@ -17,7 +17,7 @@ from reconciler.engine.reconcile.cycle import CycleRecord, Mode
 from reconciler.engine.reconcile.fields import Fields
 from reconciler.errors import ClonedError
 from reconciler.load.files import CLONED_DIR
-from reconciler.state.lock import pid_alive
+from reconciler.state.lock import MAX_PID, pid_alive
 
 STATUS_FILE = Path(CLONED_DIR) / "state" / "reconcile.json"
 STATUS_FORMAT_VERSION = 1
@@ -68,7 +68,7 @@ class StatusRecord:
             raise ValueError("mode or state is not one Cloned writes")
         last = fields.optional_object("last")
         return cls(
-            pid=fields.integer("pid"),
+            pid=_pid(fields.integer("pid")),
             host=fields.text("host"),
             mode=cast(Mode, mode),
             state=cast(Literal["running", "stopped"], state),
@@ -80,6 +80,13 @@ class StatusRecord:
             drift=tuple(Drifted.from_json(item) for item in fields.objects("drift")),
             last=CycleRecord.from_json(last) if last is not None else None,
         )
+
+
+def _pid(value: int) -> int:
+    """A process id as the status file holds it; no process has any other (ValueError)."""
+    if not 0 < value <= MAX_PID:
+        raise ValueError(f"status.pid: not a process id ({value})")
+    return value
 
 
 @dataclass(frozen=True)
