@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,8 +112,21 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _move_branch(root: Path, commit: str) -> None:
+    """Point the branch (and the index) at `commit`, leaving the working tree as it is: the
+    history then says exactly what the restored files say, as apply's history check wants."""
+    _git(root, "reset", "-q", commit)
+
+
 def forget_applied(root: Path) -> None:
-    """Back to nothing applied: drop what apply wrote, keep the validation cache."""
+    """Back to nothing applied: drop what apply wrote (its audit commits included), keep the
+    validation cache."""
+    _move_branch(root, _git(root, "rev-list", "--max-parents=0", "HEAD"))
     state = root / STATE
     if state.is_dir():
         for entry in state.iterdir():
@@ -126,6 +140,7 @@ def save_state(root: Path, dest: Path) -> None:
     """Copy the state folder and what apply wrote (lock, audit, approvals) to `dest`."""
     _remove(dest)
     dest.mkdir(parents=True)
+    (dest / "HEAD").write_text(_git(root, "rev-parse", "HEAD"))
     for rel in (STATE, *APPLIED):
         source = root / rel
         if source.is_dir():
@@ -136,7 +151,8 @@ def save_state(root: Path, dest: Path) -> None:
 
 
 def restore_state(root: Path, saved: Path) -> None:
-    """Put back exactly what `save_state` saved."""
+    """Put back exactly what `save_state` saved, the branch's commit included."""
+    _move_branch(root, (saved / "HEAD").read_text())
     for rel in (STATE, *APPLIED):
         _remove(root / rel)
         source = saved / rel
