@@ -136,21 +136,30 @@ EARLIER_VERSION = Reason(
 
 @dataclass(frozen=True)
 class Authorship:
-    """The change's author (an approver's name), or why it is not known."""
+    """The change's author (an approver's name), or why it is not known; `others` are the
+    approvers who signed earlier commits of the same change (since the applied state), who are
+    its authors too."""
 
     name: str | None
     unknown: str | None = None
+    others: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, name: str) -> Authorship:
-        return cls(name, None)
+    def of(cls, name: str, others: tuple[str, ...] = ()) -> Authorship:
+        return cls(name, None, tuple(sorted(set(others) - {name})))
+
+    def includes(self, approver: str) -> bool:
+        """Whether `approver` is one of the change's authors."""
+        return approver == self.name or approver in self.others
 
     @classmethod
     def not_known(cls, reason: str) -> Authorship:
         return cls(None, f"author unknown: {reason}")
 
     def describe(self) -> str:
-        return self.name if self.name is not None else (self.unknown or "unknown")
+        if self.name is None:
+            return self.unknown or "unknown"
+        return ", ".join((self.name, *self.others))
 
 
 NOT_NEEDED = Authorship(None, None)
@@ -301,8 +310,9 @@ def _eligible(
         )
     if requirement.exclude_author and author.unknown is not None:
         return Reason("author_unknown", f"{rule.id} cannot be met: {author.unknown}")
-    if requirement.exclude_author and record.approver == author.name:
+    if requirement.exclude_author and author.includes(record.approver):
         return Reason(
-            "own_change", f"{rule.id} does not let the change's author ({author.name}) approve it"
+            "own_change",
+            f"{rule.id} does not let the change's author ({record.approver}) approve it",
         )
     return None

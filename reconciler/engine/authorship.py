@@ -4,7 +4,11 @@ The author of a change is the signer of the commit that introduced it: walking b
 commit planned through `.cloned/`'s history, merges and all their parents included, the commit
 after which the resource is as planned while no parent of it had it so, in any resource file.
 A merge whose other side already had the change, or a commit that only moves the document to
-another file, passes the authorship on to the commit that made the content. The commit must
+another file, passes the authorship on to the commit that made the content; a merge whose side
+is an ancestor of its other side (which `git merge` never makes: it brings back old content)
+does not, and is itself the commit that made it. A change made in several commits since the
+applied state has every one's signer as an author: the walk goes on from each commit to the
+content before it, until it reaches what is applied. The commit must
 carry an SSH signature (git's `gpg.format=ssh`) that `ssh-keygen` verifies against the applied
 Workspace's approvers (an allowed-signers list Cloned derives from them); the approver whose key
 signed it is the author.
@@ -23,6 +27,7 @@ from pathlib import Path
 
 from reconciler import gitrepo, keys
 from reconciler.approvals.validity import NOT_NEEDED, Approver, Authorship
+from reconciler.canonical import digest
 from reconciler.engine import revision as revisions
 from reconciler.errors import ClonedError
 from reconciler.load.checkfile import check_files
@@ -57,8 +62,10 @@ def author_of(
     current: str | None,
     head: str | None,
     working_tree: bool,
+    applied: str | None = None,
 ) -> Authorship:
-    """The approver who signed the commit that made `address` what it is at `head`.
+    """The approvers who signed the commits that made `address` what it is at `head`, from
+    `applied` (the digest of its applied state; None: not applied yet).
 
     `file` is the resource's file relative to the root (None when unknown, e.g. for a delete:
     then every resource file must be committed); the history of every resource file is walked
@@ -76,7 +83,7 @@ def author_of(
                     f"the change is not committed ({dirty[0]} differs from HEAD), so no signed "
                     "commit made it"
                 )
-        commits = _introduced_by(root, head, address, current)
+        commits, earlier = _introduced_by(root, head, address, current, applied)
         if not commits:
             return Authorship.not_known(
                 f"no commit among the last {MAX_WALK} of {CLONED_DIR} made the change"
@@ -86,7 +93,7 @@ def author_of(
                 f"commit {gitrepo.short(commits[0])}'s signature cannot be checked: ssh-keygen "
                 "(openssh-client) is not installed"
             )
-        signers = {commit: _signer(root, approvers, commit) for commit in commits}
+        signers = {commit: _signer(root, approvers, commit) for commit in (*commits, *earlier)}
     except ClonedError as exc:
         return Authorship.not_known(exc.message)
     for commit, signer in signers.items():
@@ -94,13 +101,13 @@ def author_of(
             return Authorship.not_known(
                 f"commit {gitrepo.short(commit)} is not signed by an approver"
             )
-    authors = sorted({signer for signer in signers.values() if signer is not None})
+    authors = sorted({signers[commit] or "" for commit in commits})
     if len(authors) > 1:
         made = ", ".join(f"{gitrepo.short(c)} ({signers[c]})" for c in commits)
         return Authorship.not_known(
             f"commits {made} each made the change on their own, so it has no one author"
         )
-    return Authorship.of(authors[0])
+    return Authorship.of(authors[0], tuple(signers[c] or "" for c in earlier))
 
 
 def _signer(root: Path, approvers: dict[str, Approver], commit: str) -> str | None:
@@ -135,44 +142,70 @@ class _History:
     """The resource files' history from `head` (git's `--full-history`, parents rewritten) and
     what each commit there declares, read once per commit and parsed once per file content."""
 
-    def __init__(self, root: Path, head: str, address: str, current: str | None) -> None:
+    def __init__(self, root: Path, head: str, address: str) -> None:
         self.root = root
         self.address = address
-        self.current = current
         listed = gitrepo.history_graph(root, head, [CLONED_DIR], limit=MAX_WALK)
         self.newest = listed[0][0] if listed else None
         self.graph = dict(listed)
-        self._holds: dict[str, bool] = {}
+        self._found: dict[str, tuple[frozenset[str], str | None]] = {}
         self._parsed: dict[tuple[str, bytes], _FileState] = {}
+        self._ancestry: dict[tuple[str, str], bool] = {}
 
-    def holds(self, commit: str) -> bool:
-        """Whether `address` is as planned at `commit`, in any of its resource files (for a
-        delete: in none of them); `Undecided` when a file that could hold it is unreadable."""
-        if commit not in self._holds:
-            self._holds[commit] = self._read(commit)
-        return self._holds[commit]
-
-    def _read(self, commit: str) -> bool:
-        files, unreadable = gitrepo.read_files(
-            self.root, commit, CLONED_DIR, max_bytes=MAX_FILE_BYTES, wanted=is_resource_path
-        )
-        states = [self._parse(f.rel, f.data) for f in files]
-        states += [_FileState({}, complete=False) for _ in unreadable]
-        digests = {s.found[self.address] for s in states if self.address in s.found}
-        if self.current is not None and self.current in digests:
+    def holds(self, commit: str, want: str | None) -> bool:
+        """Whether `address` has the digest `want` at `commit`, in any of its resource files
+        (None: it is in none of them); `Undecided` when a file that could hold it is
+        unreadable."""
+        digests, unclear = self._read(commit)
+        if want is not None and want in digests:
             return True
-        if self.current is None and digests:
+        if want is None and digests:
             return False
-        if not all(s.complete for s in states):
-            unclear = sorted(
-                [f.rel for f, s in zip(files, states, strict=False) if not s.complete]
-                + [u.rel for u in unreadable]
-            )
+        if unclear is not None:
             raise Undecided(
                 f"whether commit {gitrepo.short(commit)} already had the change cannot be told: "
-                f"{unclear[0]} there cannot be read or does not validate"
+                f"{unclear} there cannot be read or does not validate"
             )
-        return self.current is None
+        return want is None
+
+    def digest_at(self, commit: str) -> str | None:
+        """The digest `address` has at `commit` (None: absent); `Undecided` when unclear."""
+        digests, unclear = self._read(commit)
+        if len(digests) == 1 and unclear is None:
+            return next(iter(digests))
+        if not digests and unclear is None:
+            return None
+        raise Undecided(
+            f"what commit {gitrepo.short(commit)} had for {self.address} cannot be told"
+        )
+
+    def _read(self, commit: str) -> tuple[frozenset[str], str | None]:
+        """The digests `address` has at `commit`, and a file that could hide another (or None)."""
+        if commit not in self._found:
+            files, unreadable = gitrepo.read_files(
+                self.root, commit, CLONED_DIR, max_bytes=MAX_FILE_BYTES, wanted=is_resource_path
+            )
+            states = [self._parse(f.rel, f.data) for f in files]
+            digests = frozenset(s.found[self.address] for s in states if self.address in s.found)
+            unclear = sorted(
+                [f.rel for f, st in zip(files, states, strict=True) if not st.complete]
+                + [u.rel for u in unreadable]
+            )
+            self._found[commit] = (digests, unclear[0] if unclear else None)
+        return self._found[commit]
+
+    def replays(self, parent: str, others: tuple[str, ...]) -> bool:
+        """Whether `parent` is an ancestor of another parent of the same merge: that side adds
+        nothing, so content taken from it is brought back, not merged (`git merge` never
+        makes such a commit)."""
+        for other in others:
+            if other != parent:
+                key = (parent, other)
+                if key not in self._ancestry:
+                    self._ancestry[key] = gitrepo.is_ancestor(self.root, parent, other)
+                if self._ancestry[key]:
+                    return True
+        return False
 
     def _parse(self, rel: str, data: bytes) -> _FileState:
         from reconciler.canonical import digest
@@ -190,14 +223,18 @@ class _History:
             self._parsed[key] = _FileState(found, complete=not result.problems)
         return self._parsed[key]
 
-    def introducers(self, head: str) -> list[str]:
-        """The commits that made the change: walking back from `head` through every parent
-        that already had `address` as planned, those none of whose parents had it."""
+    def start(self, head: str) -> str:
+        """The listed commit whose `.cloned/` is `head`'s."""
         if self.newest is None:
             raise Undecided(f"no commit reachable from {gitrepo.short(head)} has {CLONED_DIR}")
-        start = head if head in self.graph else self.newest
-        if not self.holds(start):
-            raise Undecided(f"commit {gitrepo.short(head)} does not have the change as planned")
+        return head if head in self.graph else self.newest
+
+    def introducers(self, start: str, want: str | None) -> list[str]:
+        """The commits that made `address` have the digest `want`: walking back from `start`
+        through every parent that already had it so (and is not a replayed ancestor), those
+        none of whose parents had it."""
+        if not self.holds(start, want):
+            raise Undecided(f"commit {gitrepo.short(start)} does not have the change as planned")
         found: list[str] = []
         seen = {start}
         queue = [start]
@@ -209,8 +246,10 @@ class _History:
                     "(and merges), so the commit that made it is not known"
                 )
             parents = self.graph[commit]
-            holding = [parent for parent in parents if self.holds(parent)]
-            if not parents and self.current is None:
+            holding = [parent for parent in parents if self.holds(parent, want)]
+            if len(parents) > 1:
+                holding = [p for p in holding if not self.replays(p, parents)]
+            if not parents and want is None:
                 continue  # absent since the first commit of .cloned/ on this side
             if not holding:
                 found.append(commit)
@@ -221,14 +260,35 @@ class _History:
         return found
 
 
-def _introduced_by(root: Path, head: str, address: str, current: str | None) -> list[str]:
-    """The commits that made `address` have the digest `current` (None: deleted) at `head`:
-    each has it so while none of its parents had it, in any resource file (a merge whose other
-    side already had it, or a commit that only moves the document to another file, passes the
-    authorship on to the commit that made the content). Raises `Undecided` when the walk
-    cannot tell (the history is longer than MAX_WALK, or a file on the way does not validate)."""
-    history = _History(root, head, address, current)
-    return history.introducers(head)
+MAX_STEPS = 50
+"""Contents of one resource, from the applied one to the planned one, to follow at most."""
+
+
+def _introduced_by(
+    root: Path, head: str, address: str, current: str | None, applied: str | None
+) -> tuple[list[str], list[str]]:
+    """The commits that made `address` have the digest `current` (None: deleted) at `head`,
+    and the commits before them that made the contents it had on the way from `applied`
+    (each content's makers, walking back until the applied one, or until it did not exist).
+    Raises `Undecided` when the walk cannot tell (the history is longer than MAX_WALK, a file
+    on the way does not validate, or more than MAX_STEPS contents)."""
+    history = _History(root, head, address)
+    last = history.introducers(history.start(head), current)
+    earlier: list[str] = []
+    todo = [parent for commit in last for parent in history.graph.get(commit, ())]
+    done: set[tuple[str, str | None]] = set()
+    while todo:
+        parent = todo.pop()
+        before = history.digest_at(parent)
+        if before is None or before in (applied, current) or (parent, before) in done:
+            continue
+        done.add((parent, before))
+        if len(done) > MAX_STEPS:
+            raise Undecided(f"{address} changed in more than {MAX_STEPS} steps since applied")
+        makers = history.introducers(parent, before)
+        earlier += [c for c in makers if c not in earlier and c not in last]
+        todo += [p for c in makers for p in history.graph.get(c, ())]
+    return last, earlier
 
 
 def origin_file(origin: str) -> str | None:
@@ -256,6 +316,7 @@ def for_change(
     else:
         file = origin_file(change.proposed.origin)
         current = change.after_digest
+    before = change.proposed.before
     return author_of(
         root,
         approvers,
@@ -264,6 +325,7 @@ def for_change(
         current=current,
         head=head,
         working_tree=working_tree,
+        applied=digest(before) if before is not None else None,
     )
 
 
@@ -275,8 +337,10 @@ def for_request(
     action: str,
     origin: str,
     rules: tuple[RuleRef, ...],
+    applied: str | None = None,
 ) -> Authorship:
-    """The author of a stored request's change, as the checkout's HEAD has it."""
+    """The author of a stored request's change, as the checkout's HEAD has it (`applied`: the
+    digest of the resource's applied state, where the change starts)."""
     if not needed(rules):
         return NOT_NEEDED
     try:
@@ -299,6 +363,7 @@ def for_request(
         current=current,
         head=head,
         working_tree=True,
+        applied=applied,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class Trust:
     source: str
     redactor: Redactor
     spent: Spent
+    applied: dict[str, str] = field(default_factory=dict)  # address -> applied state's digest
 
     @classmethod
     def of_preview(cls, previewed: Preview) -> Trust:
@@ -62,6 +63,7 @@ class Trust:
             session.policy.source,
             session.redactor,
             previewed.spent,
+            {address: r.digest for address, r in session.actual.resources.items()},
         )
 
 
@@ -71,6 +73,7 @@ def trust(root: Path, db: StateDB | None) -> Trust:
     elsewhere. Only at bootstrap (nothing applied) is the desired Workspace read."""
     actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
     spent = spent_in(db) if db is not None else spent_in_tree(root)
+    digests = {address: r.digest for address, r in actual.resources.items()}
     applied = next((r for r in actual.resources.values() if r.kind == "Workspace"), None)
     if applied is None:
         session = open_session(root, db)
@@ -80,6 +83,7 @@ def trust(root: Path, db: StateDB | None) -> Trust:
             session.policy.source,
             session.redactor,
             spent,
+            digests,
         )
     where = "state database" if actual.source == "state" else "cloned.lock"
     label = f"the applied state ({where})"
@@ -88,7 +92,7 @@ def trust(root: Path, db: StateDB | None) -> Trust:
     policy = build_policy(workspace.spec.policy_packs, packs, source=label)
     redactor = active()
     redactor.add_patterns(policy.redaction_patterns)
-    return Trust(applied.name, approvers_of(workspace), policy.source, redactor, spent)
+    return Trust(applied.name, approvers_of(workspace), policy.source, redactor, spent, digests)
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,7 @@ class Target:
             action=request.action,
             origin=str(request.change.get("origin", "")),
             rules=request.rules,
+            applied=trusted.applied.get(request.address),
         )
         return cls(request.id, request.change_hash, request.address, request.rules, author)
 

@@ -33,6 +33,7 @@ from reconciler.gitrepo.signatures import (
     commit_signature,
     commits_touching,
     history_graph,
+    is_ancestor,
 )
 from reconciler.gitrepo.sync import fast_forward, git_dir, push
 from reconciler.gitrepo.worktree import changed_paths
@@ -59,6 +60,7 @@ __all__ = [
     "history_graph",
     "history_touches",
     "init",
+    "is_ancestor",
     "push",
     "read_file",
     "read_files",

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.errors import GitFailed
 from reconciler.gitrepo.repo import _git_errors, _prefix, _repo, short
 
 
@@ -53,6 +54,20 @@ def history_graph(
         if ids:
             graph.append((ids[0], tuple(ids[1:])))
     return graph
+
+
+def is_ancestor(root: Path, ancestor: str, commit: str) -> bool:
+    """Whether `ancestor` is reachable from `commit` (`git merge-base --is-ancestor`)."""
+    import git
+
+    repo = _repo(root)
+    try:
+        repo.git.merge_base("--is-ancestor", ancestor, commit)
+    except git.GitCommandError as exc:
+        if exc.status == 1:
+            return False
+        raise GitFailed(f"git merge-base failed at {short(commit)}: {exc.stderr}") from None
+    return True
 
 
 @dataclass(frozen=True)

@@ -187,3 +187,54 @@ def test_a_change_older_than_the_walk_has_no_author(
         "strict/budget-raise: author unknown: the change is older than the last 3 commits of "
         ".cloned"
     ) in plan.out, plan.out
+
+
+# --- A second attacker review ---------------------------------------------------------------
+
+
+def test_a_hand_made_merge_that_brings_back_old_content_is_its_own_author(strict: Team) -> None:
+    """bob's raise is applied, alice lowers it, then a merge made with `git commit-tree` (its
+    second parent an ancestor of the first, which `git merge` never makes) brings 80 back: the
+    merge made that content, not bob's old commit, so without an approver's signature on the
+    merge nobody is known as its author and alice cannot approve her own revival."""
+    team = strict
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    bobs = signed_commit(team, "bob", "bob raises")
+    approve_and_apply(team, pending_request(team), "alice", "dave")
+    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 50")
+    signed_commit(team, "alice", "alice lowers")
+    assert team.run("apply").code == 0
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    git("add", "-A", cwd=team.repo)
+    tree = git("write-tree", cwd=team.repo).strip()
+    merge = git("commit-tree", tree, "-p", "HEAD", "-p", bobs, "-m", "Merge", cwd=team.repo)
+    git("reset", "-q", "--soft", merge.strip(), cwd=team.repo)
+    request = pending_request(team)
+    git("rm", "-rq", f".cloned/approvals/{request}", cwd=team.repo)  # the spent ones go
+    later = {"CLONED_NOW": "2099-01-01T00:00:00+00:00"}  # new records, not the spent ones again
+    own = team.run("approvals", "approve", request, "--key", "alice", who="alice", env=later)
+    assert own.code == 0, own.err  # recorded, with a note: the author may become known
+    listed = team.run("approvals", "show", request)
+    assert "is not signed by an approver" in listed.out, listed.out
+    commit_all(team.repo, "alice's approval")
+    dave = team.run("approvals", "approve", request, "--key", "dave", who="dave", env=later)
+    assert dave.code == 0, dave.err
+    commit_all(team.repo, "dave's approval")
+    assert team.run("apply", env=later).code == 3  # the rule cannot be met: whose to refuse?
+
+
+def test_every_signer_of_a_change_made_in_two_commits_is_its_author(strict: Team) -> None:
+    """alice raises the calls a hundredfold and bob then nudges the cost down in a second
+    commit: the change against the applied state is both of theirs, so neither may approve."""
+    team = strict
+    team.edit(".cloned/budgets.yaml", "calls: 1000", "calls: 100000")
+    signed_commit(team, "alice", "alice raises calls")
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 49")
+    signed_commit(team, "bob", "bob nudges the cost down")
+    request = pending_request(team)
+    assert_author_is_refused(team, "alice", request)
+    assert_author_is_refused(team, "bob", request)
+    for name in ("dave",):
+        assert team.run("approvals", "approve", request, "--key", name, who=name).code == 0
+    commit_all(team.repo, "dave's approval")
+    assert team.run("apply").code == 3  # strict wants two admins besides the authors
