@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import GitError, GitFailed
-from reconciler.gitrepo.repo import _git_errors, _prefix, _repo, _stderr
+from reconciler.gitrepo.repo import _git_errors, _in_tree, _prefix, _repo, _stderr
 
 if TYPE_CHECKING:
     import git
@@ -58,7 +58,7 @@ def rewrites(root: Path, guard: Guard) -> list[str]:
         return []
     prefix = _prefix(repo, root)
     protected = [*guard.immutable, *guard.append_only]
-    specs = [posixpath.join(prefix, p) if prefix else p for p in protected]
+    specs = [_in_tree(prefix, p) for p in protected]
     with _git_errors("git diff failed"):
         text = repo.git.diff(
             "--no-renames",
@@ -127,7 +127,7 @@ def commit_paths(
         parent: str | None = repo.head.commit.hexsha
     except ValueError:
         parent = None
-    specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
+    specs = [_in_tree(prefix, p) for p in paths]
     try:
         with tempfile.TemporaryDirectory(prefix="cloned-index-") as scratch:
             env = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
@@ -141,7 +141,7 @@ def commit_paths(
             ]
             if not present:
                 return None
-            skip = [f":(exclude,glob){posixpath.join(prefix, g) if prefix else g}" for g in exclude]
+            skip = [f":(exclude,glob){_in_tree(prefix, g)}" for g in exclude]
             repo.git.add("--all", "--force", "--", *present, *skip, env=env)
             tree = repo.git.write_tree(env=env)
         if parent is not None and tree == repo.commit(parent).tree.hexsha:

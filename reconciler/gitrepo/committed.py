@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import ClonedError
-from reconciler.gitrepo.repo import _git_errors, _prefix, _repo, _repo_or_none, short
+from reconciler.gitrepo.repo import _git_errors, _in_tree, _prefix, _repo, _repo_or_none, short
 
 if TYPE_CHECKING:
     import git
@@ -62,7 +62,7 @@ def _read_files(
     repo = _repo(root)
     prefix = _prefix(repo, root)
     tree = repo.commit(commit).tree
-    top = posixpath.join(prefix, folder) if prefix else folder
+    top = _in_tree(prefix, folder)
     try:
         sub = tree / top
     except KeyError:
@@ -96,7 +96,7 @@ def changed_between(root: Path, base: str, head: str, folder: str) -> list[str]:
     on either side: added, deleted, modified (renames count as a delete and an add)."""
     repo = _repo(root)
     prefix = _prefix(repo, root)
-    top = posixpath.join(prefix, folder) if prefix else folder
+    top = _in_tree(prefix, folder)
     with _git_errors("git diff failed"):
         text = repo.git.diff("--name-only", "-z", "--no-renames", base, head, "--", top)
     paths = [p for p in text.split("\0") if p]
@@ -114,7 +114,7 @@ def _read_file(root: Path, commit: str, rel: str, *, max_bytes: int) -> bytes | 
     prefix = _prefix(repo, root)
     tree = repo.commit(commit).tree
     try:
-        item = tree / (posixpath.join(prefix, rel) if prefix else rel)
+        item = tree / (_in_tree(prefix, rel))
     except KeyError:
         return None
     if item.type != "blob":
@@ -157,7 +157,7 @@ def history_touches(root: Path, paths: Iterable[str]) -> str | None:
     except ValueError:
         return None
     prefix = _prefix(repo, root)
-    specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
+    specs = [_in_tree(prefix, p) for p in paths]
     with _git_errors("cannot read the git history"):
         found = repo.git.log("-1", "--format=%H", "HEAD", "--", *specs).strip()
     return found or None

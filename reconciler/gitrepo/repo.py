@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,12 @@ def _prefix(repo: git.Repo, root: Path) -> str:
     assert repo.working_tree_dir is not None
     rel = os.path.relpath(os.path.realpath(root), os.path.realpath(repo.working_tree_dir))
     return "" if rel == "." else Path(rel).as_posix()
+
+
+def _in_tree(prefix: str, rel: str) -> str:
+    """A workspace-relative path as git names it from the work tree's top (`prefix` from
+    `_prefix`)."""
+    return posixpath.join(prefix, rel) if prefix else rel
 
 
 @contextlib.contextmanager

@@ -6,14 +6,13 @@ and all their parents), and SSH signatures checked against the approvers' allowe
 from __future__ import annotations
 
 import os
-import posixpath
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import GitFailed
-from reconciler.gitrepo.repo import _git_errors, _prefix, _repo, short
+from reconciler.gitrepo.repo import _git_errors, _in_tree, _prefix, _repo, short
 
 
 def commits_touching(root: Path, commit: str, paths: Iterable[str], *, limit: int) -> list[str]:
@@ -22,7 +21,7 @@ def commits_touching(root: Path, commit: str, paths: Iterable[str], *, limit: in
     that took one side's content as it was is not listed, the side's commit is)."""
     repo = _repo(root)
     prefix = _prefix(repo, root)
-    specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
+    specs = [_in_tree(prefix, p) for p in paths]
     with _git_errors(f"git log failed at {short(commit)}"):
         text = repo.git.log(
             f"-n{limit}", "--no-show-signature", "--format=%H", commit, "--", *specs
@@ -43,7 +42,7 @@ def history_graph(
     changes them, when `commit` does not)."""
     repo = _repo(root)
     prefix = _prefix(repo, root)
-    specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
+    specs = [_in_tree(prefix, p) for p in paths]
     with _git_errors(f"git rev-list failed at {short(commit)}"):
         text = repo.git.rev_list(
             f"--max-count={limit}", "--full-history", "--parents", commit, "--", *specs

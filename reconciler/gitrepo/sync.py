@@ -5,12 +5,11 @@ checked-out branch up to its remote (replaying Cloned's own audit commits), and 
 from __future__ import annotations
 
 import contextlib
-import posixpath
 from collections.abc import Iterable
 from pathlib import Path
 
 from reconciler.errors import ClonedError, GitFailed
-from reconciler.gitrepo.repo import _prefix, _repo, _stderr, head, short
+from reconciler.gitrepo.repo import _in_tree, _prefix, _repo, _stderr, head, short
 
 
 def git_dir(root: Path) -> Path:
@@ -42,7 +41,7 @@ def fast_forward(root: Path, remote: str, branch: str, *, own: Iterable[str] = (
         if before is None or repo.is_ancestor(repo.commit(before), repo.commit(fetched)):
             repo.git.merge("--ff-only", "--quiet", fetched)
             return str(fetched)
-        specs = [posixpath.join(prefix, p) if prefix else p for p in own]
+        specs = [_in_tree(prefix, p) for p in own]
         ahead = repo.git.rev_list(f"{fetched}..{before}").split()
         for commit in ahead:
             touched = repo.git.diff_tree("--no-commit-id", "--name-only", "-r", commit).split()

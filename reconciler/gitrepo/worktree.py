@@ -9,7 +9,7 @@ import posixpath
 from collections.abc import Iterable
 from pathlib import Path
 
-from reconciler.gitrepo.repo import _git_errors, _prefix, _repo
+from reconciler.gitrepo.repo import _git_errors, _in_tree, _prefix, _repo
 
 
 def changed_paths(root: Path, paths: Iterable[str]) -> list[str]:
@@ -17,7 +17,7 @@ def changed_paths(root: Path, paths: Iterable[str]) -> list[str]:
     content differs from HEAD, untracked files included; relative to the workspace root."""
     repo = _repo(root)
     prefix = _prefix(repo, root)
-    specs = [posixpath.join(prefix, p) if prefix else p for p in paths]
+    specs = [_in_tree(prefix, p) for p in paths]
     # No optional locks: a plain `git status` may rewrite the index to refresh its stat
     # cache, and reading must write nothing.
     with _git_errors("git status failed"):
