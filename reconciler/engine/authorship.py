@@ -151,6 +151,7 @@ class _History:
         self._found: dict[str, tuple[frozenset[str], str | None]] = {}
         self._parsed: dict[tuple[str, bytes], _FileState] = {}
         self._ancestry: dict[tuple[str, str], bool] = {}
+        self.range: set[str] = set()
 
     def holds(self, commit: str, want: str | None) -> bool:
         """Whether `address` has the digest `want` at `commit`, in any of its resource files
@@ -229,10 +230,27 @@ class _History:
             raise Undecided(f"no commit reachable from {gitrepo.short(head)} has {CLONED_DIR}")
         return head if head in self.graph else self.newest
 
+    def bound(self, head: str, applied: str | None) -> None:
+        """Limit the walk to the commits since the applied content: those reachable from `head`
+        but not from the newest commit of the branch's own line (first parents) in which the
+        resource is as applied (for a resource not applied yet: absent). Content that reaches
+        the branch from before that commit (an old side branch merged in) is then made by the
+        commit that brings it, never credited to whoever signed it long ago."""
+        if gitrepo.is_shallow(self.root):
+            raise Undecided("the clone is shallow, so the history of the change is cut off")
+        for commit in gitrepo.first_parent_history(self.root, head, [CLONED_DIR], limit=MAX_WALK):
+            if self.holds(commit, applied):
+                self.range = gitrepo.since(self.root, commit, head)
+                return
+        raise Undecided(
+            f"no commit among the last {MAX_WALK} of {CLONED_DIR} has {self.address} as applied, "
+            "so where the change starts is not known"
+        )
+
     def introducers(self, start: str, want: str | None) -> list[str]:
         """The commits that made `address` have the digest `want`: walking back from `start`
-        through every parent that already had it so (and is not a replayed ancestor), those
-        none of whose parents had it."""
+        through every parent since the applied content that already had it so (and is not a
+        replayed ancestor), those none of whose such parents had it."""
         if not self.holds(start, want):
             raise Undecided(f"commit {gitrepo.short(start)} does not have the change as planned")
         found: list[str] = []
@@ -246,7 +264,7 @@ class _History:
                     "(and merges), so the commit that made it is not known"
                 )
             parents = self.graph[commit]
-            holding = [parent for parent in parents if self.holds(parent, want)]
+            holding = [p for p in parents if p in self.range and self.holds(p, want)]
             if len(parents) > 1:
                 holding = [p for p in holding if not self.replays(p, parents)]
             if not parents and want is None:
@@ -269,18 +287,24 @@ def _introduced_by(
 ) -> tuple[list[str], list[str]]:
     """The commits that made `address` have the digest `current` (None: deleted) at `head`,
     and the commits before them that made the contents it had on the way from `applied`
-    (each content's makers, walking back until the applied one, or until it did not exist).
+    (each content's makers, walking back through the commits since the applied content).
     Raises `Undecided` when the walk cannot tell (the history is longer than MAX_WALK, a file
     on the way does not validate, or more than MAX_STEPS contents)."""
     history = _History(root, head, address)
-    last = history.introducers(history.start(head), current)
+    history.bound(head, applied)
+    start = history.start(head)
+    if start not in history.range:
+        raise Undecided("no commit since the applied content made the change")
+    last = history.introducers(start, current)
     earlier: list[str] = []
     todo = [parent for commit in last for parent in history.graph.get(commit, ())]
     done: set[tuple[str, str | None]] = set()
     while todo:
         parent = todo.pop()
+        if parent not in history.range:
+            continue  # the applied content's side: nothing before it is part of the change
         before = history.digest_at(parent)
-        if before is None or before in (applied, current) or (parent, before) in done:
+        if before == applied or (parent, before) in done:
             continue
         done.add((parent, before))
         if len(done) > MAX_STEPS:

@@ -32,8 +32,11 @@ from reconciler.gitrepo.signatures import (
     CommitSignature,
     commit_signature,
     commits_touching,
+    first_parent_history,
     history_graph,
     is_ancestor,
+    is_shallow,
+    since,
 )
 from reconciler.gitrepo.sync import fast_forward, git_dir, push
 from reconciler.gitrepo.worktree import changed_paths
@@ -55,17 +58,20 @@ __all__ = [
     "commit_signature",
     "commits_touching",
     "fast_forward",
+    "first_parent_history",
     "git_dir",
     "head",
     "history_graph",
     "history_touches",
     "init",
     "is_ancestor",
+    "is_shallow",
     "push",
     "read_file",
     "read_files",
     "resolve",
     "rewrites",
     "short",
+    "since",
     "toplevel",
 ]

@@ -41,9 +41,13 @@ def _repo_or_none(path: Path) -> git.Repo | None:
     import git
 
     try:
-        return git.Repo(path, search_parent_directories=True)
+        repo = git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return None
+    # Replace refs and grafts rewrite history on one machine only: what Cloned judges (who
+    # made a change, what is committed) is the history as everyone has it.
+    repo.git.update_environment(GIT_NO_REPLACE_OBJECTS="1", GIT_GRAFT_FILE=os.devnull)
+    return repo
 
 
 def _repo(root: Path) -> git.Repo:

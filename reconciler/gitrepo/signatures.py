@@ -55,6 +55,30 @@ def history_graph(
     return graph
 
 
+def first_parent_history(root: Path, commit: str, paths: Iterable[str], *, limit: int) -> list[str]:
+    """The commits along `commit`'s first parents that change any of `paths` (relative to the
+    workspace root), newest first, at most `limit`: the branch's own line of history."""
+    repo = _repo(root)
+    prefix = _prefix(repo, root)
+    specs = [_in_tree(prefix, p) for p in paths]
+    with _git_errors(f"git rev-list failed at {short(commit)}"):
+        text = repo.git.rev_list(f"--max-count={limit}", "--first-parent", commit, "--", *specs)
+    return str(text).split()
+
+
+def since(root: Path, base: str, commit: str) -> set[str]:
+    """Every commit reachable from `commit` but not from `base` (`git rev-list base..commit`)."""
+    with _git_errors(f"git rev-list failed at {short(commit)}"):
+        text = _repo(root).git.rev_list(f"{base}..{commit}")
+    return set(str(text).split())
+
+
+def is_shallow(root: Path) -> bool:
+    """Whether the repository's history is cut off (a shallow clone), so walks cannot be whole."""
+    with _git_errors("git rev-parse failed"):
+        return str(_repo(root).git.rev_parse("--is-shallow-repository")).strip() == "true"
+
+
 def is_ancestor(root: Path, ancestor: str, commit: str) -> bool:
     """Whether `ancestor` is reachable from `commit` (`git merge-base --is-ancestor`)."""
     import git

@@ -184,8 +184,8 @@ def test_a_change_older_than_the_walk_has_no_author(
     monkeypatch.setattr("reconciler.engine.authorship.MAX_WALK", 3)
     plan = team.run("plan")
     assert (
-        "strict/budget-raise: author unknown: the change is older than the last 3 commits of "
-        ".cloned"
+        "strict/budget-raise: author unknown: no commit among the last 3 of .cloned has "
+        "budget.monthly as applied"
     ) in plan.out, plan.out
 
 
@@ -238,3 +238,74 @@ def test_every_signer_of_a_change_made_in_two_commits_is_its_author(strict: Team
         assert team.run("approvals", "approve", request, "--key", name, who=name).code == 0
     commit_all(team.repo, "dave's approval")
     assert team.run("apply").code == 3  # strict wants two admins besides the authors
+
+
+# --- A third attacker review ----------------------------------------------------------------
+
+
+def test_old_content_merged_in_from_a_side_branch_is_made_by_the_merge(strict: Team) -> None:
+    """bob's raise to 80 was applied and then lowered; a side branch from bob's old commit
+    (with an unrelated commit on it, so neither merge parent is an ancestor of the other) is
+    merged back with 80: that content is older than the applied one, so the merge side's
+    commits made it, not bob; unsigned, they leave the author unknown."""
+    team = strict
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    bobs = signed_commit(team, "bob", "bob raises")
+    approve_and_apply(team, pending_request(team), "alice", "dave")
+    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 50")
+    signed_commit(team, "dave", "dave lowers")
+    assert team.run("apply").code == 0
+    git("switch", "-q", "-c", "stale", bobs, cwd=team.repo)
+    write(team.repo, ".cloned/notes.yaml", "# a note\n")
+    commit_all(team.repo, "a note")
+    git("switch", "-q", "main", cwd=team.repo)
+    git("merge", "-q", "--no-ff", "--no-commit", "stale", cwd=team.repo)
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")  # the merge's resolution
+    commit_all(team.repo, "Merge stale")
+    plan = team.run("plan")
+    assert "author unknown: commit " in plan.out and "is not signed by an approver" in plan.out
+
+
+def test_a_change_made_and_undone_on_the_way_keeps_its_first_author(strict: Team) -> None:
+    """alice raises to 80, bob bumps to 90 and reverts his bump: the planned 80 is alice's
+    (and bob's), so neither may approve it."""
+    team = strict
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    signed_commit(team, "alice", "alice raises")
+    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 90")
+    signed_commit(team, "bob", "bob bumps")
+    git(*signing(team, "bob"), "revert", "-S", "--no-edit", "HEAD", cwd=team.repo)
+    request = pending_request(team)
+    assert_author_is_refused(team, "alice", request)
+    assert_author_is_refused(team, "bob", request)
+
+
+def test_dropping_and_recreating_a_resource_keeps_its_first_author(strict: Team) -> None:
+    """alice raises; bob drops the document and then re-creates it, unchanged, in another
+    file: alice is still an author of the planned raise."""
+    team = strict
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    signed_commit(team, "alice", "alice raises")
+    write(team.repo, ".cloned/budgets.yaml", DAILY)
+    signed_commit(team, "bob", "bob drops the monthly budget")
+    write(team.repo, ".cloned/monthly.yaml", MONTHLY.replace("cost_usd: 50", "cost_usd: 80"))
+    signed_commit(team, "bob", "bob re-creates it")
+    request = pending_request(team)
+    assert_author_is_refused(team, "alice", request)
+    assert_author_is_refused(team, "bob", request)
+
+
+def test_a_replace_ref_does_not_rewrite_whose_change_it_is(strict: Team) -> None:
+    """alice's unsigned raise has no known author; a local `git replace --graft` that makes
+    bob's old signed branch its parent changes nothing: Cloned reads history without replace
+    refs."""
+    team = strict
+    git("switch", "-q", "-c", "old", cwd=team.repo)
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    signed_commit(team, "bob", "bob's old raise")
+    git("switch", "-q", "main", cwd=team.repo)
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    commit_all(team.repo, "alice raises, unsigned")
+    git("replace", "--graft", "HEAD", "HEAD~1", "old", cwd=team.repo)
+    plan = team.run("plan")
+    assert "author unknown: commit " in plan.out and "is not signed by an approver" in plan.out
