@@ -72,7 +72,7 @@ def show(
     say(f"Request {request.id}: {request.action} {request.address} ({item.status})")
     say(f"  change {request.change_hash}")
     say(f"  declared at {request.origin}, risk {request.risk}")
-    say(f"  author {request.author}, opened {request.created_at}")
+    say(f"  opened by {request.author} at {request.created_at}")  # who ran apply, not the author
     for rule in request.rules:
         needs = rule.requirement.describe() if rule.requirement else ""
         say(f"  rule {rule.id}: {needs}")
