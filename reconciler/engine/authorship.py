@@ -264,7 +264,16 @@ class _History:
                     "(and merges), so the commit that made it is not known"
                 )
             parents = self.graph[commit]
-            holding = [p for p in parents if p in self.range and self.holds(p, want)]
+            holding = [p for p in parents if self.holds(p, want)]
+            older = [p for p in holding if p not in self.range]
+            if older:
+                # The content is older than the applied point: it was brought back (a revert
+                # undone, an old branch merged in), and by which commit cannot be told apart
+                # from who carried it, so nobody is credited.
+                raise Undecided(
+                    f"the planned content is older than the applied one (commit "
+                    f"{gitrepo.short(older[0])} had it), so who brought it back is not known"
+                )
             if len(parents) > 1:
                 holding = [p for p in holding if not self.replays(p, parents)]
             if not parents and want is None:

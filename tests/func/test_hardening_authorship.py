@@ -215,7 +215,7 @@ def test_a_hand_made_merge_that_brings_back_old_content_is_its_own_author(strict
     own = team.run("approvals", "approve", request, "--key", "alice", who="alice", env=later)
     assert own.code == 0, own.err  # recorded, with a note: the author may become known
     listed = team.run("approvals", "show", request)
-    assert "is not signed by an approver" in listed.out, listed.out
+    assert "author unknown: the planned content is older than the applied one" in listed.out
     commit_all(team.repo, "alice's approval")
     dave = team.run("approvals", "approve", request, "--key", "dave", who="dave", env=later)
     assert dave.code == 0, dave.err
@@ -263,7 +263,7 @@ def test_old_content_merged_in_from_a_side_branch_is_made_by_the_merge(strict: T
     team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")  # the merge's resolution
     commit_all(team.repo, "Merge stale")
     plan = team.run("plan")
-    assert "author unknown: commit " in plan.out and "is not signed by an approver" in plan.out
+    assert "author unknown: the planned content is older than the applied one" in plan.out
 
 
 def test_a_change_made_and_undone_on_the_way_keeps_its_first_author(strict: Team) -> None:
@@ -309,3 +309,26 @@ def test_a_replace_ref_does_not_rewrite_whose_change_it_is(strict: Team) -> None
     git("replace", "--graft", "HEAD", "HEAD~1", "old", cwd=team.repo)
     plan = team.run("plan")
     assert "author unknown: commit " in plan.out and "is not signed by an approver" in plan.out
+
+
+# --- A fourth attacker review ---------------------------------------------------------------
+
+
+def test_content_older_than_the_applied_point_has_no_known_author(strict: Team) -> None:
+    """alice raises to 80; bob signs a harmless commit on a branch from there; alice reverts to
+    50 and merges bob's branch back with 80: the 80 is older than the applied point, so the
+    signer of the commit that merely carried it (bob) is not its author, nor is anyone."""
+    team = strict
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    signed_commit(team, "alice", "alice raises")
+    git("switch", "-q", "-c", "bobwork", cwd=team.repo)
+    write(team.repo, ".cloned/notes.yaml", "# bob's note\n")
+    signed_commit(team, "bob", "bob's note")
+    git("switch", "-q", "main", cwd=team.repo)
+    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 50")
+    commit_all(team.repo, "revert, unsigned")
+    git("merge", "-q", "--no-ff", "--no-commit", "bobwork", cwd=team.repo)
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    commit_all(team.repo, "Merge bobwork, unsigned")
+    plan = team.run("plan")
+    assert "author unknown: the planned content is older than the applied one" in plan.out, plan.out
