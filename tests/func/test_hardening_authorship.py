@@ -192,18 +192,25 @@ def test_a_change_older_than_the_walk_has_no_author(
 # --- A second attacker review ---------------------------------------------------------------
 
 
+def raised_by_bob_then_lowered(team: Team, *, lowered_by: str) -> str:
+    """bob's signed raise to 80, approved and applied, then lowered back to 50 and applied:
+    the commit of bob's raise (old content an attacker would like to bring back)."""
+    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
+    bobs = signed_commit(team, "bob", "bob raises")
+    approve_and_apply(team, pending_request(team), "alice", "dave")
+    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 50")
+    signed_commit(team, lowered_by, f"{lowered_by} lowers")
+    assert team.run("apply").code == 0
+    return bobs
+
+
 def test_a_hand_made_merge_that_brings_back_old_content_is_its_own_author(strict: Team) -> None:
     """bob's raise is applied, alice lowers it, then a merge made with `git commit-tree` (its
     second parent an ancestor of the first, which `git merge` never makes) brings 80 back: the
     merge made that content, not bob's old commit, so without an approver's signature on the
     merge nobody is known as its author and alice cannot approve her own revival."""
     team = strict
-    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
-    bobs = signed_commit(team, "bob", "bob raises")
-    approve_and_apply(team, pending_request(team), "alice", "dave")
-    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 50")
-    signed_commit(team, "alice", "alice lowers")
-    assert team.run("apply").code == 0
+    bobs = raised_by_bob_then_lowered(team, lowered_by="alice")
     team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
     git("add", "-A", cwd=team.repo)
     tree = git("write-tree", cwd=team.repo).strip()
@@ -249,12 +256,7 @@ def test_old_content_merged_in_from_a_side_branch_is_made_by_the_merge(strict: T
     merged back with 80: that content is older than the applied one, so the merge side's
     commits made it, not bob; unsigned, they leave the author unknown."""
     team = strict
-    team.edit(".cloned/budgets.yaml", "cost_usd: 50", "cost_usd: 80")
-    bobs = signed_commit(team, "bob", "bob raises")
-    approve_and_apply(team, pending_request(team), "alice", "dave")
-    team.edit(".cloned/budgets.yaml", "cost_usd: 80", "cost_usd: 50")
-    signed_commit(team, "dave", "dave lowers")
-    assert team.run("apply").code == 0
+    bobs = raised_by_bob_then_lowered(team, lowered_by="dave")
     git("switch", "-q", "-c", "stale", bobs, cwd=team.repo)
     write(team.repo, ".cloned/notes.yaml", "# a note\n")
     commit_all(team.repo, "a note")
