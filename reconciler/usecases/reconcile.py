@@ -86,8 +86,10 @@ def _check(
     """Refuse a bad setting; each message names its flag."""
     if push and pull is None:
         raise UsageError("--push: only with --pull REMOTE")
-    if mode == "interval" and (interval is None or not 0 < interval < float("inf")):
+    if mode == "interval" and (interval is None or not interval > 0):
         raise UsageError(f"--interval: must be more than 0 seconds (got {interval or 0:g})")
+    if mode == "interval" and interval == float("inf"):
+        raise UsageError("--interval: must be a finite number of seconds (got inf)")
     if pull is not None and mode == "watch":
         raise UsageError("--pull: only with --interval or --once (--watch follows local commits)")
     if pull is not None and (not pull or pull.startswith("-")):

@@ -431,6 +431,7 @@ def test_status_says_what_the_last_run_did(team: Team) -> None:
         ((), "choose exactly one of --once, --watch or --interval SECONDS"),
         (("--once", "--watch"), "(got --once and --watch)"),
         (("--interval", "0"), "--interval: must be more than 0 seconds (got 0)"),
+        (("--interval", "inf"), "--interval: must be a finite number of seconds (got inf)"),
         (("--watch", "--pull", "origin"), "--pull: only with --interval or --once"),
         (("--once", "--log-format", "xml"), "--log-format: must be text or json (got 'xml')"),
         (("--watch", "--debounce-ms", "0"), "--debounce-ms: must be 1 to 60000 (got 0)"),
