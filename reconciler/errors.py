@@ -16,6 +16,7 @@ error to mean one thing, and never read a message's wording.
     │   └── GitFailed            a git command or object read failed (what, and git's words)
     ├── StateUnavailable         the state database cannot be opened, read or trusted
     ├── StalePlan                a saved plan no longer matches the desired or actual state
+    ├── PackageRefused           a connector package is not what it claims (packages/refusal.py)
     └── TransientError           may succeed later; `retry_after` seconds is a fair wait
         └── LockHeld             another process holds the workspace lock
 """

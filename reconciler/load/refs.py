@@ -200,7 +200,7 @@ _REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
     "Workspace": ((("policyPacks",), "PolicyPack"),),
     "PolicyPack": ((("extends",), "PolicyPack@builtin"),),
     "Budget": ((("scope", "connector"), "Connector"), (("scope", "pipeline"), "Pipeline")),
-    "Connector": ((("secrets",), "SecretRef"),),
+    "Connector": ((("secrets",), "SecretRef"), (("source", "registry", "name"), "Registry")),
     "SecretRef": ((("usedBy", "connectors"), "Connector"), (("usedBy", "pipelines"), "Pipeline")),
     "Blueprint": ((("source", "builtin"), "Blueprint@builtin"),),
     "Pipeline": ((("budget",), "Budget"),),

@@ -15,7 +15,15 @@ from typing import Any
 from reconciler.load.messages import did_you_mean, dotted
 from reconciler.load.yamlio import Path
 from reconciler.model.base import HOST_PATTERN
-from reconciler.model.kinds import DIGEST_PATTERN, KINDS, SEMVER_PATTERN, VAULT_REF_PATTERN
+from reconciler.model.kinds import (
+    DIGEST_PATTERN,
+    KINDS,
+    PACKAGE_PATTERN,
+    PYPI_PACKAGE_PATTERN,
+    REGISTRY_URL_PATTERN,
+    VAULT_REF_PATTERN,
+    VERSION_PATTERN,
+)
 from reconciler.model.names import API_VERSION, NAME_PATTERN
 from reconciler.model.workspace import EMAIL_PATTERN, PUBLIC_KEY_PATTERN
 
@@ -35,8 +43,11 @@ _PATTERN_HINTS = {
     HOST_PATTERN: "a host name such as api.example.com or *.example.com, optionally with :port",
     PUBLIC_KEY_PATTERN: 'an OpenSSH ed25519 public key line ("ssh-ed25519 AAAA... name")',
     VAULT_REF_PATTERN: "a vault reference such as vault://github-token",
-    SEMVER_PATTERN: "a semantic version such as 1.2.0",
     DIGEST_PATTERN: "sha256: followed by 64 lower-case hex digits",
+    VERSION_PATTERN: "a version such as 1.2.0 or 2026.10.19",
+    PACKAGE_PATTERN: "a registry package, publisher/name, such as acme/weather",
+    PYPI_PACKAGE_PATTERN: "a PyPI project name such as mcp-server-time",
+    REGISTRY_URL_PATTERN: "an https:// or http:// URL, or file:FOLDER inside the repository",
     EMAIL_PATTERN: "an e-mail address",
 }
 

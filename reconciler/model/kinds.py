@@ -1,6 +1,7 @@
-"""The eight resource kinds: Workspace, PolicyPack, Budget, Connector, SecretRef, Blueprint,
-Pipeline and Run. Shapes that SPEC section 11 fixes are kept exactly; the rest is documented in
-`docs/concepts.md` and `specs/resource-envelope.md`. The Workspace lives in `workspace.py`.
+"""The nine resource kinds: Workspace, PolicyPack, Budget, Registry, Connector, SecretRef,
+Blueprint, Pipeline and Run. Shapes that SPEC section 11 fixes are kept exactly; the rest is
+documented in `docs/concepts.md` and `specs/resource-envelope.md`. The Workspace lives in
+`workspace.py`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,19 @@ from reconciler.model.workspace import OnExceed, Period, Workspace
 from reconciler.redact import pattern_problem
 
 Kind = Literal[
-    "Workspace", "PolicyPack", "Budget", "Connector", "SecretRef", "Blueprint", "Pipeline", "Run"
+    "Workspace",
+    "PolicyPack",
+    "Budget",
+    "Registry",
+    "Connector",
+    "SecretRef",
+    "Blueprint",
+    "Pipeline",
+    "Run",
 ]
 VAULT_REF_PATTERN = r"^vault://[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$"
-SEMVER_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
+VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){0,3}([-.+]?[0-9A-Za-z]+([.-][0-9A-Za-z]+)*)?$"
+"""A package version: semver (`1.4.2`), or what PyPI uses (`2026.10.19`, `0.6.0rc1`)."""
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 Count = Annotated[int, Field(ge=0)]
 
@@ -182,14 +192,55 @@ class Budget(Resource):
     spec: BudgetSpec
 
 
+# --- Registry --------------------------------------------------------------------------------
+
+REGISTRY_URL_PATTERN = r"^(https?://[^\s]+|file:[^\s]+)$"
+
+
+class RegistrySpec(Closed):
+    description: Text = ""
+    url: Annotated[str, Field(pattern=REGISTRY_URL_PATTERN, max_length=2048)]
+    root: Annotated[str, Field(pattern=DIGEST_PATTERN)]
+
+
+class Registry(Resource):
+    kind: Literal["Registry"]
+    spec: RegistrySpec
+
+
 # --- Connector -------------------------------------------------------------------------------
 
 
-class ConnectorSource(OneOf):
-    model_config = ConfigDict(json_schema_extra=one_of_schema("path", "archive"))
+PACKAGE_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+PYPI_PACKAGE_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$"
+RepoPath = Annotated[str, Field(min_length=1, max_length=1024)]
+"""A relative path inside the repository (checked by the loader: no `..`, not absolute)."""
 
-    path: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
-    archive: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+
+class RegistryPackage(Closed):
+    """`source.registry`: a package of a declared Registry, `publisher/name`."""
+
+    name: Name
+    package: Annotated[str, Field(pattern=PACKAGE_PATTERN, max_length=127)]
+
+
+class PypiPackage(Closed):
+    """`source.pypi`: a PyPI distribution installed from a hash lock (`cloned connectors lock`)."""
+
+    package: Annotated[str, Field(pattern=PYPI_PACKAGE_PATTERN)]
+    lock: RepoPath
+    entry_point: Annotated[str, Field(pattern=PYPI_PACKAGE_PATTERN)] | None = None
+
+
+class ConnectorSource(OneOf):
+    model_config = ConfigDict(
+        json_schema_extra=one_of_schema("registry", "pypi", "path", "builtin")
+    )
+
+    registry: RegistryPackage | None = None
+    pypi: PypiPackage | None = None
+    path: RepoPath | None = None
+    builtin: Name | None = None
 
 
 class ToolSelection(Closed):
@@ -214,10 +265,10 @@ class Sandbox(Closed):
 class ConnectorSpec(Closed):
     description: Text = ""
     source: ConnectorSource
-    version: Annotated[str, Field(pattern=SEMVER_PATTERN)]
-    digest: Annotated[str, Field(pattern=DIGEST_PATTERN)] | None = None
+    version: Annotated[str, Field(pattern=VERSION_PATTERN)]
     publisher: Name
     enabled: bool = True
+    allow_downgrade: bool = False
     tools: ToolSelection = ToolSelection()
     egress: ConnectorEgress = ConnectorEgress()
     secrets: list[Name] = []
@@ -343,7 +394,17 @@ class Run(Resource):
 
 KINDS: dict[str, type[Resource]] = {
     model.model_fields["kind"].annotation.__args__[0]: model  # type: ignore[union-attr]
-    for model in (Workspace, PolicyPack, Budget, Connector, SecretRef, Blueprint, Pipeline, Run)
+    for model in (
+        Workspace,
+        PolicyPack,
+        Budget,
+        Registry,
+        Connector,
+        SecretRef,
+        Blueprint,
+        Pipeline,
+        Run,
+    )
 }
 """Every kind by its `kind:` value, in the order documents of that kind are applied."""
 

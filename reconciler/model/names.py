@@ -17,6 +17,7 @@ KIND_NAMES = (
     "Workspace",
     "PolicyPack",
     "Budget",
+    "Registry",
     "Connector",
     "SecretRef",
     "Blueprint",

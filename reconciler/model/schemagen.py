@@ -68,7 +68,21 @@ def generated() -> dict[str, str]:
     """File name -> text, for every schema this module owns."""
     files = {f"{kind.lower()}.schema.json": render(kind_schema(kind)) for kind in KINDS}
     files["resource.schema.json"] = render(envelope_schema())
+    files["connector-manifest.schema.json"] = render(manifest_schema())
     return files
+
+
+def manifest_schema() -> dict[str, Any]:
+    """The schema of a package manifest, `connector.yaml` (SPEC section 11)."""
+    from reconciler.model.manifest import Manifest
+
+    body = Manifest.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "$id": f"{ID_BASE}connector-manifest.schema.json",
+        **{key: value for key, value in body.items() if key != "title"},
+        "title": "Cloned connector package manifest (connector.yaml)",
+    }
 
 
 def main() -> int:

@@ -20,12 +20,13 @@ def test_summary_by_kind(repo: Path) -> None:
     result = cloned("validate", cwd=quickstart(repo))
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0] == f"Valid: 11 resources in 6 files ({repo.resolve() / '.cloned'})"
+    assert lines[0] == f"Valid: 12 resources in 6 files ({repo.resolve() / '.cloned'})"
     counts = {line.split()[0]: int(line.split()[1]) for line in lines[1:]}
     assert counts == {
         "Workspace": 1,
         "PolicyPack": 1,
         "Budget": 3,
+        "Registry": 1,
         "Connector": 2,
         "SecretRef": 2,
         "Pipeline": 1,
@@ -38,7 +39,7 @@ def test_json_for_ci(repo: Path) -> None:
     assert result.code == 0
     payload = json.loads(result.out)
     assert payload["valid"] is True
-    assert payload["resources"] == 11
+    assert payload["resources"] == 12
     assert payload["kinds"]["Blueprint"] == 0
     assert payload["problems"] == []
 

@@ -101,7 +101,13 @@ VALID = [
     doc("Budget", with_(BUDGET, limits={"tokens": 0, "calls": 1, "wall_seconds": 60})),
     doc("Budget", with_(BUDGET, scope={"workspace": True, "connector": None})),
     doc("Connector", CONNECTOR),
-    doc("Connector", with_(CONNECTOR, source={"archive": "a.tar.gz"}, digest="sha256:" + "a" * 64)),
+    doc("Connector", with_(CONNECTOR, source={"registry": {"name": "acme", "package": "acme/x"}})),
+    doc(
+        "Connector",
+        with_(CONNECTOR, source={"pypi": {"package": "mcp-server-time", "lock": "l.txt"}}),
+    ),
+    doc("Connector", with_(CONNECTOR, source={"builtin": "notes"}, allowDowngrade=True)),
+    doc("Registry", {"url": "https://r.example/", "root": "sha256:" + "a" * 64}),
     doc(
         "Connector", with_(CONNECTOR, egress={"allowHosts": ["*.example.com", "api.x.io:443", "*"]})
     ),
@@ -151,7 +157,10 @@ INVALID = [
     doc("Budget", with_(BUDGET, period="monthly")),
     doc("Budget", {"scope": {"workspace": True}}),
     doc("Connector", with_(CONNECTOR, version="v1")),
-    doc("Connector", with_(CONNECTOR, source={"path": "a", "archive": "b"})),
+    doc("Connector", with_(CONNECTOR, source={"path": "a", "builtin": "b"})),
+    doc("Connector", with_(CONNECTOR, source={"registry": {"name": "acme", "package": "x"}})),
+    doc("Registry", {"url": "ftp://r.example/", "root": "sha256:" + "a" * 64}),
+    doc("Registry", {"url": "https://r.example/"}),
     doc("Connector", with_(CONNECTOR, digest="md5:abc")),
     doc("Connector", with_(CONNECTOR, egress={"allowHosts": ["http://x.com"]})),
     doc("Connector", with_(CONNECTOR, enabled="yes")),
