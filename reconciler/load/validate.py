@@ -86,7 +86,7 @@ def validate_document(data: Any) -> tuple[list[Finding], dict[str, Any] | None]:
     try:
         resource = model.model_validate(data)
     except ValidationError as exc:
-        return [_explain(error, model) for error in exc.errors(include_url=False)], None
+        return [explain(error, model) for error in exc.errors(include_url=False)], None
     return [], resource.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
@@ -113,7 +113,8 @@ def _check_envelope(data: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-def _explain(error: Any, model: type[Any]) -> Finding:
+def explain(error: Any, model: type[Any]) -> Finding:
+    """One pydantic error as a Finding: where, and what is wrong in the words of YAML."""
     loc: Path = tuple(part for part in error["loc"] if part != "[key]")
     kind, ctx = error["type"], error.get("ctx") or {}
     where = dotted(loc)
