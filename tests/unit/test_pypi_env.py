@@ -12,6 +12,7 @@ from unittest import mock
 
 import pytest
 
+from reconciler.errors import ClonedError
 from reconciler.packages.pypi import Env, LockFile, Pin, build_env, lock, open_env, verify_env
 from reconciler.packages.pypi.env import MARKER
 from reconciler.packages.pypi.lockfile import make_lock
@@ -152,3 +153,23 @@ def test_locking_a_version_the_index_does_not_have_is_not_found(pip_env: None) -
         lock(package=TIME_PACKAGE, version="1999.1.1")
     assert caught.value.reason == "not-found"
     assert f"{TIME_PACKAGE}==1999.1.1" in caught.value.message
+
+
+def test_pip_settings_that_send_the_install_elsewhere_leave_no_env(
+    pip_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIP_TARGET", str(tmp_path / "elsewhere"))
+    small = make_lock([pin_of("annotated_types", "annotated-types", "0.8.0")], ())
+    with pytest.raises(ClonedError, match="pip did not install exactly the lock") as caught:
+        build_env(small, tmp_path / "env")
+    assert "missing: annotated-types==0.8.0" in caught.value.message
+    assert not (tmp_path / "env").exists()
+
+
+def test_a_target_python_that_does_not_exist_is_a_clear_error(
+    pip_env: None, tmp_path: Path
+) -> None:
+    with pytest.raises(ClonedError) as caught:
+        lock(package=TIME_PACKAGE, version=TIME_VERSION, python=tmp_path / "no-python")
+    assert caught.value.message.startswith(f"locking {TIME_PACKAGE}=={TIME_VERSION}: pip failed")
+    assert "no-python" in caught.value.message

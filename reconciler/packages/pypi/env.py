@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 from reconciler.atomic import ensure_private_dir, write_atomic
 from reconciler.canonical import canonical_json, parse_json
 from reconciler.canonical import digest as canonical_digest
@@ -165,7 +168,27 @@ def _install(lock: LockFile, env: Path) -> None:
         python = env / "bin" / "python"
         what = f"installing {env.name}"
         run_pip(["install", *INSTALL_FLAGS, "-r", str(requirements)], python=python, what=what)
+    _check_installed(env, lock)
     _check_closure(env)
+
+
+def _check_installed(env: Path, lock: LockFile) -> None:
+    """The distributions in `env` are exactly the lock's: pip settings that send an install
+    elsewhere (`target`, `prefix`, `root` in a pip.conf) must not leave an empty environment
+    that looks complete."""
+    found = set()
+    for info in env.glob("lib/python*/site-packages/*.dist-info"):
+        name, _, version = info.name.removesuffix(".dist-info").rpartition("-")
+        found.add((canonicalize_name(name), str(Version(version))))
+    wanted = {(pin.name, str(Version(pin.version))) for pin in lock.pins}
+    if found != wanted:
+        missing = ", ".join(f"{n}=={v}" for n, v in sorted(wanted - found)) or "none"
+        extra = ", ".join(f"{n}=={v}" for n, v in sorted(found - wanted)) or "none"
+        raise ClonedError(
+            f"{env}: pip did not install exactly the lock (missing: {missing}; not in the "
+            f"lock: {extra})",
+            hint="check pip's settings for target, prefix, root or user installs",
+        )
 
 
 def _check_closure(env: Path) -> None:
