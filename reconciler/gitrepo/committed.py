@@ -208,7 +208,8 @@ def _collect(
     for item in tree:
         if len(found) >= max_entries:
             return
-        rel = prefix + item.name
+        # The last part of the path, not `item.name`: a submodule's name needs .gitmodules.
+        rel = prefix + posixpath.basename(str(item.path))
         if item.type == "tree":
             _collect(item, rel + "/", found, max_entries=max_entries, max_bytes=max_bytes)
         elif item.type == "submodule":
