@@ -15,6 +15,7 @@ from reconciler.cli import (
     plan_cmd,
     policy_cmd,
     reconcile_cmd,
+    registry_cmd,
     validate_cmd,
 )
 
@@ -74,3 +75,4 @@ app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(policy_cmd.app, name="policy")
+app.add_typer(registry_cmd.app, name="registry")
