@@ -26,6 +26,11 @@ from reconciler.packages.registry.repository import REVOKED_FIELD
 
 VERSIONED = re.compile(r"^(\d+)\.(.+)\.json$")
 TARGETS_MISMATCH = re.compile(r"^Expected \S+ v\d+, got v\d+")
+SIGNATURE_WORDS: dict[Reason, str] = {
+    "revoked": "signed with a key the registry revoked for this role",
+    "unsigned": "not signed by the keys the registry trusts for this role",
+    "bad-signature": "its signatures do not verify, or fewer than the role's threshold do",
+}
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,9 @@ class Context:
         """Raise the refusal, naming the registry, the package and the metadata file involved
         (by default the file being read)."""
         where = where or _file_name(self.fetcher.last_url)
+        place = f"{where}: " if where else ""
         raise PackageRefused(
-            reason,
-            f'registry "{self.registry}", package {self.package}: {reason}: {detail}'
-            + (f" ({where})" if where else ""),
+            reason, f'registry "{self.registry}", package {self.package}: {place}{reason}: {detail}'
         )
 
 
@@ -54,11 +58,14 @@ def converted(context: Context) -> Iterator[None]:
     try:
         yield
     except exceptions.UnsignedMetadataError as exc:
-        context.refuse(_signature_reason(context), str(exc))
+        signature = _signature_reason(context)
+        context.refuse(signature, f"{SIGNATURE_WORDS[signature]} ({exc})")
     except exceptions.LengthOrHashMismatchError as exc:
-        context.refuse(_mismatch_reason(context), str(exc))
+        context.refuse(*_mismatch(context, str(exc)))
     except exceptions.ExpiredMetadataError as exc:
-        context.refuse("frozen" if "timestamp" in str(exc) else "expired", str(exc))
+        root = "root.json" in str(exc)
+        expiry: Reason = "frozen" if "timestamp" in str(exc) else "expired"
+        context.refuse(expiry, str(exc), where="root.json" if root else None)
     except exceptions.BadVersionNumberError as exc:
         context.refuse(_version_reason(str(exc)), str(exc))
     except exceptions.DownloadLengthMismatchError as exc:
@@ -80,12 +87,13 @@ def _version_reason(message: str) -> Reason:
     return "rollback"
 
 
-def _mismatch_reason(context: Context) -> Reason:
+def _mismatch(context: Context, detail: str) -> tuple[Reason, str]:
     md = _parsed(context.fetcher.last_body)
     match = VERSIONED.match(_file_name(context.fetcher.last_url) or "")
     if md is not None and match and md.signed.version != int(match.group(1)):
-        return "mix-and-match"
-    return "tampered"
+        found = md.signed.version
+        return "mix-and-match", f"version {found} served where the snapshot names {match.group(1)}"
+    return "tampered", f"differs from the length and hash the registry signed ({detail})"
 
 
 def _signature_reason(context: Context) -> Reason:
