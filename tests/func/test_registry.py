@@ -477,3 +477,65 @@ def test_metadata_is_what_the_documented_layout_says(reg: Registry) -> None:
         reg.folder / "targets" / "acme" / f"{info.hashes['sha256']}.weather-1.0.0.tar.gz"
     ).is_file()
     assert info.custom["cloned"]["publisher"] == "acme"
+
+
+# Bad input: one clear line, exit 1, nothing written ---------------------------------------
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_bad_flags_at_init_write_nothing(reg: Registry, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    base = ("registry", "init", str(fresh), "--root-key", reg.key("root"), *reg.top())
+    bad_duration = cloned(*base, "--root-expires", "1y")
+    assert bad_duration.code == 1 and "--root-expires '1y'" in bad_duration.err
+    too_few = cloned(*base, "--threshold", "2")
+    assert too_few.code == 1 and "--threshold 2" in too_few.err
+    no_key = cloned("registry", "init", str(fresh), "--root-key", "nobody", *reg.top(), "--json")
+    assert no_key.code == 1 and 'no key named "nobody"' in json.loads(no_key.out)["error"]
+    assert not fresh.exists()
+
+
+def test_a_wrong_key_or_archive_changes_nothing(reg: Registry, tmp_path: Path) -> None:
+    before = files(reg.folder)
+    wrong = cloned(
+        "registry",
+        "delegate",
+        str(reg.folder),
+        "--name",
+        "other",
+        "--publisher-key",
+        reg.key("stranger"),
+        "--targets-key",
+        reg.key("evil"),
+        "--online-key",
+        reg.key("online"),
+    )
+    assert wrong.code == 1 and "--targets-key: key" in wrong.err
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not an archive")
+    broken = cloned(
+        "registry",
+        "publish",
+        str(reg.folder),
+        str(junk),
+        "--key",
+        reg.key("acme"),
+        "--online-key",
+        reg.key("online"),
+    )
+    assert broken.code == 1 and "junk.tar.gz" in broken.err
+    reserved = cloned(
+        "registry",
+        "delegate",
+        str(reg.folder),
+        "--name",
+        "snapshot",
+        "--publisher-key",
+        reg.key("stranger"),
+        *reg.top(),
+    )
+    assert reserved.code == 1 and '--name "snapshot"' in reserved.err
+    assert files(reg.folder) == before
