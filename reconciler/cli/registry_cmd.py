@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -264,5 +265,6 @@ def serve(
         print_json(serving.to_json())
     else:
         say(f"Serving {serving.folder} at {serving.url} (Ctrl-C stops)")
+    sys.stdout.flush()  # the URL must reach a pipe before serving blocks
     serving.run()
     return int(serving.exit_code)

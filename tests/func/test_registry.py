@@ -539,3 +539,100 @@ def test_a_wrong_key_or_archive_changes_nothing(reg: Registry, tmp_path: Path) -
     )
     assert reserved.code == 1 and '--name "snapshot"' in reserved.err
     assert files(reg.folder) == before
+
+
+def test_serve_prints_its_url_serves_the_registry_and_stops_on_ctrl_c(reg: Registry) -> None:
+    import signal
+    import subprocess
+    import urllib.request
+
+    from tests.conftest import CLONED
+
+    proc = subprocess.Popen(
+        [str(CLONED), "registry", "serve", str(reg.folder), "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline()]
+        while lines[-1].strip() != "}":
+            lines.append(proc.stdout.readline())
+        url = json.loads("".join(lines))["url"]
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "metadata/1.root.json", timeout=5) as response:
+            assert response.read() == reg.metadata("1.root.json").read_bytes()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert proc.returncode == 130
+
+
+def test_a_malformed_pin_is_refused_before_anything_is_read(reg: Registry) -> None:
+    refusal = reg.refused(pin="sha256:../../x")
+    assert refusal.reason == "untrusted-root" and not (reg.repo / "cache").exists()
+
+
+def test_revoking_one_publisher_keeps_a_key_another_still_uses(reg: Registry) -> None:
+    reg.cli(
+        "delegate",
+        str(reg.folder),
+        "--name",
+        "acme-labs",
+        "--publisher-key",
+        reg.key("acme"),
+        *reg.top(),
+    )
+    reg.cli("revoke", str(reg.folder), "--name", "acme-labs", *reg.top())
+    assert reg.resolve().role == "acme"
+
+
+def test_a_threshold_root_rotates_only_with_enough_old_keys(reg: Registry, tmp_path: Path) -> None:
+    folder = reg.repo / "two"
+    reg.cli(
+        "init",
+        str(folder),
+        "--root-key",
+        reg.key("root"),
+        "--root-key",
+        reg.key("root2"),
+        "--threshold",
+        "2",
+        *reg.top(),
+    )
+    reg.cli(
+        "delegate", str(folder), "--name", "acme", "--publisher-key", reg.key("acme"), *reg.top()
+    )
+    reg.cli(
+        "publish",
+        str(folder),
+        str(archive(tmp_path, "1.0.0")),
+        "--key",
+        reg.key("acme"),
+        "--online-key",
+        reg.key("online"),
+    )
+    one = cloned(
+        "registry",
+        "rotate-root",
+        str(folder),
+        "--root-key",
+        reg.key("root"),
+        "--new-root-key",
+        reg.key("stranger"),
+    )
+    assert one.code == 1 and "needs 2 distinct keys" in one.err
+    reg.cli(
+        "rotate-root",
+        str(folder),
+        "--root-key",
+        reg.key("root"),
+        "--root-key",
+        reg.key("root2"),
+        "--new-root-key",
+        reg.key("stranger"),
+    )
+    pin = reg.cli("root-pin", str(folder)).strip()
+    reg.url = "file:two"
+    assert reg.resolve(pin=pin).versions["root"] == 2

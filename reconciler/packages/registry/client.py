@@ -11,6 +11,7 @@ pin starts from nothing. A package `publisher/name` at `version` is the target p
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -24,6 +25,7 @@ from reconciler.packages.registry.fetcher import RegistryFetcher
 from reconciler.packages.registry.refusals import Context, converted, revoked_roles
 
 TOP = ("root", "timestamp", "snapshot", "targets")
+PIN = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,10 @@ def download(
 def _open(
     *, name: str, url: str, pin: str, package: str, version: str, cache: Path, repo_root: Path
 ) -> _Session:
+    if not PIN.fullmatch(pin):
+        raise PackageRefused(
+            "untrusted-root", f'registry "{name}": root pin {pin!r} is not sha256:<64 hex>'
+        )
     fetcher, metadata_url, targets_url = _source(url, repo_root)
     pin_hex = pin.removeprefix("sha256:")
     metadata_dir, targets_dir = cache / pin_hex / "metadata", cache / pin_hex / "targets"

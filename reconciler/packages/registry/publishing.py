@@ -189,7 +189,8 @@ def revoke(
     delegations = repo.targets.signed.delegations
     assert delegations is not None and delegations.roles is not None
     _revoked(repo)[name] = sorted(set(_revoked(repo).get(name, [])) | set(role.keyids))
-    for keyid in role.keyids:
+    shared = {k for other in delegations.roles.values() if other is not role for k in other.keyids}
+    for keyid in set(role.keyids) - shared:
         delegations.keys.pop(keyid, None)
     if new_keys:
         distinct = {key.public_key.keyid: key for key in new_keys}
@@ -226,6 +227,9 @@ def rotate_root(
     the new ones, as TUF requires of a root rotation."""
     repo = load(folder)
     _check_keys(repo.root.signed, Root.type, current_keys, "--root-key")
+    needed = repo.root.signed.roles[Root.type].threshold
+    if len({key.public_key.keyid for key in current_keys}) < needed:
+        raise UsageError(f"--root-key: the current root needs {needed} distinct keys to sign")
     distinct = {key.public_key.keyid: key for key in new_keys}
     if not 1 <= threshold <= len(distinct):
         raise UsageError(
