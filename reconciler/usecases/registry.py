@@ -208,6 +208,8 @@ def revoke(
     """Remove publisher `name`, or with `new_keys` rotate its keys."""
     from reconciler.packages.registry import publishing
 
+    if threshold is not None and not new_keys:
+        raise UsageError("--threshold: only with --new-key (a rotation)")
     changed = publishing.revoke(
         folder,
         name=name,
