@@ -161,3 +161,64 @@ def history_touches(root: Path, paths: Iterable[str]) -> str | None:
     with _git_errors("cannot read the git history"):
         found = repo.git.log("-1", "--format=%H", "HEAD", "--", *specs).strip()
     return found or None
+
+
+ENTRY_FILE = "file"
+ENTRY_LINK = "link"
+ENTRY_SUBMODULE = "submodule"
+EXECUTABLE_MODE = 0o100755
+
+
+@dataclass(frozen=True)
+class FolderEntry:
+    """One entry of a committed folder, relative to that folder. `data` is the file's bytes
+    when it is a regular file of at most the caller's `max_bytes`; links and submodules are
+    never read."""
+
+    rel: str
+    kind: str
+    executable: bool
+    size: int
+    data: bytes | None
+
+
+def read_folder_entries(
+    root: Path, commit: str, folder: str, *, max_entries: int, max_bytes: int
+) -> list[FolderEntry] | None:
+    """Every entry under `folder` (relative to the workspace root `root`) at `commit`, without
+    following anything, at most `max_entries` of them; None when `folder` is not a folder in
+    that commit. For pinning a connector folder by content (packages/tree.py)."""
+    with _git_errors(f"cannot read {folder} at {short(commit)}"):
+        repo = _repo(root)
+        tree = repo.commit(commit).tree
+        try:
+            sub = tree / _in_tree(_prefix(repo, root), folder)
+        except KeyError:
+            return None
+        if sub.type != "tree":
+            return None
+        found: list[FolderEntry] = []
+        _collect(sub, "", found, max_entries=max_entries, max_bytes=max_bytes)
+        return found
+
+
+def _collect(
+    tree: git.Tree, prefix: str, found: list[FolderEntry], *, max_entries: int, max_bytes: int
+) -> None:
+    for item in tree:
+        if len(found) >= max_entries:
+            return
+        # The last part of the path, not `item.name`: a submodule's name needs .gitmodules.
+        rel = prefix + posixpath.basename(str(item.path))
+        if item.type == "tree":
+            _collect(item, rel + "/", found, max_entries=max_entries, max_bytes=max_bytes)
+        elif item.type == "submodule":
+            found.append(FolderEntry(rel, ENTRY_SUBMODULE, False, 0, None))
+        elif item.mode == SYMLINK_MODE:
+            found.append(FolderEntry(rel, ENTRY_LINK, False, 0, None))
+        else:
+            size = item.size
+            # A content stream must be read to its end, or git's object reader falls out of
+            # step; an oversized one is left unread and refused by the caller on its size.
+            data = bytes(item.data_stream.read()) if size <= max_bytes else None
+            found.append(FolderEntry(rel, ENTRY_FILE, item.mode == EXECUTABLE_MODE, size, data))
