@@ -175,6 +175,7 @@ def publish(
 ) -> Published:
     """Publish the connector archive `file` under its manifest's publisher role."""
     from reconciler.packages.archive import read_archive_manifest
+    from reconciler.packages.declared import declared_block
     from reconciler.packages.registry import publishing
 
     if not keys:
@@ -273,21 +274,6 @@ def open_server(*, folder: Path, host: str, port: int) -> Serving:
 
     server = RegistryServer(folder, host, port)
     return Serving(folder, server.url, server)
-
-
-def declared_block(manifest: Manifest) -> dict[str, Any]:
-    """The `custom.cloned` block of a target: what its manifest declares, for plans to show."""
-    return {
-        "name": manifest.name,
-        "version": manifest.version,
-        "publisher": manifest.publisher,
-        "description": manifest.description,
-        "tools": list(manifest.tools),
-        "egress_hosts": list(manifest.egress.hosts),
-        "secrets": [secret.model_dump(exclude_none=True) for secret in manifest.secrets],
-        "run": {"command": list(manifest.run.command)},
-        "requirements": manifest.requirements,
-    }
 
 
 def parse_duration(text: str, flag: str) -> timedelta:

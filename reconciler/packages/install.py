@@ -1,0 +1,226 @@
+"""Installing, at apply time: the pinned package made real, verified before it is unpacked and
+stored read-only by its tree digest (docs/connectors.md, "Install, verify, load").
+
+`install` takes the `package` block the plan pinned and refuses anything that is not exactly
+that package: a registry download is verified by TUF and must be the pinned target; a folder
+or builtin must still have the pinned tree; a lock must still be the pinned lock. The result
+is a store entry (and an environment, for a pypi source or a package with requirements) and
+the install record the provider keeps. Installing twice installs once: the store and the
+environments are content-addressed, so an apply killed half way converges on the next one,
+and nothing incomplete ever carries its final name.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.load.files import CLONED_DIR
+from reconciler.packages.archive import extract
+from reconciler.packages.declared import declared_block
+from reconciler.packages.refusal import PackageRefused
+from reconciler.packages.store import Store
+from reconciler.packages.tree import Tree, diff_trees, read_folder
+
+STATE = Path(CLONED_DIR) / "state"
+STORE = STATE / "store"
+ENVS = STATE / "envs"
+DATA = STATE / "connectors"
+REGISTRIES = STATE / "registries"
+ENV_MARKER_KEYS = ("path", "lockDigest", "filesDigest")
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What `install` made: the install record the provider stores (and `cloned.lock` shows)."""
+
+    record: dict[str, Any]
+
+    @property
+    def tree(self) -> str | None:
+        """The store entry's tree digest (None for a pypi source, which is an environment)."""
+        value = self.record.get("tree")
+        return str(value) if value is not None else None
+
+
+def store_of(root: Path) -> Store:
+    """The workspace's package store."""
+    return Store(root / STORE)
+
+
+def data_folder(root: Path, name: str) -> Path:
+    """The connector's own private data folder (what `CLONED_CONNECTOR_DATA` names)."""
+    return root / DATA / name / "data"
+
+
+def install(*, root: Path, name: str, package: Mapping[str, Any], at: str) -> Installed:
+    """Install the pinned `package` of connector `name`; `PackageRefused` when the source no
+    longer holds exactly what was pinned."""
+    source = package["source"]
+    if source == "pypi":
+        record = _install_pypi(root, package)
+    else:
+        tree = _stage_and_store(root, package)
+        record = {"source": source, "tree": tree.digest, "files": len(tree.files)}
+        env = _requirements_env(root, tree.digest, package)
+        if env is not None:
+            record["env"] = env
+    if source == "registry":
+        record["versions"] = package.get("_versions", {})
+    folder = data_folder(root, name)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    record["installedAt"] = at
+    return Installed(record)
+
+
+def _stage_and_store(root: Path, package: Mapping[str, Any]) -> Tree:
+    store = store_of(root)
+    with store.staging() as staging:
+        unpacked = staging / "package"
+        if package["source"] == "registry":
+            tree = _fetch_registry(root, package, staging, unpacked)
+        else:
+            tree = _copy_local(root, package, unpacked)
+        store.add(unpacked, tree)
+    return tree
+
+
+def _fetch_registry(
+    root: Path, package: Mapping[str, Any], staging: Path, unpacked: Path
+) -> Tree:
+    from reconciler.load.manifest import read_manifest
+    from reconciler.packages.registry import client
+
+    pinned = package["registry"]
+    facts, archive = client.download(
+        name=pinned["name"],
+        url=pinned["url"],
+        pin=pinned["root"],
+        package=_registry_package(pinned["target"], package["version"]),
+        version=package["version"],
+        cache=root / REGISTRIES / pinned["name"],
+        repo_root=root,
+        dest=staging / "download.tar.gz",
+    )
+    if (f"sha256:{facts.sha256}", facts.length, facts.role) != (
+        package["digest"],
+        pinned["length"],
+        pinned["role"],
+    ):
+        raise PackageRefused(
+            "tampered",
+            f"registry {pinned['name']}: {pinned['target']} is no longer the package the plan "
+            f"pinned ({package['digest']})",
+            hint="plan again to see what the registry serves now",
+        )
+    tree = extract(archive, unpacked)
+    manifest = read_manifest((unpacked / "connector.yaml").read_bytes(), pinned["target"])
+    if declared_block(manifest) != package["declared"]:
+        raise PackageRefused(
+            "manifest-mismatch",
+            f"registry {pinned['name']}: {pinned['target']}: its connector.yaml differs from "
+            "what the registry's signed metadata declares",
+        )
+    if isinstance(package, dict):
+        package["_versions"] = facts.versions
+    return tree
+
+
+def _registry_package(target: str, version: str) -> str:
+    """`publisher/name` from the target path `publisher/name-version.tar.gz`."""
+    return target.removesuffix(f"-{version}.tar.gz")
+
+
+def _copy_local(root: Path, package: Mapping[str, Any], unpacked: Path) -> Tree:
+    """A path or builtin package copied into the store's staging, checked against its pin."""
+    if package["source"] == "path":
+        folder = root / package["path"]
+        what = f"source.path {package['path']}"
+    else:
+        from reconciler.packages import builtin
+
+        folder = builtin.verified(package["builtin"]).folder
+        what = f"the builtin connector {package['builtin']}"
+    before = read_folder(folder)
+    if before.digest != package["digest"]:
+        raise PackageRefused(
+            "tree-changed",
+            f"{what}: the files changed since the plan pinned them ({package['digest']})",
+            hint="plan again to review the change",
+        )
+    shutil.copytree(folder, unpacked, ignore=shutil.ignore_patterns("__pycache__"))
+    copied = read_folder(unpacked, skip_caches=False)
+    if copied.digest != before.digest:
+        raise PackageRefused(
+            "tree-changed", f"{what}: {', '.join(diff_trees(before, copied))} while copying"
+        )
+    return copied
+
+
+def _requirements_env(
+    root: Path, tree_digest: str, package: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The environment a package's `requirements:` lock asks for, built from the store copy."""
+    from reconciler.packages.pypi import build_env, read_lock
+
+    rel = (package.get("declared") or {}).get("requirements")
+    if not rel:
+        return None
+    entry = store_of(root).path(tree_digest)
+    assert entry is not None
+    lock = read_lock((entry / rel).read_bytes(), f"{package.get('digest')}:{rel}")
+    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32])
+    return _env_record(root, env.path, env.lock_digest, env.files_digest)
+
+
+def _install_pypi(root: Path, package: Mapping[str, Any]) -> dict[str, Any]:
+    from reconciler.packages.pypi import build_env, read_lock
+
+    pinned = package["pypi"]
+    where = f"{CLONED_DIR}/{pinned['lock']}"
+    lock = read_lock(
+        (root / CLONED_DIR / pinned["lock"]).read_bytes(),
+        where,
+        package=pinned["package"],
+        version=package["version"],
+    )
+    if lock.digest != pinned["lockDigest"]:
+        raise PackageRefused(
+            "hash-mismatch",
+            f"{where}: the lock changed since the plan pinned it ({pinned['lockDigest']})",
+            hint="plan again to review the change",
+        )
+    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32])
+    entry = package["declared"]["run"]["command"][0]
+    env.entry(entry)  # refuses a package without the console script it is started by
+    return {
+        "source": "pypi",
+        "tree": None,
+        "env": _env_record(root, env.path, env.lock_digest, env.files_digest),
+    }
+
+
+def _env_record(root: Path, path: Path, lock_digest: str, files_digest: str) -> dict[str, Any]:
+    return {
+        "path": path.relative_to(root).as_posix(),
+        "lockDigest": lock_digest,
+        "filesDigest": files_digest,
+    }
+
+
+def verify(root: Path, record: Mapping[str, Any]) -> list[str]:
+    """What differs between an installed connector and its install record (empty: intact).
+    Re-hashes every file; this is `cloned connectors verify` and the check before a start."""
+    from reconciler.packages.pypi import verify_env
+
+    problems: list[str] = []
+    tree = record.get("tree")
+    if tree:
+        problems += store_of(root).verify(str(tree))
+    env = record.get("env")
+    if isinstance(env, dict):
+        problems += verify_env(root / env["path"], files_digest=env["filesDigest"])
+    return problems
