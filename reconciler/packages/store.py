@@ -28,7 +28,7 @@ from reconciler.canonical import canonical_json, parse_json
 from reconciler.errors import ClonedError, UsageError
 from reconciler.packages.limits import LIMITS, Limits
 from reconciler.packages.refusal import PackageRefused
-from reconciler.packages.tree import Tree, TreeFile, diff_trees, read_folder
+from reconciler.packages.tree import Tree, diff_trees, read_folder, tree_from_json
 
 DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 _OWNED = re.compile(r"^(\d+)-[0-9a-f]+$")
@@ -157,14 +157,9 @@ class Store:
 
     def _recorded(self, digest: str) -> Tree | None:
         try:
-            data = parse_json(self._listing(digest).read_bytes())
-            files = tuple(
-                TreeFile(f["path"], bool(f["executable"]), int(f["size"]), str(f["sha256"]))
-                for f in data["files"]
-            )
-        except (OSError, ValueError, KeyError, TypeError):
+            tree = tree_from_json(parse_json(self._listing(digest).read_bytes()))
+        except (OSError, ValueError):
             return None
-        tree = Tree(files)
         return tree if tree.digest == digest else None
 
     def _discard(self, final: Path) -> None:
