@@ -8,6 +8,7 @@ source checkouts use, says anything else: run `make schemas` and commit the resu
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -37,10 +38,14 @@ class DigestsHook(BuildHookInterface):  # type: ignore[misc]
         text = render(compute(connectors))
         committed = connectors / DIGESTS
         if not committed.is_file() or committed.read_text(encoding="utf-8") != text:
-            raise RuntimeError(
-                f"{committed} is stale or missing: run `make schemas` and commit it"
-            )
-        folder = Path(tempfile.mkdtemp(prefix="cloned-digests-"))
-        generated = folder / DIGESTS
+            raise RuntimeError(f"{committed} is stale or missing: run `make schemas` and commit it")
+        self._folder = Path(tempfile.mkdtemp(prefix="cloned-digests-"))
+        generated = self._folder / DIGESTS
         generated.write_text(text, encoding="utf-8")
         build_data["force_include"][str(generated)] = DEST
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        """Remove the generated file once the wheel holds it."""
+        folder = getattr(self, "_folder", None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -76,3 +76,32 @@ def test_a_manifest_naming_another_connector_is_a_mismatch(tmp_path: Path) -> No
     with pytest.raises(PackageRefused) as caught:
         builtin.locate("notes", root=root)
     assert caught.value.reason == "manifest-mismatch"
+
+
+def load_hook() -> type:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hatch_build", REPO / "hatch_build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    hook: type = module.DigestsHook
+    return hook
+
+
+def run_hook(root: Path) -> dict[str, dict[str, str]]:
+    hook = load_hook()(str(root), {}, None, None, str(root / "dist"), "wheel")
+    build_data: dict[str, dict[str, str]] = {"force_include": {}}
+    hook.initialize("standard", build_data)
+    return build_data
+
+
+def test_the_build_hook_generates_digests_and_refuses_a_stale_copy(tmp_path: Path) -> None:
+    copy_of_builtins(tmp_path)
+    (generated,) = run_hook(tmp_path)["force_include"].items()
+    assert generated[1] == "reconciler/_data/connectors/digests.json"
+    assert Path(generated[0]).read_bytes() == (REPO / "connectors" / "digests.json").read_bytes()
+    with (tmp_path / "connectors" / "notes" / "server.py").open("a") as handle:
+        handle.write("# changed without `make schemas`\n")
+    with pytest.raises(RuntimeError, match="stale"):
+        run_hook(tmp_path)
