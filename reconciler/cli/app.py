@@ -9,6 +9,7 @@ from reconciler.cli import (
     apply_cmd,
     approvals_cmd,
     audit_cmd,
+    connectors_cmd,
     drift_cmd,
     init_cmd,
     keys_cmd,
@@ -72,5 +73,6 @@ app.command("drift", epilog=EPILOG)(drift_cmd.drift)
 app.command("reconcile", epilog=EPILOG)(reconcile_cmd.reconcile)
 app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(policy_cmd.app, name="policy")
