@@ -284,6 +284,8 @@ def extract(archive: Path, dest: Path, *, limits: Limits = LIMITS) -> Tree:
         os.mkdir(dest, 0o755)
     except FileExistsError:
         raise UsageError(f"{dest}: already exists; extract writes a new folder") from None
+    except FileNotFoundError:
+        raise UsageError(f"{dest}: its folder does not exist") from None
     try:
         builder = TreeBuilder(limits, str(archive))
         with _members(archive, builder, limits) as reader:

@@ -70,6 +70,8 @@ class Store:
         """Move `staged` (a folder from `staging()` holding exactly `tree`) into the store as
         `sha256/<hex of tree.digest>/`, read-only. An intact entry already there is kept and
         `staged` discarded; an altered one is replaced (`repaired`)."""
+        if staged.parent != self.root / "staging":
+            raise UsageError(f"{staged}: not a folder from this store's staging()")
         actual = read_folder(staged, limits=self._limits, skip_caches=False)
         differences = diff_trees(tree, actual)
         if differences:

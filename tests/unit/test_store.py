@@ -220,3 +220,15 @@ def test_a_malformed_digest_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ClonedError, match="not a package digest"):
         Store(tmp_path / "store").path("md5:abc")
+
+
+def test_add_takes_only_folders_from_its_own_staging(tmp_path: Path) -> None:
+    from reconciler.errors import UsageError
+
+    store = Store(tmp_path / "store")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tree = fill(elsewhere)
+    with pytest.raises(UsageError):
+        store.add(elsewhere, tree)
+    assert store.path(tree.digest) is None and (elsewhere / "server.py").exists()
