@@ -67,10 +67,12 @@ class Store:
             _remove_tree(folder)
 
     def add(self, staged: Path, tree: Tree) -> Added:
-        """Move `staged` (a folder from `staging()` holding exactly `tree`) into the store as
+        """Move `staged` (a folder from `staging()`, or a new folder inside one, such as the
+        `dest` of `archive.extract`, holding exactly `tree`) into the store as
         `sha256/<hex of tree.digest>/`, read-only. An intact entry already there is kept and
         `staged` discarded; an altered one is replaced (`repaired`)."""
-        if staged.parent != self.root / "staging":
+        staging = self.root / "staging"
+        if not staged.is_relative_to(staging) or len(staged.relative_to(staging).parts) < 1:
             raise UsageError(f"{staged}: not a folder from this store's staging()")
         actual = read_folder(staged, limits=self._limits, skip_caches=False)
         differences = diff_trees(tree, actual)

@@ -232,3 +232,21 @@ def test_add_takes_only_folders_from_its_own_staging(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         store.add(elsewhere, tree)
     assert store.path(tree.digest) is None and (elsewhere / "server.py").exists()
+
+
+def test_an_extracted_archive_goes_from_staging_into_the_store(tmp_path: Path) -> None:
+    from reconciler.packages.archive import extract, pack
+
+    src = tmp_path / "src"
+    src.mkdir()
+    fill(src)
+    (src / "connector.yaml").write_text(
+        "name: notes\nversion: 0.1.0\npublisher: cloned\nrun: {command: [python, server.py]}\n"
+    )
+    pack(src, tmp_path / "notes.tar.gz")
+    store = Store(tmp_path / "store")
+    with store.staging() as staged:
+        tree = extract(tmp_path / "notes.tar.gz", staged / "package")
+        added = store.add(staged / "package", tree)
+    assert store.verify(tree.digest) == [] and added.path.is_dir()
+    assert list((tmp_path / "store" / "staging").iterdir()) == []
