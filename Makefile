@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench schemas clean
+.PHONY: install demo test lint bench schemas clean wheelhouse
 
 install: $(STAMP)
 
@@ -18,8 +18,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
+# The distributions the pypi tests install (tests/wheelhouse.txt and their closure), fetched once
+# from the package index; refilled only when the list changes (the stamp is a copy of it).
+WHEELHOUSE := .wheelhouse
+WHEELS := tests/wheelhouse.txt
+
+wheelhouse: $(STAMP)
+	@cmp -s $(WHEELS) $(WHEELHOUSE)/.stamp 2>/dev/null || { \
+		rm -rf $(WHEELHOUSE) && \
+		$(BIN)/python -m pip download --quiet --quiet --disable-pip-version-check --only-binary :all: \
+			--dest $(WHEELHOUSE) -r $(WHEELS) && \
+		cp $(WHEELS) $(WHEELHOUSE)/.stamp; }
+
 # In parallel on every core; `.venv/bin/python -m pytest tests/func/test_x.py` runs one file.
-test: $(STAMP)
+test: $(STAMP) wheelhouse
 	$(BIN)/python -m pytest -n auto
 
 lint: $(STAMP)
@@ -41,4 +53,4 @@ schemas: $(STAMP)
 	$(BIN)/python -m reconciler.packages.builtin
 
 clean:
-	rm -rf $(VENV) build dist .bench
+	rm -rf $(VENV) build dist .bench $(WHEELHOUSE)

@@ -16,6 +16,7 @@ from reconciler.cli import (
     plan_cmd,
     policy_cmd,
     reconcile_cmd,
+    registry_cmd,
     validate_cmd,
 )
 
@@ -76,3 +77,4 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(policy_cmd.app, name="policy")
+app.add_typer(registry_cmd.app, name="registry")

@@ -16,7 +16,7 @@ from reconciler.atomic import write_atomic
 from reconciler.canonical import parse_json
 from reconciler.errors import ClonedError
 from reconciler.providers.base import ActualResource
-from reconciler.providers.registry import managed_kinds, provider_for
+from reconciler.providers.lookup import managed_kinds, provider_for
 from reconciler.redact import Redactor
 from reconciler.state.db import StateDB
 

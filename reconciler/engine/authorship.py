@@ -29,6 +29,7 @@ from reconciler import gitrepo, keys
 from reconciler.approvals.validity import NOT_NEEDED, Approver, Authorship
 from reconciler.canonical import digest
 from reconciler.engine import revision as revisions
+from reconciler.engine.planner import content_digest
 from reconciler.errors import ClonedError
 from reconciler.load.checkfile import check_files
 from reconciler.load.files import CLONED_DIR, MAX_FILE_BYTES, SourceFile, is_resource_path
@@ -209,7 +210,6 @@ class _History:
         return False
 
     def _parse(self, rel: str, data: bytes) -> _FileState:
-        from reconciler.canonical import digest
         from reconciler.engine.planner import resource_state
 
         key = (rel, hashlib.sha256(data).digest())
@@ -348,7 +348,8 @@ def for_change(
         current = None
     else:
         file = origin_file(change.proposed.origin)
-        current = change.after_digest
+        assert change.proposed.after is not None
+        current = content_digest(change.proposed.after)
     before = change.proposed.before
     return author_of(
         root,
@@ -358,7 +359,7 @@ def for_change(
         current=current,
         head=head,
         working_tree=working_tree,
-        applied=digest(before) if before is not None else None,
+        applied=content_digest(before) if before is not None else None,
     )
 
 

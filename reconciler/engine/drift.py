@@ -37,7 +37,7 @@ from reconciler.engine import revision
 from reconciler.engine.journal import Journal
 from reconciler.errors import ClonedError, StateUnavailable
 from reconciler.providers.base import ActualResource, ApplyContext
-from reconciler.providers.registry import provider_for
+from reconciler.providers.lookup import provider_for
 from reconciler.redact import Redactor
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB

@@ -28,7 +28,8 @@ from reconciler.plan.types import (
     Decision,
     ProposedChange,
 )
-from reconciler.providers.registry import provider_for
+from reconciler.providers.base import ActualResource, PinContext
+from reconciler.providers.lookup import provider_for
 
 Decide = Callable[[ProposedChange], Decision]
 Redact = Callable[[Any], Any]
@@ -98,7 +99,8 @@ def change_json(change: Change) -> dict[str, Any]:
 
 
 def resource_state(data: dict[str, Any]) -> dict[str, Any]:
-    """The part of a normalised resource that plans compare and the state records."""
+    """The part of a normalised resource's YAML that plans compare and the state records
+    (`desired_state` adds what a provider pins, for kinds that install packages)."""
     metadata = data.get("metadata") or {}
     return {
         "metadata": {
@@ -109,6 +111,32 @@ def resource_state(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def content_digest(state: dict[str, Any]) -> str:
+    """The digest of a state's YAML part (what a commit's file holds): authorship follows
+    this through history, since a pinned package is not in any file."""
+    return digest({key: value for key, value in state.items() if key != "package"})
+
+
+def pin_context(desired: DesiredState, *, refresh: bool = False) -> PinContext:
+    """What providers read to pin packages for `desired` (its revision, its Registries)."""
+    registries = {r.name: r.spec for r in desired.resources if r.kind == "Registry"}
+    return PinContext(desired.root, desired.revision, registries, refresh)
+
+
+def desired_state(
+    resource: LoadedResource, applied: ActualResource | None, context: PinContext
+) -> dict[str, Any]:
+    """The state planning compares and apply records: the YAML's, plus what the resource's
+    provider pins it to install (`package`), when it installs anything."""
+    provider = provider_for(resource.kind)
+    assert provider is not None
+    state = resource_state(resource.data)
+    package = provider.pin(resource, applied, context)
+    if package is not None:
+        state["package"] = package
+    return state
+
+
 def make_plan(
     desired: DesiredState,
     actual: ActualState,
@@ -116,14 +144,20 @@ def make_plan(
     decide: Decide,
     policy_source: str,
     redact: Redact,
+    pins: PinContext,
     targets: Iterable[str] = (),
 ) -> Plan:
     """Plan the changes from `actual` to `desired`; `decide` is the active policy, `redact` its
-    redactor (the id is that of the redacted plan, as it is printed and saved)."""
+    redactor (the id is that of the redacted plan, as it is printed and saved), `pins` what
+    providers read to pin packages."""
     managed = [r for r in desired.resources if provider_for(r.kind) is not None]
     unmanaged = tuple(sorted(r.address for r in desired.resources if provider_for(r.kind) is None))
     wanted = {resource.address: resource for resource in managed}
-    desired_digests = {address: digest(resource_state(r.data)) for address, r in wanted.items()}
+    states = {
+        address: desired_state(r, actual.resources.get(address), pins)
+        for address, r in wanted.items()
+    }
+    desired_digests = {address: digest(state) for address, state in states.items()}
     actual_digests = {address: r.digest for address, r in actual.resources.items()}
     bootstrap = not actual.resources
 
@@ -133,7 +167,9 @@ def make_plan(
         current = actual.resources.get(address)
         if current is not None and current.digest == desired_digests[address]:
             continue
-        proposed.append(_propose(resource, current.state if current else None, bootstrap))
+        proposed.append(
+            _propose(resource, current.state if current else None, states[address], bootstrap)
+        )
     for address in _delete_order(actual, wanted):
         current = actual.resources[address]
         proposed.append(
@@ -160,9 +196,11 @@ def make_plan(
 
 
 def _propose(
-    resource: LoadedResource, before: dict[str, Any] | None, bootstrap: bool
+    resource: LoadedResource,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    bootstrap: bool,
 ) -> ProposedChange:
-    after = resource_state(resource.data)
     action: Action = "create" if before is None else "update"
     return _proposal(
         resource.kind, resource.name, action, before, after, resource.origin, bootstrap

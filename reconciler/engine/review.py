@@ -31,6 +31,7 @@ from reconciler.engine import actual as actual_state
 from reconciler.engine import authorship
 from reconciler.engine import revision as revisions
 from reconciler.engine.journal import Journal
+from reconciler.engine.planner import content_digest
 from reconciler.engine.preview import Preview, preview, spent_in, spent_in_tree
 from reconciler.engine.session import open_session
 from reconciler.errors import ClonedError, Problem
@@ -51,7 +52,7 @@ class Trust:
     source: str
     redactor: Redactor
     spent: Spent
-    applied: dict[str, str] = field(default_factory=dict)  # address -> applied state's digest
+    applied: dict[str, str] = field(default_factory=dict)  # address -> applied YAML content digest
 
     @classmethod
     def of_preview(cls, previewed: Preview) -> Trust:
@@ -63,7 +64,7 @@ class Trust:
             session.policy.source,
             session.redactor,
             previewed.spent,
-            {address: r.digest for address, r in session.actual.resources.items()},
+            {address: content_digest(r.state) for address, r in session.actual.resources.items()},
         )
 
 
@@ -73,7 +74,7 @@ def trust(root: Path, db: StateDB | None) -> Trust:
     elsewhere. Only at bootstrap (nothing applied) is the desired Workspace read."""
     actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
     spent = spent_in(db) if db is not None else spent_in_tree(root)
-    digests = {address: r.digest for address, r in actual.resources.items()}
+    digests = {address: content_digest(r.state) for address, r in actual.resources.items()}
     applied = next((r for r in actual.resources.values() if r.kind == "Workspace"), None)
     if applied is None:
         session = open_session(root, db)

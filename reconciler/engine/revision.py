@@ -57,7 +57,7 @@ def desired_at(root: Path, revision: Revision) -> DesiredState:
     sources = committed_sources(
         [(f.rel, f.data) for f in files], [(u.rel, u.reason) for u in unreadable]
     )
-    return load_desired_state(root, files=sources)
+    return load_desired_state(root, files=sources, revision=revision.commit)
 
 
 def digests_at(root: Path, revision: Revision, rels: list[str]) -> dict[str, str] | None:

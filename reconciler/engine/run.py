@@ -28,7 +28,7 @@ from reconciler.load import refs
 from reconciler.model import names
 from reconciler.plan.types import Change
 from reconciler.providers.base import ApplyContext
-from reconciler.providers.registry import provider_for
+from reconciler.providers.lookup import provider_for
 from reconciler.state import approval_rows
 from reconciler.state.db import StateDB
 from reconciler.state.lock import WorkspaceLock

@@ -16,7 +16,7 @@ from reconciler import keys
 from reconciler.approvals.validity import Approver, approvers_of
 from reconciler.engine import actual as actual_state
 from reconciler.engine.actual import ActualState
-from reconciler.engine.planner import Plan, make_plan, resource_state
+from reconciler.engine.planner import Plan, make_plan, pin_context, resource_state
 from reconciler.load.resources import DesiredState
 from reconciler.load.typed import applied_model
 from reconciler.load.workspace import load_desired_state
@@ -39,14 +39,17 @@ class Session:
     actor: str
     redactor: Redactor
 
-    def plan(self, targets: tuple[str, ...] = ()) -> Plan:
-        """The plan from actual to desired state under the applied policy."""
+    def plan(self, targets: tuple[str, ...] = (), *, refresh: bool = False) -> Plan:
+        """The plan from actual to desired state under the applied policy; `refresh` looks
+        again at packages that are pinned already (a registry is asked even when the
+        Connector did not change)."""
         return make_plan(
             self.desired,
             self.actual,
             decide=lambda change: decide(self.policy, change),
             policy_source=self.policy_source,
             redact=self.redactor.data,
+            pins=pin_context(self.desired, refresh=refresh),
             targets=targets,
         )
 

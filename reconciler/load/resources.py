@@ -63,6 +63,7 @@ class DesiredState:
     resources: tuple[LoadedResource, ...]
     files: int
     cache_hits: int
+    revision: str | None = None  # the commit it was read from; None: the working tree
 
     def counts(self) -> dict[str, int]:
         """How many resources of each kind, every kind listed, in the canonical kind order."""

@@ -25,11 +25,13 @@ def load_desired_state(
     *,
     use_cache: bool = True,
     files: tuple[list[SourceFile], list[Problem]] | None = None,
+    revision: str | None = None,
 ) -> DesiredState:
     """Load and validate the workspace containing `start`; raise `ValidationFailed` if invalid.
 
-    `files` replaces discovery with files read elsewhere (from git objects): then the cache is
-    read but never written, so loading a committed revision writes nothing."""
+    `files` replaces discovery with files read elsewhere (from git objects, at the commit
+    `revision`): then the cache is read but never written, so loading a committed revision
+    writes nothing."""
     root = find_root(start)
     sources, problems = discover(root) if files is None else (files[0], list(files[1]))
     unreadable = bool(problems)
@@ -76,7 +78,13 @@ def load_desired_state(
     if cache is not None and files is None:
         cache.save()
     hits = len(sources) - len(misses)
-    return DesiredState(root=root, resources=tuple(resources), files=len(sources), cache_hits=hits)
+    return DesiredState(
+        root=root,
+        resources=tuple(resources),
+        files=len(sources),
+        cache_hits=hits,
+        revision=revision,
+    )
 
 
 def redaction_patterns(resources: list[LoadedResource]) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """The provider protocol and the record-keeping provider the governance kinds share.
 
-A provider knows, for its kind: what the actual state is (`read_actual`), whether what runs is
+A provider knows, for its kind: what the actual state is (`read_actual`), what a desired
+resource will install beyond its YAML (`pin`: a connector's package), whether what runs is
 well (`health`), how risky a change is (`risk`), whether a change must replace rather than
 update (`requires_replace`), and how to make a change real (`apply`, `delete`) or put an audited
 state back (`restore`, for drift repair). Providers are the only writers of actual state; each
@@ -10,9 +11,12 @@ write runs inside the engine's transaction, together with its audit event.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from reconciler.load.resources import LoadedResource
 from reconciler.plan.types import Action, Change, FieldDiff, Risk
 from reconciler.state import resources as rows
 from reconciler.state.db import Connection, StateDB
@@ -50,6 +54,19 @@ class ApplyContext:
     connection: Connection
     plan_id: str
     applied_at: str
+    root: Path | None = None  # the repository (providers that install files need it)
+
+
+@dataclass(frozen=True)
+class PinContext:
+    """What a provider may read to pin what a desired resource will install (`pin`): the
+    repository at the planned revision (None: the working tree), the desired Registry specs,
+    and whether the user asked to look again at what is already pinned (`plan --refresh`)."""
+
+    root: Path
+    revision: str | None
+    registries: Mapping[str, Mapping[str, Any]]
+    refresh: bool = False
 
 
 class Provider(Protocol):
@@ -59,6 +76,15 @@ class Provider(Protocol):
 
     def read_actual(self, db: StateDB) -> dict[str, ActualResource]:
         """Every applied resource of this kind, by address."""
+        ...
+
+    def pin(
+        self, resource: LoadedResource, applied: ActualResource | None, context: PinContext
+    ) -> dict[str, Any] | None:
+        """What this desired resource will install, beyond its YAML (a package's source,
+        digest and what it declares), or None for kinds that install nothing. The result is
+        part of the planned state, so a changed package is a plan change that approvals bind
+        to. Reuses `applied`'s pin when nothing it depends on changed (plans stay offline)."""
         ...
 
     def health(self, resource: ActualResource) -> Health:
@@ -98,6 +124,11 @@ class RecordProvider:
 
     def read_actual(self, db: StateDB) -> dict[str, ActualResource]:
         return {row.address: ActualResource.of_row(row) for row in rows.of_kind(db, self.kind)}
+
+    def pin(
+        self, resource: LoadedResource, applied: ActualResource | None, context: PinContext
+    ) -> dict[str, Any] | None:
+        return None
 
     def health(self, resource: ActualResource) -> Health:
         # Nothing runs: the runtime enforces the record, so an applied record is all there is.

@@ -70,6 +70,15 @@ MIGRATIONS: tuple[str, ...] = (
         lease_until TEXT NOT NULL
     );
     """,
+    # 1 -> 2: installed connector packages (the store entry, environment, verification).
+    """
+    CREATE TABLE installs (
+        address TEXT PRIMARY KEY,
+        record TEXT NOT NULL,
+        verified_at TEXT NOT NULL,
+        verified_ok INTEGER NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -108,7 +117,7 @@ class StateDB:
                 db._check_version()  # before anything writes to the file
                 _configure(db._connection)
                 db._migrate()
-                db._check_schema()
+                db._check_schema(SCHEMA_VERSION)
             except BaseException:
                 db.close()
                 raise
@@ -120,8 +129,8 @@ class StateDB:
         return int(self._connection.execute("PRAGMA user_version").fetchone()[0])
 
     def _check_version(self) -> None:
-        """A version this Cloned knows, and at the current one the current schema; a database
-        without a version must be empty (a new one)."""
+        """A version this Cloned knows, with that version's schema (so an older database is
+        whole before it is migrated); a database without a version must be empty (a new one)."""
         version = self._version()
         if version > SCHEMA_VERSION:
             raise StateUnavailable(
@@ -130,8 +139,8 @@ class StateDB:
             )
         if version == 0 and _tables(self._connection):
             raise _damaged(self.path, "not a Cloned state database (it holds other tables)")
-        if version == SCHEMA_VERSION:
-            self._check_schema()
+        if version > 0:
+            self._check_schema(version)
 
     def _migrate(self) -> None:
         version = self._version()
@@ -141,9 +150,9 @@ class StateDB:
                     connection.execute(statement)
                 connection.execute(f"PRAGMA user_version={target + 1}")
 
-    def _check_schema(self) -> None:
-        """Every table of the current schema is there with its columns."""
-        for table, columns in _expected_schema().items():
+    def _check_schema(self, version: int) -> None:
+        """Every table of schema `version` is there with its columns."""
+        for table, columns in _expected_schema(version).items():
             found = _columns(self._connection, table)
             if not found:
                 raise _damaged(self.path, f"not a Cloned state database (no table {table})")
@@ -249,11 +258,11 @@ def _columns(connection: sqlite3.Connection, table: str) -> list[str]:
 
 
 @functools.cache
-def _expected_schema() -> dict[str, list[str]]:
-    """table -> columns of the current schema, from an in-memory database migrated to it."""
+def _expected_schema(version: int) -> dict[str, list[str]]:
+    """table -> columns of schema `version`, from an in-memory database migrated to it."""
     connection = sqlite3.connect(":memory:", isolation_level=None)
     try:
-        for script in MIGRATIONS:
+        for script in MIGRATIONS[:version]:
             for statement in _statements(script):
                 connection.execute(statement)
         return {table: _columns(connection, table) for table in _tables(connection)}

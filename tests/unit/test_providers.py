@@ -8,7 +8,7 @@ from reconciler.canonical import digest
 from reconciler.engine import actual
 from reconciler.plan.types import Change, Decision, ProposedChange
 from reconciler.providers.base import ActualResource, ApplyContext
-from reconciler.providers.registry import managed_kinds, provider_for
+from reconciler.providers.lookup import managed_kinds, provider_for
 from reconciler.state.db import StateDB
 
 LIMITED = {"metadata": {"name": "daily"}, "spec": {"limits": {"calls": 100}, "period": "day"}}
