@@ -45,11 +45,12 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_audit.py
 	$(BIN)/python tests/bench/bench_reconcile.py
 
-# Regenerate schemas/ from the pydantic models, and the built-in policy packs JSON from their
-# YAML (tests fail when either drifts).
+# Regenerate schemas/ from the pydantic models, the built-in policy packs JSON from their
+# YAML, and the builtin connectors' digests (tests fail when any drifts).
 schemas: $(STAMP)
 	$(BIN)/python -m reconciler.model.schemagen
 	$(BIN)/python -m reconciler.policy.packgen
+	$(BIN)/python -m reconciler.packages.builtin
 
 clean:
 	rm -rf $(VENV) build dist .bench $(WHEELHOUSE)

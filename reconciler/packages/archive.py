@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import os
 import shutil
@@ -116,8 +117,6 @@ def _read_checked(src: Path, file: TreeFile) -> bytes:
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
-
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -284,6 +283,8 @@ def extract(archive: Path, dest: Path, *, limits: Limits = LIMITS) -> Tree:
         os.mkdir(dest, 0o755)
     except FileExistsError:
         raise UsageError(f"{dest}: already exists; extract writes a new folder") from None
+    except FileNotFoundError:
+        raise UsageError(f"{dest}: its folder does not exist") from None
     try:
         builder = TreeBuilder(limits, str(archive))
         with _members(archive, builder, limits) as reader:
@@ -298,8 +299,6 @@ def extract(archive: Path, dest: Path, *, limits: Limits = LIMITS) -> Tree:
 
 def _write_member(stream: IO[bytes], dest: Path, member: tarfile.TarInfo) -> tuple[str, int]:
     """Write one checked member under `dest` (never through a link, never over a file)."""
-    import hashlib
-
     target = dest / member.name
     target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     mode = 0o755 if member.mode & 0o100 else 0o644

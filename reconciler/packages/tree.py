@@ -67,6 +67,23 @@ class Tree:
         return {"format": TREE_FORMAT, "files": [f.to_json() for f in self.files]}
 
 
+def tree_from_json(data: Any) -> Tree:
+    """The Tree whose `to_json()` is `data`; ValueError when it is not one, or when its files
+    do not hash to the digest it carries."""
+    try:
+        files = tuple(
+            TreeFile(str(f["path"]), bool(f["executable"]), int(f["size"]), str(f["sha256"]))
+            for f in data["files"]
+        )
+        claimed = data["digest"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a file listing ({exc!r})") from None
+    tree = Tree(tuple(sorted(files, key=lambda f: f.path.encode())))
+    if data.get("format") != TREE_FORMAT or tree.digest != claimed:
+        raise ValueError("the listing does not match its digest")
+    return tree
+
+
 class TreeBuilder:
     """Collects files one by one under the limits and the naming rules, then makes a Tree."""
 

@@ -43,6 +43,8 @@ def test_wheel_ships_data_folders_and_validates_outside_the_checkout(tmp_path: P
         "reconciler/_data/blueprints/README.md",
         "reconciler/_data/trust/README.md",
         "reconciler/_data/connectors/README.md",
+        "reconciler/_data/connectors/digests.json",
+        "reconciler/_data/connectors/notes/connector.yaml",
         "reconciler/cli/main.py",
     ):
         assert expected in names, expected
@@ -72,3 +74,24 @@ def test_wheel_ships_data_folders_and_validates_outside_the_checkout(tmp_path: P
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.splitlines()[0] == str(installed / "reconciler" / "_data" / "schemas")
     assert "Valid: 12 resources" in probe.stdout
+
+    # The digest manifest generated at build time verifies the builtin as installed.
+    shipped = zipfile.ZipFile(wheel).read("reconciler/_data/connectors/digests.json")
+    assert shipped == (REPO / "connectors" / "digests.json").read_bytes()
+    builtin = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from reconciler.packages.builtin import verified; b = verified('notes'); "
+            "print(b.folder); print(b.expected)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(installed)},
+        check=False,
+    )
+    assert builtin.returncode == 0, builtin.stderr
+    folder, expected = builtin.stdout.splitlines()
+    assert folder == str(installed / "reconciler" / "_data" / "connectors" / "notes")
+    assert expected in shipped.decode()
