@@ -27,6 +27,23 @@ CLONED = Path(sys.executable).parent / "cloned"
 QUICKSTART = REPO / "examples" / "quickstart"
 
 
+def copy_quickstart(repo: Path) -> Path:
+    """The quickstart workspace in `repo`: its `.cloned/` (without state) and the demo
+    registry its Connector installs from (`vendor/registry`, a `file:` URL in the repo)."""
+    import shutil
+
+    shutil.copytree(
+        QUICKSTART / ".cloned",
+        repo / ".cloned",
+        ignore=shutil.ignore_patterns("state"),
+        dirs_exist_ok=True,
+    )
+    shutil.copytree(
+        QUICKSTART / "vendor" / "registry", repo / "vendor" / "registry", dirs_exist_ok=True
+    )
+    return repo
+
+
 @pytest.fixture(autouse=True)
 def hermetic_env(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

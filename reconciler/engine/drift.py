@@ -217,7 +217,7 @@ def heal(
             if provider is None:
                 continue  # no provider manages it: left as it is, `unaccounted` reports it
             context = ApplyContext(
-                connection, row.plan_id if row is not None else "drift-repair", at
+                connection, row.plan_id if row is not None else "drift-repair", at, root
             )
             if entry is not None:
                 origin = row.origin if row is not None else "cloned.lock"

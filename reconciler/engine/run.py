@@ -331,7 +331,7 @@ class Run:
         assert provider is not None
         try:
             with self.db.transaction() as connection:
-                context = ApplyContext(connection, self.plan.plan_id, at)
+                context = ApplyContext(connection, self.plan.plan_id, at, self.root)
                 if change.action == "delete":
                     provider.delete(context, change)
                 else:

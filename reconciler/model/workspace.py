@@ -71,6 +71,17 @@ class WorkspaceDefaults(Closed):
     budgets: BudgetDefaults = BudgetDefaults()
 
 
+class ArchiveSettings(Closed):
+    """How long archives of deleted connectors are kept before `cloned archive purge` may
+    remove them (unset: 7 days). Optional, so a Workspace that does not set it normalises as
+    it did before."""
+
+    retention_days: Annotated[int, Field(ge=0, le=3650)] = 7
+
+
+DEFAULT_RETENTION_DAYS = 7
+
+
 class WorkspaceSpec(Closed):
     description: Text = ""
     tier: Literal["personal", "team", "enterprise"] = "personal"
@@ -79,6 +90,7 @@ class WorkspaceSpec(Closed):
     defaults: WorkspaceDefaults = WorkspaceDefaults()
     vault: VaultSettings = VaultSettings()
     git: GitSettings = GitSettings()
+    archive: ArchiveSettings | None = None
 
 
 class Workspace(Resource):

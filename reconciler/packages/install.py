@@ -63,34 +63,35 @@ def install(*, root: Path, name: str, package: Mapping[str, Any], at: str) -> In
     if source == "pypi":
         record = _install_pypi(root, package)
     else:
-        tree = _stage_and_store(root, package)
+        tree, versions = _stage_and_store(root, package)
         record = {"source": source, "tree": tree.digest, "files": len(tree.files)}
+        if versions is not None:
+            record["versions"] = versions  # the TUF metadata versions it was verified at
         env = _requirements_env(root, tree.digest, package)
         if env is not None:
             record["env"] = env
-    if source == "registry":
-        record["versions"] = package.get("_versions", {})
     folder = data_folder(root, name)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     record["installedAt"] = at
     return Installed(record)
 
 
-def _stage_and_store(root: Path, package: Mapping[str, Any]) -> Tree:
+def _stage_and_store(root: Path, package: Mapping[str, Any]) -> tuple[Tree, dict[str, int] | None]:
     store = store_of(root)
+    versions = None
     with store.staging() as staging:
         unpacked = staging / "package"
         if package["source"] == "registry":
-            tree = _fetch_registry(root, package, staging, unpacked)
+            tree, versions = _fetch_registry(root, package, staging, unpacked)
         else:
             tree = _copy_local(root, package, unpacked)
         store.add(unpacked, tree)
-    return tree
+    return tree, versions
 
 
 def _fetch_registry(
     root: Path, package: Mapping[str, Any], staging: Path, unpacked: Path
-) -> Tree:
+) -> tuple[Tree, dict[str, int]]:
     from reconciler.load.manifest import read_manifest
     from reconciler.packages.registry import client
 
@@ -124,9 +125,7 @@ def _fetch_registry(
             f"registry {pinned['name']}: {pinned['target']}: its connector.yaml differs from "
             "what the registry's signed metadata declares",
         )
-    if isinstance(package, dict):
-        package["_versions"] = facts.versions
-    return tree
+    return tree, dict(facts.versions)
 
 
 def _registry_package(target: str, version: str) -> str:

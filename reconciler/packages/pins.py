@@ -76,8 +76,7 @@ def check_downgrade(request: PinRequest) -> None:
     how = "is lower than" if lower else "cannot be ordered against"
     raise PackageRefused(
         "downgrade",
-        f"{request.origin}: connector.{request.name}: version {after} {how} the installed "
-        f"{before}",
+        f"{request.origin}: connector.{request.name}: version {after} {how} the installed {before}",
         hint="to install an older version on purpose, set `allowDowngrade: true` (a change "
         "that needs approval)",
     )
@@ -262,7 +261,8 @@ def repository_path(request: PinRequest, rel: str, field: str) -> Path:
     parts = PurePosixPath(rel).parts
     if PurePosixPath(rel).is_absolute() or ".." in parts or "\\" in rel:
         raise PackageRefused(
-            "unsafe-entry", f"{request.origin}: {field} {rel!r} must be a path inside the repository"
+            "unsafe-entry",
+            f"{request.origin}: {field} {rel!r} must be a path inside the repository",
         )
     folder = request.root / rel
     if request.revision is None and not folder.resolve().is_relative_to(request.root.resolve()):

@@ -87,8 +87,9 @@ class Provider(Protocol):
         to. Reuses `applied`'s pin when nothing it depends on changed (plans stay offline)."""
         ...
 
-    def health(self, resource: ActualResource) -> Health:
-        """Whether this applied resource works (reads only; never starts anything to plan)."""
+    def health(self, root: Path, resource: ActualResource) -> Health:
+        """Whether this applied resource works (reads only; never starts anything). Not part
+        of a plan: `cloned connectors verify` and the runtime before a start ask it."""
         ...
 
     def risk(self, action: Action, diff: tuple[FieldDiff, ...]) -> Risk:
@@ -130,7 +131,7 @@ class RecordProvider:
     ) -> dict[str, Any] | None:
         return None
 
-    def health(self, resource: ActualResource) -> Health:
+    def health(self, root: Path, resource: ActualResource) -> Health:
         # Nothing runs: the runtime enforces the record, so an applied record is all there is.
         return Health("ok", "enforced from the applied record")
 

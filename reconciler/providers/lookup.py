@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from reconciler.providers.base import Provider
 from reconciler.providers.budget import BudgetProvider
+from reconciler.providers.connector import ConnectorProvider
 from reconciler.providers.policypack import PolicyPackProvider
+from reconciler.providers.registry import RegistryProvider
 from reconciler.providers.secretref import SecretRefProvider
 from reconciler.providers.workspace import WorkspaceProvider
 
@@ -14,6 +16,8 @@ _PROVIDERS: dict[str, Provider] = {
         WorkspaceProvider(),
         PolicyPackProvider(),
         BudgetProvider(),
+        RegistryProvider(),
+        ConnectorProvider(),
         SecretRefProvider(),
     )
 }

@@ -57,3 +57,23 @@ def mark_verified(connection: Connection, address: str, at: str, ok: bool) -> No
 def delete(connection: Connection, address: str) -> None:
     """Forget one install record (inside the caller's transaction)."""
     connection.execute("DELETE FROM installs WHERE address = ?", (address,))
+
+
+def of(connection: Connection, address: str) -> Install | None:
+    """One install record, read inside the caller's transaction."""
+    found = connection.execute(
+        "SELECT address, record, verified_at, verified_ok FROM installs WHERE address = ?",
+        (address,),
+    ).fetchone()
+    if found is None:
+        return None
+    return Install(found[0], json.loads(found[1]), found[2], bool(found[3]))
+
+
+def trees_in_use(connection: Connection) -> set[str]:
+    """The store entries some install record still uses (read inside the transaction)."""
+    return {
+        str(record["tree"])
+        for (text,) in connection.execute("SELECT record FROM installs").fetchall()
+        if (record := json.loads(text)).get("tree")
+    }

@@ -62,3 +62,13 @@ def put(connection: Connection, row: Row) -> None:
 def delete(connection: Connection, address: str) -> None:
     """Forget one applied resource (inside the caller's transaction)."""
     connection.execute("DELETE FROM resources WHERE address = ?", (address,))
+
+
+def get(connection: Connection, address: str) -> Row | None:
+    """One applied resource, read inside the caller's transaction."""
+    found = connection.execute(
+        "SELECT address, kind, name, state, digest, origin, applied_at, plan_id "
+        "FROM resources WHERE address = ?",
+        (address,),
+    ).fetchone()
+    return None if found is None else Row(*found)

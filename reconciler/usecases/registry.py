@@ -17,7 +17,6 @@ from reconciler.clock import now
 from reconciler.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from reconciler.model.manifest import Manifest
     from reconciler.packages.registry.publishing import Changed
     from reconciler.packages.registry.repository import Expiries
     from reconciler.packages.registry.serve import RegistryServer

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-from tests.conftest import QUICKSTART, cloned, write
+from tests.conftest import cloned, copy_quickstart, write
 
 BASELINE_RULES = [
     "budget-raise",
@@ -20,10 +19,7 @@ BASELINE_RULES = [
 
 
 def quickstart(repo: Path) -> Path:
-    shutil.copytree(
-        QUICKSTART / ".cloned", repo / ".cloned", ignore=shutil.ignore_patterns("state")
-    )
-    return repo
+    return copy_quickstart(repo)
 
 
 def set_packs(repo: Path, packs: str) -> None:

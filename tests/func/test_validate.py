@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-from tests.conftest import QUICKSTART, cloned, snapshot, write
+from tests.conftest import cloned, copy_quickstart, snapshot, write
 
 
 def quickstart(repo: Path) -> Path:
-    shutil.copytree(
-        QUICKSTART / ".cloned", repo / ".cloned", ignore=shutil.ignore_patterns("state")
-    )
-    return repo
+    return copy_quickstart(repo)
 
 
 def test_summary_by_kind(repo: Path) -> None:
     result = cloned("validate", cwd=quickstart(repo))
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0] == f"Valid: 12 resources in 6 files ({repo.resolve() / '.cloned'})"
+    assert lines[0] == f"Valid: 11 resources in 6 files ({repo.resolve() / '.cloned'})"
     counts = {line.split()[0]: int(line.split()[1]) for line in lines[1:]}
     assert counts == {
         "Workspace": 1,
@@ -28,7 +24,7 @@ def test_summary_by_kind(repo: Path) -> None:
         "Budget": 3,
         "Registry": 1,
         "Connector": 2,
-        "SecretRef": 2,
+        "SecretRef": 1,
         "Pipeline": 1,
         "Run": 1,
     }
@@ -39,7 +35,7 @@ def test_json_for_ci(repo: Path) -> None:
     assert result.code == 0
     payload = json.loads(result.out)
     assert payload["valid"] is True
-    assert payload["resources"] == 12
+    assert payload["resources"] == 11
     assert payload["kinds"]["Blueprint"] == 0
     assert payload["problems"] == []
 

@@ -33,7 +33,7 @@ def test_what_a_provider_applies_it_reads_back_and_can_restore(tmp_path: Path) -
         assert list(applied) == ["budget.daily"]
         assert applied["budget.daily"].state == LIMITED
         assert applied["budget.daily"].digest == digest(LIMITED)
-        assert provider.health(applied["budget.daily"]).status == "ok"
+        assert provider.health(tmp_path, applied["budget.daily"]).status == "ok"
         # Drift repair: a tampered row goes back to the state the audit log vouches for.
         tampered = {**LIMITED, "spec": {"limits": {"calls": 9999}, "period": "day"}}
         with db.transaction() as connection:

@@ -32,7 +32,7 @@ def quickstart(tmp_path: Path) -> Path:
 
 def test_each_resource_keeps_its_dict_and_gives_the_kinds_model(quickstart: Path) -> None:
     state = load_desired_state(quickstart)
-    assert len(state.resources) == 12
+    assert len(state.resources) == 11
     for resource in state.resources:
         before = json.dumps(resource.data, sort_keys=True)
         model = resource.model

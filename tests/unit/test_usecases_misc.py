@@ -4,7 +4,6 @@ directly on real temporary workspaces: what each returns, typed, and the JSON it
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from reconciler.errors import ClonedError, ExitCode, WorkspaceNotFound
 from reconciler.redact import Redactor
 from reconciler.state.db import DB_FILE, StateDB
 from reconciler.usecases import audit, init, keys, policy
-from tests.conftest import QUICKSTART, cloned, write
+from tests.conftest import cloned, copy_quickstart, write
 
 # --- keys ----------------------------------------------------------------------------------------
 
@@ -97,10 +96,7 @@ def test_init_refuses_an_existing_workspace(workspace: Path) -> None:
 
 @pytest.fixture
 def quickstart(repo: Path) -> Path:
-    shutil.copytree(
-        QUICKSTART / ".cloned", repo / ".cloned", ignore=shutil.ignore_patterns("state")
-    )
-    return repo
+    return copy_quickstart(repo)
 
 
 def test_show_lists_the_active_packs_and_their_rules(quickstart: Path) -> None:

@@ -1,0 +1,139 @@
+"""Connector: an MCP server installed from a source that proves what it is (SPEC section 6).
+
+`pin` asks the packages layer what the desired Connector will install, so the plan shows and
+approvals bind to the exact package; `apply` installs exactly that (verified, stored read-only
+by content) and records the install beside the resource, in one transaction with its audit
+event; `delete` archives the package and the connector's data before anything is removed;
+`health` re-hashes what is installed. A disabled connector stays installed and never starts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import ClonedError
+from reconciler.load.resources import LoadedResource
+from reconciler.plan.types import Action, Change, FieldDiff, Risk
+from reconciler.providers.base import (
+    ActualResource,
+    ApplyContext,
+    Health,
+    PinContext,
+    RecordProvider,
+)
+from reconciler.state import installs
+from reconciler.state import resources as rows
+
+WIDENING = ("package.declared.tools", "package.declared.egress_hosts", "package.declared.secrets")
+
+
+class ConnectorProvider(RecordProvider):
+    kind = "Connector"
+
+    def pin(
+        self, resource: LoadedResource, applied: ActualResource | None, context: PinContext
+    ) -> dict[str, Any] | None:
+        from reconciler.model.kinds import Connector
+        from reconciler.packages.pins import PinRequest, pin
+
+        model = resource.model
+        assert isinstance(model, Connector)
+        request = PinRequest(
+            name=resource.name,
+            spec=model.spec,
+            origin=resource.origin,
+            applied=applied.state if applied is not None else None,
+            root=context.root,
+            revision=context.revision,
+            registries=context.registries,
+            refresh=context.refresh,
+        )
+        return pin(request)
+
+    def risk(self, action: Action, diff: tuple[FieldDiff, ...]) -> Risk:
+        if action in ("delete", "replace"):
+            return "high"
+        if action == "create":
+            return "medium"
+        touched = {d.path for d in diff}
+        if touched & {"spec.publisher", "package.digest", "spec.source"} or any(
+            d.path.startswith(WIDENING) for d in diff
+        ):
+            return "high"
+        return "medium"
+
+    def apply(self, context: ApplyContext, change: Change) -> None:
+        from reconciler.packages.install import install
+
+        after = change.proposed.after
+        assert after is not None and context.root is not None
+        package = after.get("package")
+        if not isinstance(package, dict):
+            raise ClonedError(f"{change.address}: the plan pinned no package; plan again")
+        previous = installs.of(context.connection, change.address)
+        installed = install(
+            root=context.root, name=change.proposed.name, package=package, at=context.applied_at
+        )
+        super().apply(context, change)
+        installs.put(
+            context.connection,
+            installs.Install(change.address, installed.record, context.applied_at, True),
+        )
+        if previous is not None:
+            _release(context, previous.record.get("tree"))
+
+    def delete(self, context: ApplyContext, change: Change) -> None:
+        before = change.proposed.before
+        assert before is not None
+        self._archive(context, change.address, change.proposed.name, before)
+
+    def remove(self, context: ApplyContext, address: str) -> None:
+        # Drift repair takes away a connector no audit event applied: archived all the same.
+        row = rows.get(context.connection, address)
+        state = json.loads(row.state) if row is not None else {}
+        self._archive(context, address, address.split(".", 1)[1], state)
+
+    def _archive(
+        self, context: ApplyContext, address: str, name: str, state: dict[str, Any]
+    ) -> None:
+        from reconciler.packages.retention import archive_connector
+
+        assert context.root is not None
+        record = installs.of(context.connection, address)
+        archive_connector(
+            root=context.root,
+            name=name,
+            state=state,
+            install=record.record if record is not None else None,
+            at=context.applied_at,
+            plan_id=context.plan_id,
+        )
+        installs.delete(context.connection, address)
+        super().remove(context, address)
+        if record is not None:
+            _release(context, record.record.get("tree"))
+
+    def health(self, root: Path, resource: ActualResource) -> Health:
+        from reconciler.packages.install import verify
+        from reconciler.state.db import StateDB
+
+        with StateDB.existing(root) as db:
+            record = installs.all_installs(db).get(resource.address) if db else None
+        if record is None:
+            return Health("down", "not installed (no install record)")
+        problems = verify(root, record.record)
+        if problems:
+            return Health("down", "; ".join(problems[:5]))
+        return Health("ok", "installed files verified")
+
+
+def _release(context: ApplyContext, tree: Any) -> None:
+    """Remove a store entry no install uses any more (the old version after an upgrade, the
+    package of a deleted connector once it is archived)."""
+    from reconciler.packages.install import store_of
+
+    assert context.root is not None
+    if tree and str(tree) not in installs.trees_in_use(context.connection):
+        store_of(context.root).remove(str(tree))
