@@ -7,6 +7,7 @@ deterministic, sorted JSON that a reviewer can read and CI can plan against.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -74,11 +75,17 @@ def parse_lock(data: bytes, where: str) -> ActualState:
     return ActualState(found, "lock")
 
 
-def render_lock(resources: dict[str, ActualResource], redactor: Redactor) -> str:
+def render_lock(
+    resources: dict[str, ActualResource],
+    redactor: Redactor,
+    installed: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
     """The lock file's text for this applied state: the same state always gives the same text.
 
     The state passes through the redactor (digests are of the unredacted state, so a plan
-    against the lock still sees exactly what changed)."""
+    against the lock still sees exactly what changed). `installed` is each installed
+    connector's install record (its store entry, environment and the registry metadata
+    versions it was verified at), shown for review; plans never read it."""
     payload: dict[str, Any] = {
         "format_version": LOCK_FORMAT_VERSION,
         "generated_by": f"cloned {__version__}",
@@ -92,6 +99,8 @@ def render_lock(resources: dict[str, ActualResource], redactor: Redactor) -> str
             for address, resource in sorted(resources.items())
         },
     }
+    if installed:
+        payload["installed"] = {address: dict(record) for address, record in installed.items()}
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 

@@ -16,6 +16,7 @@ from reconciler.canonical import digest
 from reconciler.engine import actual as actual_state
 from reconciler.engine.drift import UnaccountedState, unaccounted
 from reconciler.redact import Redactor
+from reconciler.state import installs
 from reconciler.state.db import StateDB
 from reconciler.state.meta import get_meta, set_meta
 
@@ -41,7 +42,8 @@ def write(root: Path, db: StateDB, redactor: Redactor) -> Written:
     if found:
         raise UnaccountedState(found, doing="cloned.lock was not written from them")
     resources = actual_state.from_db(db).resources
-    text = actual_state.render_lock(resources, redactor)
+    installed = {address: i.record for address, i in installs.all_installs(db).items()}
+    text = actual_state.render_lock(resources, redactor, installed)
     changed = actual_state.write_lock(root, text)
     state = digest({address: r.digest for address, r in resources.items()})
     with db.transaction() as connection:

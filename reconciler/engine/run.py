@@ -26,6 +26,7 @@ from reconciler.engine.session import Session
 from reconciler.errors import ClonedError, Problem
 from reconciler.load import refs
 from reconciler.model import names
+from reconciler.packages.refusal import PackageRefused
 from reconciler.plan.types import Change
 from reconciler.providers.base import ApplyContext
 from reconciler.providers.lookup import provider_for
@@ -344,6 +345,9 @@ class Run:
                 if approved_by:
                     payload["approved_by"] = list(approved_by)
                 self.journal.record(connection, "change.applied", change.address, payload)
+                package = _package(change)
+                if package is not None:
+                    self.journal.record(connection, "connector.installed", change.address, package)
                 # An approval authorises one application of its change: the records used here
                 # are spent, and the same change made again needs new ones.
                 for verdict in evaluation.verdicts if evaluation is not None else ():
@@ -368,6 +372,13 @@ class Run:
                     change.address,
                     {**_summary(change), "error": exc.message},
                 )
+                if isinstance(exc, PackageRefused):
+                    refused = {
+                        "reason": exc.reason,
+                        "error": exc.message,
+                        **(_package(change) or {}),
+                    }
+                    self.journal.record(connection, "connector.refused", change.address, refused)
             return Outcome(change.address, change.action, "failed", exc.message)
         detail = f"approved by {', '.join(approved_by)}" if approved_by else ""
         return Outcome(change.address, change.action, "applied", detail)
@@ -380,6 +391,20 @@ def _forbidden(change: Change) -> Outcome:
 
 def _id(request: requests.Request | None) -> str | None:
     return request.id if request is not None else None
+
+
+def _package(change: Change) -> dict[str, Any] | None:
+    """What a change installs, as `connector.installed` and `connector.refused` record it."""
+    after = change.proposed.after if change.action != "delete" else None
+    package = (after or {}).get("package")
+    if not isinstance(package, dict):
+        return None
+    found = {key: package.get(key) for key in ("source", "version", "publisher", "digest")}
+    registry = package.get("registry")
+    if isinstance(registry, dict):
+        found["registry"] = registry.get("name")
+        found["target"] = registry.get("target")
+    return found
 
 
 def _summary(change: Change) -> dict[str, Any]:

@@ -92,6 +92,10 @@ TIGHTENING: dict[str, tuple[tuple[str, Callable[[Any, Any], bool]], ...]] = {
         ("spec.secrets", fewer),
         ("spec.limits.*", lower),
         ("spec.sandbox.profile", stricter("none", "standard", "strict")),
+        ("spec.allowDowngrade", switched_off),
+        ("package.declared.tools", fewer),
+        ("package.declared.egress_hosts", fewer),
+        ("package.declared.secrets", fewer),
     ),
     "SecretRef": (
         ("spec.usedBy.connectors", fewer),

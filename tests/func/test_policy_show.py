@@ -13,6 +13,9 @@ BASELINE_RULES = [
     "workspace-change",
     "delete",
     "connector-widening",
+    "connector-publisher",
+    "connector-outside-registry",
+    "registry-change",
     "secret-widening",
     "pipeline-budget",
 ]

@@ -31,11 +31,17 @@ def change(
     risk: str = "medium",
     name: str = "sample",
     action: str = "",
+    packages: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None),
 ) -> ProposedChange:
-    """A ProposedChange between two specs (None: absent), with the leaf diff planning makes."""
+    """A ProposedChange between two specs (None: absent), with the leaf diff planning makes;
+    `packages` are the pinned packages before and after (a Connector's `package` block)."""
     action = action or ("create" if before is None else "delete" if after is None else "update")
     old = None if before is None else {"metadata": {"name": name}, "spec": before}
     new = None if after is None else {"metadata": {"name": name}, "spec": after}
+    if old is not None and packages[0] is not None:
+        old["package"] = packages[0]
+    if new is not None and packages[1] is not None:
+        new["package"] = packages[1]
     old_leaves, new_leaves = leaves(old or {}), leaves(new or {})
     diff = tuple(
         FieldDiff(path, old_leaves.get(path, ABSENT), new_leaves.get(path, ABSENT))
@@ -83,6 +89,14 @@ CONNECTOR = {
     "egress": {"allowHosts": ["api.example.com"]},
     "secrets": ["token"],
 }
+PACKAGE = {
+    "source": "registry",
+    "version": "1.0.0",
+    "publisher": "acme",
+    "digest": "sha256:" + "1" * 64,
+    "declared": {"tools": ["fetch"], "egress_hosts": [], "secrets": []},
+}
+REGISTRY = {"url": "https://registry.example/", "root": "sha256:" + "2" * 64}
 WORKSPACE = {
     "policyPacks": ["baseline"],
     "approvers": [{"name": "alice", "publicKey": PUBLIC_KEY, "groups": ["admins"]}],

@@ -17,6 +17,8 @@ from tests.unit.policy_samples import (
     POLICY,
     PUBLIC_KEY,
     SECRET,
+    PACKAGE,
+    REGISTRY,
     STRICT,
     WORKSPACE,
     change,
@@ -40,6 +42,8 @@ BIG_RAISE = "research-overlay/big-budget-raise"
 SECURITY = "research-overlay/connector-egress-needs-security"
 WILDCARD = "strict/connector-wildcard-egress"
 WILD = edited(CONNECTOR, "egress.allowHosts", ["*"])
+CONNECTOR_SIGNED = edited(CONNECTOR, "source", {"registry": {"name": "r", "package": "acme/x"}})
+PATH_PACKAGE = {**PACKAGE, "source": "path", "path": "connectors/fetch"}
 BOB = {"name": "bob", "publicKey": PUBLIC_KEY, "groups": ["admins"]}
 
 
@@ -198,7 +202,82 @@ CASES = [
         WIDEN,
     ),
     auto("connector-rate-added", update("Connector", CONNECTOR, "limits", {"ratePerMinute": 5})),
-    approval("connector-publisher", update("Connector", CONNECTOR, "publisher", "evil"), WIDEN),
+    # Issue 10: what a package declares, the source outside a registry, and Registries.
+    approval(
+        "connector-package-declares-a-new-tool",
+        change(
+            "Connector",
+            CONNECTOR_SIGNED,
+            edited(CONNECTOR_SIGNED, "version", "1.1.0"),
+            packages=(PACKAGE, edited(PACKAGE, "declared.tools", ["fetch", "crawl"])),
+        ),
+        WIDEN,
+    ),
+    auto(
+        "connector-package-drops-a-tool",
+        change(
+            "Connector",
+            CONNECTOR_SIGNED,
+            edited(CONNECTOR_SIGNED, "version", "1.1.0"),
+            packages=(edited(PACKAGE, "declared.tools", ["fetch", "crawl"]), PACKAGE),
+        ),
+    ),
+    auto(
+        "connector-upgrade-declaring-the-same",
+        change(
+            "Connector",
+            CONNECTOR_SIGNED,
+            edited(CONNECTOR_SIGNED, "version", "1.1.0"),
+            packages=(PACKAGE, edited(PACKAGE, "digest", "sha256:" + "3" * 64)),
+        ),
+    ),
+    approval(
+        "connector-allows-downgrade",
+        update("Connector", CONNECTOR_SIGNED, "allowDowngrade", True),
+        WIDEN,
+    ),
+    approval(
+        "connector-folder-tree-changed",
+        change(
+            "Connector",
+            CONNECTOR,
+            CONNECTOR,
+            packages=(PATH_PACKAGE, edited(PATH_PACKAGE, "digest", "sha256:" + "4" * 64)),
+        ),
+        "baseline/connector-outside-registry",
+    ),
+    auto(
+        "connector-folder-at-bootstrap",
+        change("Connector", None, CONNECTOR, packages=(None, PATH_PACKAGE), bootstrap=True),
+    ),
+    auto(
+        "connector-folder-disabled",
+        change(
+            "Connector",
+            CONNECTOR,
+            edited(CONNECTOR, "enabled", False),
+            packages=(PATH_PACKAGE, PATH_PACKAGE),
+        ),
+    ),
+    approval("registry-added", create("Registry", REGISTRY), "baseline/registry-change"),
+    approval(
+        "registry-root-changed",
+        update("Registry", REGISTRY, "root", "sha256:" + "5" * 64),
+        "baseline/registry-change",
+    ),
+    auto("registry-at-bootstrap", create("Registry", REGISTRY, bootstrap=True)),
+    approval(
+        "registry-root-changed-strict",
+        update("Registry", REGISTRY, "root", "sha256:" + "5" * 64),
+        "strict/registry-change",
+        policy="strict",
+    ),
+    approval(
+        "connector-publisher",
+        update("Connector", CONNECTOR, "publisher", "evil"),
+        WIDEN,
+        "baseline/connector-publisher",
+    ),
     approval("connector-source", update("Connector", CONNECTOR, "source", {"path": "x"}), WIDEN),
     approval(
         "secret-used-by-more",
