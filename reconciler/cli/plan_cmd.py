@@ -58,6 +58,13 @@ def plan(
         help="Plan HEAD's commit against REF, both read from git objects: the applied state, "
         "policy and approvers from REF's cloned.lock (CI on a pull request).",
     ),
+    refresh: bool = typer.Option(
+        False,
+        "--refresh",
+        help="Ask every registry again about connectors already pinned (a plan otherwise "
+        "reuses the applied pin while a Connector's source, version and Registry stay as "
+        "applied, and reaches no registry).",
+    ),
     refresh_only: bool = typer.Option(
         False,
         "--refresh-only",
@@ -101,7 +108,9 @@ def plan(
         return int(checked.exit_code)
     from reconciler.usecases.plans import plan as run
 
-    result = run(path=path, base=base, targets=tuple(target), out=out, detailed=detailed)
+    result = run(
+        path=path, base=base, targets=tuple(target), out=out, detailed=detailed, refresh=refresh
+    )
     for note in result.notes:
         say(f"Note: {note.message}", err=True)
     _render(result, as_json=as_json, fmt=fmt)

@@ -131,11 +131,16 @@ class Preview:
 
 
 def preview(
-    root: Path, *, base: str | None = None, targets: tuple[str, ...] = (), use_cache: bool = True
+    root: Path,
+    *,
+    base: str | None = None,
+    targets: tuple[str, ...] = (),
+    use_cache: bool = True,
+    refresh: bool = False,
 ) -> Preview:
     """The plan for the workspace at `root`: here, or HEAD against `base` from git objects."""
     if base is not None:
-        return _against(root, base, targets)
+        return _against(root, base, targets, refresh)
     with StateDB.existing(root) as db:
         session = open_session(root, db, use_cache=use_cache)
         known = {r.id: r for r in requests.all_requests(db)} if db is not None else {}
@@ -143,7 +148,7 @@ def preview(
     found, problems = approval_records.read_all(root)
     return Preview(
         session,
-        session.plan(targets),
+        session.plan(targets, refresh=refresh),
         None,
         None,
         found,
@@ -154,7 +159,7 @@ def preview(
     )
 
 
-def _against(root: Path, base_ref: str, targets: tuple[str, ...]) -> Preview:
+def _against(root: Path, base_ref: str, targets: tuple[str, ...], refresh: bool) -> Preview:
     base = revisions.resolve(root, base_ref, flag="--base")
     head = revisions.head(root)
     actual = revisions.actual_at(root, base)
@@ -165,7 +170,7 @@ def _against(root: Path, base_ref: str, targets: tuple[str, ...]) -> Preview:
     found, problems = revisions.records_at(root, head)
     return Preview(
         session,
-        session.plan(targets),
+        session.plan(targets, refresh=refresh),
         base,
         head,
         found,

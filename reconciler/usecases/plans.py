@@ -75,17 +75,19 @@ def plan(
     out: Path | None = None,
     detailed: bool = False,
     created_at: str | None = None,
+    refresh: bool = False,
 ) -> Planned:
     """Plan the workspace containing `path` (HEAD against `base`, with one); with `out`, save
-    the plan there and audit that in the state database when there is one. Nothing else is
-    written but the validation cache."""
+    the plan there and audit that in the state database when there is one; `refresh` asks
+    every registry again about connectors already pinned. Nothing else is written but the
+    validation cache (and the registries' metadata caches)."""
     from reconciler.clock import stamp
     from reconciler.engine.planfile import record_saved, save
     from reconciler.engine.preview import preview
     from reconciler.load.files import find_root
 
     root = find_root(path)
-    previewed = preview(root, base=base, targets=targets)
+    previewed = preview(root, base=base, targets=targets, refresh=refresh)
     document = previewed.document(created_at=created_at if created_at is not None else stamp())
     recorded = False
     if out is not None:

@@ -1,0 +1,212 @@
+"""A Connector's life through plan and apply: a signed install, upgrades that policy judges by
+what the package declares, a refused downgrade, a tampered package refused at install, and a
+delete that archives. The registry is real (made with `cloned registry ...`), read from a
+folder of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import commit_all, write
+from tests.func.engine_helpers import Team
+from tests.func.registry_helpers import (
+    Publisher,
+    approve_pending,
+    connector_yaml,
+    events,
+    weather_team,
+)
+
+
+@pytest.fixture
+def installed(repo: Path, tmp_path: Path) -> tuple[Team, Publisher]:
+    team, publisher = weather_team(repo, tmp_path)
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    return team, publisher
+
+
+def store_entries(repo: Path) -> list[Path]:
+    folder = repo / ".cloned" / "state" / "store" / "sha256"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def lock(repo: Path) -> dict[str, object]:
+    return json.loads((repo / ".cloned" / "cloned.lock").read_text())  # type: ignore[no-any-return]
+
+
+def set_version(team: Team, publisher: Publisher, version: str, extra: str = "") -> None:
+    write(team.repo, ".cloned/connectors.yaml", connector_yaml(publisher, version, extra=extra))
+    commit_all(team.repo, f"weather {version}")
+
+
+def test_apply_installs_the_signed_package_read_only_and_the_lock_records_it(
+    installed: tuple[Team, Publisher],
+) -> None:
+    team, _ = installed
+    (entry,) = store_entries(team.repo)
+    server = entry / "server.py"
+    assert "# weather 1.0.0" in server.read_text()
+    assert not server.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    recorded = lock(team.repo)
+    state = recorded["resources"]["connector.weather"]["state"]  # type: ignore[index]
+    assert state["package"]["registry"]["target"] == "acme/weather-1.0.0.tar.gz"
+    assert state["package"]["registry"]["role"] == "acme"
+    assert state["package"]["declared"]["tools"] == ["forecast"]
+    install = recorded["installed"]["connector.weather"]  # type: ignore[index]
+    assert install["tree"] == f"sha256:{entry.name}"
+    assert set(install["versions"]) >= {"root", "timestamp", "snapshot", "targets", "acme"}
+    (event,) = events(team, "connector.installed")
+    assert event["payload"]["target"] == "acme/weather-1.0.0.tar.gz"  # type: ignore[index]
+
+
+def test_a_no_op_plan_reads_no_registry(installed: tuple[Team, Publisher]) -> None:
+    team, publisher = installed
+    shutil.rmtree(publisher.folder)
+    shutil.rmtree(team.repo / ".cloned" / "state" / "registries")
+    plan = team.run("plan", "--detailed-exitcode")
+    assert plan.code == 0, plan.out + plan.err
+    refreshed = team.run("plan", "--refresh")
+    assert refreshed.code == 1
+    assert "unreachable" in refreshed.err
+
+
+def test_an_upgrade_declaring_a_new_tool_needs_approval_then_replaces_the_old_entry(
+    installed: tuple[Team, Publisher], tmp_path: Path
+) -> None:
+    team, publisher = installed
+    (old,) = store_entries(team.repo)
+    publisher.publish(tmp_path / "scratch", "1.1.0", tools="[forecast, alerts]")
+    set_version(team, publisher, "1.1.0")
+    plan = team.run("plan")
+    assert '+ package.declared.tools[1]: "alerts"' in plan.out
+    assert (
+        '~ package.registry.target: "acme/weather-1.0.0.tar.gz" -> "acme/weather-1.1.0' in plan.out
+    )
+    assert "baseline/connector-widening" in plan.out
+    gated = team.run("apply")
+    assert gated.code == 3, gated.out + gated.err
+    assert store_entries(team.repo) == [old]
+    approve_pending(team)
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    (new,) = store_entries(team.repo)
+    assert new != old and "# weather 1.1.0" in (new / "server.py").read_text()
+
+
+def test_an_upgrade_declaring_nothing_new_applies_automatically(
+    installed: tuple[Team, Publisher], tmp_path: Path
+) -> None:
+    team, publisher = installed
+    publisher.publish(tmp_path / "scratch", "1.0.1")
+    set_version(team, publisher, "1.0.1")
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    assert "connector.weather (update) applied" in applied.out
+
+
+def test_a_downgrade_is_refused_unless_allowed_and_allowing_it_is_gated(
+    installed: tuple[Team, Publisher], tmp_path: Path
+) -> None:
+    team, publisher = installed
+    publisher.publish(tmp_path / "scratch", "1.0.1")
+    set_version(team, publisher, "1.0.1")
+    assert team.run("apply").code == 0
+    set_version(team, publisher, "1.0.0")
+    refused = team.run("plan")
+    assert refused.code == 1
+    assert "version 1.0.0 is lower than the installed 1.0.1" in refused.err
+    assert "allowDowngrade: true" in refused.err
+    set_version(team, publisher, "1.0.0", extra="  allowDowngrade: true\n")
+    plan = team.run("plan")
+    assert plan.code == 0, plan.err
+    assert "baseline/connector-widening" in plan.out
+    assert team.run("apply").code == 3
+
+
+def test_a_package_tampered_after_the_plan_is_refused_at_install_and_audited(
+    repo: Path, tmp_path: Path
+) -> None:
+    team, publisher = weather_team(repo, tmp_path)
+    saved = team.run("plan", "--out", "plan.json")
+    assert saved.code == 0, saved.err
+    target = publisher.target("1.0.0")
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    applied = team.run("apply", "plan.json")
+    assert applied.code == 1, applied.out
+    assert "connector.weather (create) FAILED: " in applied.out
+    assert "tampered: differs from the length and hash the registry signed" in applied.out
+    (refusal,) = events(team, "connector.refused")
+    assert refusal["payload"]["reason"] == "tampered"  # type: ignore[index]
+    assert store_entries(team.repo) == []
+    assert "connector.weather" not in lock(team.repo)["resources"]  # type: ignore[operator]
+
+
+def test_a_folder_connector_whose_tree_changes_is_a_gated_plan_change(
+    repo: Path, tmp_path: Path
+) -> None:
+    team, _ = weather_team(repo, tmp_path)
+    write(repo, "tools/echo/connector.yaml", MANIFEST_ECHO)
+    write(repo, "tools/echo/server.py", "print('v1')\n")
+    write(repo, ".cloned/echo.yaml", ECHO)
+    commit_all(repo, "echo connector")
+    assert team.run("apply").code == 0
+    write(repo, "tools/echo/server.py", "print('v2')\n")
+    commit_all(repo, "echo v2")
+    plan = team.run("plan")
+    assert "~ connector.echo" in plan.out
+    assert "package.digest" in plan.out
+    assert "baseline/connector-outside-registry" in plan.out
+
+
+def test_delete_archives_the_package_and_data_before_removing_them(
+    installed: tuple[Team, Publisher],
+) -> None:
+    team, _ = installed
+    data = team.repo / ".cloned" / "state" / "connectors" / "weather" / "data"
+    write(data, "forecast.txt", "sunny\n")
+    (entry,) = store_entries(team.repo)
+    os.remove(team.repo / ".cloned" / "connectors.yaml")
+    write(
+        team.repo,
+        ".cloned/registries.yaml",
+        connector_yaml(installed[1]).split("---")[0],
+    )
+    commit_all(team.repo, "retire weather")
+    assert team.run("apply").code == 3
+    approve_pending(team)
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    assert store_entries(team.repo) == []
+    assert not data.exists()
+    (archived,) = (team.repo / ".cloned" / "state" / "archive").iterdir()
+    assert (archived / "data" / "forecast.txt").read_text() == "sunny\n"
+    assert (archived / "package" / "server.py").is_file()
+    manifest = json.loads((archived / "manifest.json").read_text())
+    assert manifest["install"]["tree"] == f"sha256:{entry.name}"
+
+
+MANIFEST_ECHO = """\
+name: echo
+version: 0.1.0
+publisher: team
+run: {command: [python, server.py]}
+tools: [echo]
+"""
+ECHO = """\
+apiVersion: cloned/v1
+kind: Connector
+metadata: {name: echo}
+spec:
+  source: {path: tools/echo}
+  version: 0.1.0
+  publisher: team
+"""
