@@ -35,7 +35,7 @@ class DigestsHook(BuildHookInterface):  # type: ignore[misc]
         finally:
             sys.path.remove(str(root))
         connectors = root / "connectors"
-        text = render(compute(connectors))
+        text = render(compute(connectors), connectors)
         committed = connectors / DIGESTS
         if not committed.is_file() or committed.read_text(encoding="utf-8") != text:
             raise RuntimeError(f"{committed} is stale or missing: run `make schemas` and commit it")

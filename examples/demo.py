@@ -57,6 +57,145 @@ def git(*args: str, cwd: Path) -> str:
     ).stdout
 
 
+def approve_all(repo: Path, env: dict[str, str]) -> None:
+    """Approve every pending request with the demo key (as the workspace's admin)."""
+    listed = json.loads(
+        subprocess.run(
+            [str(CLONED), "approvals", "list", "--json"],
+            cwd=repo, env=env, capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    for request in (r["id"] for r in listed if r["status"] == "pending"):
+        step(
+            "An admin approves it",
+            "approvals",
+            "approve",
+            request,
+            "--key",
+            "demo",
+            cwd=repo,
+            env=env,
+        )
+
+
+def publish_clock(repo: Path, base: Path, env: dict[str, str], version: str, tools: str) -> None:
+    """The demo publisher releases clock `version` serving `tools` (demo keys, local registry)."""
+    src = base / f"clock-{version}"
+    shutil.copytree(repo / "vendor" / "src" / "clock", src)
+    for name in ("connector.yaml", "server.py"):
+        text = (src / name).read_text().replace("1.0.0", version)
+        text = text.replace("tools: [now, convert]", f"tools: [{tools}]")
+        released = ", ".join(f'"{tool.strip()}"' for tool in tools.split(","))
+        text = text.replace('RELEASED = ("now", "convert")', f"RELEASED = ({released})")
+        (src / name).write_text(text)
+    archive = base / f"clock-{version}.tar.gz"
+    step(
+        f"The publisher packs clock {version}",
+        "connectors",
+        "pack",
+        str(src),
+        "--out",
+        str(archive),
+        cwd=base,
+        env=env,
+    )
+    step(
+        "... and publishes it, signed", "registry", "publish", str(repo / "vendor" / "registry"),
+        str(archive), "--key", "demo-publisher", "--online-key", "demo-online", cwd=base, env=env,
+    )  # fmt: skip
+
+
+def set_clock(repo: Path, version: str, allow: str) -> None:
+    path = repo / ".cloned" / "registry.yaml"
+    text = re.sub(
+        r"(package: demo/clock\}\}\n  version: )[0-9.]+", rf"\g<1>{version}", path.read_text()
+    )
+    text = re.sub(r"allow: \[now, convert[^\]]*\]", f"allow: [{allow}]", text)
+    path.write_text(text)
+    git("commit", "-q", "-am", f"clock {version}", cwd=repo)
+
+
+def connectors(repo: Path, base: Path, env: dict[str, str]) -> None:
+    """Signed installs, a tampered package refused, an upgrade that widens the tools needing
+    approval, and a delete that archives."""
+    keys = Path(env["CLONED_HOME"]) / "keys"
+    for name in ("demo-online", "demo-publisher"):
+        shutil.copy(repo / "vendor" / "demo-keys" / name, keys / name)
+        (keys / name).chmod(0o600)
+    step("The connectors apply installed, each verified", "connectors", "list", cwd=repo, env=env)
+    step("Their installed files verify", "connectors", "verify", cwd=repo, env=env)
+
+    publish_clock(repo, base, env, "1.0.1", "now, convert")
+    target = next((repo / "vendor" / "registry" / "targets" / "demo").glob("*.clock-1.0.1.tar.gz"))
+    good = target.read_bytes()
+    target.write_bytes(good[:-64] + bytes(64))
+    set_clock(repo, "1.0.1", "now, convert")
+    step(
+        "Someone swapped the 1.0.1 package on the registry: apply refuses it",
+        "apply",
+        cwd=repo,
+        env=env,
+        expect=1,
+    )
+    step(
+        "The refusal is in the audit log",
+        "audit",
+        "log",
+        "--type",
+        "connector.refused",
+        cwd=repo,
+        env=env,
+    )
+    target.write_bytes(good)
+    step(
+        "With the signed package back, the upgrade applies (it declares nothing new)",
+        "apply",
+        cwd=repo,
+        env=env,
+    )
+
+    publish_clock(repo, base, env, "1.1.0", "now, convert, between")
+    set_clock(repo, "1.1.0", "now, convert, between")
+    step("clock 1.1.0 declares a new tool: policy wants an admin", "plan", cwd=repo, env=env)
+    step("Apply holds it (exit 3)", "apply", cwd=repo, env=env, expect=3)
+    approve_all(repo, env)
+    step("Approved: the upgrade installs", "apply", cwd=repo, env=env)
+
+    registry = repo / ".cloned" / "registry.yaml"
+    registry.write_text(registry.read_text() + SCRATCHPAD)
+    git("commit", "-q", "-am", "A scratchpad connector", cwd=repo)
+    step(
+        "A new connector after bootstrap needs an admin (exit 3)",
+        "apply",
+        cwd=repo,
+        env=env,
+        expect=3,
+    )
+    approve_all(repo, env)
+    step("Approved: it installs", "apply", cwd=repo, env=env)
+    data = repo / ".cloned" / "state" / "connectors" / "scratchpad" / "data"
+    (data / "idea.txt").write_text("Ask the clock for the time in Tokyo.\n")
+    registry.write_text(registry.read_text().replace(SCRATCHPAD, ""))
+    git("commit", "-q", "-am", "Retire the scratchpad", cwd=repo)
+    step("Deleting it needs an admin too (exit 3)", "apply", cwd=repo, env=env, expect=3)
+    approve_all(repo, env)
+    step("Approved: its package and data are archived, then removed", "apply", cwd=repo, env=env)
+    step("The archive keeps them", "archive", "list", cwd=repo, env=env)
+
+
+SCRATCHPAD = """---
+apiVersion: cloned/v1
+kind: Connector
+metadata:
+  name: scratchpad
+spec:
+  description: Scratch notes for one project.
+  source: {builtin: notes}
+  version: 0.1.0
+  publisher: cloned
+"""
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cloned-demo-") as temp:
         base = Path(temp)
@@ -146,6 +285,7 @@ def main() -> int:
         git("checkout", "-q", "main", cwd=repo)
         git("merge", "-q", "--ff-only", "raise-budget", cwd=repo)
         step("Merged: apply converges, approved by demo", "apply", cwd=repo, env=env)
+        connectors(repo, base, env)
         step("No drift", "drift", cwd=repo, env=env)
         log = git("log", "--format=%h %an: %s", cwd=repo)
         print(f"\n== The history: every apply made an audit commit\n$ git log\n{log}")

@@ -18,8 +18,6 @@ def read_manifest(data: bytes, where: str) -> Manifest:
     with every problem when it is not one valid manifest document."""
     from pydantic import ValidationError
 
-    from reconciler.load.positions import Locator
-    from reconciler.load.validate import explain
     from reconciler.load.yamlio import YamlProblem, parse
     from reconciler.model.manifest import Manifest
 
@@ -42,6 +40,10 @@ def read_manifest(data: bytes, where: str) -> Manifest:
     try:
         return Manifest.model_validate(document.data)
     except ValidationError as exc:
+        # Only a manifest with problems pays for the resource models the messages use.
+        from reconciler.load.positions import Locator
+        from reconciler.load.validate import explain
+
         locator = Locator(text)
         problems = []
         for error in exc.errors(include_url=False):

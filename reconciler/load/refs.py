@@ -288,8 +288,15 @@ _INTERNAL: dict[str, Callable[[LoadedResource], list[CrossFinding]]] = {
 }
 
 
+GRANTS = frozenset({"SecretRef"})
+"""Kinds whose references grant rather than depend: a SecretRef's `usedBy` names who may use
+it, and what uses it (a Connector's `secrets`) depends on it, so it applies first."""
+
+
 def dependencies(resource: LoadedResource) -> list[tuple[str, str]]:
-    """(kind, name) of every resource this one refers to (built-ins excluded)."""
+    """(kind, name) of every resource this one must follow (built-ins and grants excluded)."""
+    if resource.kind in GRANTS:
+        return []
     found = []
     for _, target, name in _references(resource):
         if "@" not in target and isinstance(name, str):

@@ -22,9 +22,8 @@ from reconciler.model.kinds import (
     PYPI_PACKAGE_PATTERN,
     REGISTRY_URL_PATTERN,
     VAULT_REF_PATTERN,
-    VERSION_PATTERN,
 )
-from reconciler.model.names import API_VERSION, NAME_PATTERN
+from reconciler.model.names import API_VERSION, NAME_PATTERN, VERSION_PATTERN
 from reconciler.model.workspace import EMAIL_PATTERN, PUBLIC_KEY_PATTERN
 
 

@@ -20,7 +20,7 @@ from reconciler.model.base import (
     Text,
     one_of_schema,
 )
-from reconciler.model.names import KIND_NAMES, Action, DecisionKind, Risk
+from reconciler.model.names import KIND_NAMES, VERSION_PATTERN, Action, DecisionKind, Risk
 from reconciler.model.workspace import OnExceed, Period, Workspace
 from reconciler.redact import pattern_problem
 
@@ -36,8 +36,6 @@ Kind = Literal[
     "Run",
 ]
 VAULT_REF_PATTERN = r"^vault://[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$"
-VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){0,3}([-.+]?[0-9A-Za-z]+([.-][0-9A-Za-z]+)*)?$"
-"""A package version: semver (`1.4.2`), or what PyPI uses (`2026.10.19`, `0.6.0rc1`)."""
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 Count = Annotated[int, Field(ge=0)]
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from reconciler.model.base import Closed, Host, Name, Text
-from reconciler.model.kinds import VERSION_PATTERN
+from reconciler.model.names import VERSION_PATTERN
 
 ENV_PATTERN = r"^[A-Z_][A-Z0-9_]{0,127}$"
 REL_FILE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}){0,15}$"

@@ -13,6 +13,9 @@ API_VERSION = "cloned/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 """A resource, group or key name: lower-case letters, digits and dashes, like a DNS label."""
 
+VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){0,3}([-.+]?[0-9A-Za-z]+([.-][0-9A-Za-z]+)*)?$"
+"""A package version: semver (`1.4.2`), or what PyPI uses (`2026.10.19`, `0.6.0rc1`)."""
+
 KIND_NAMES = (
     "Workspace",
     "PolicyPack",

@@ -54,13 +54,37 @@ def compute(root: Path) -> dict[str, Tree]:
     }
 
 
-def render(trees: dict[str, Tree]) -> str:
-    """The text of `digests.json` for these trees: each one's digest and file listing."""
+def render(trees: dict[str, Tree], root: Path) -> str:
+    """The text of `digests.json` for these trees (read from `root`): each one's digest and
+    file listing, and what its manifest declares (so a plan pins a builtin without parsing
+    its YAML)."""
+    from reconciler.packages.declared import declared_block
+
     body = {
         "format": DIGESTS_FORMAT,
-        "connectors": {name: trees[name].to_json() for name in sorted(trees)},
+        "connectors": {
+            name: {**trees[name].to_json(), "declared": declared_block(_manifest(root / name))}
+            for name in sorted(trees)
+        },
     }
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def pinned(name: str) -> tuple[str, dict[str, object]]:
+    """The recorded digest and declared block of builtin `name`, from `digests.json` alone:
+    what a plan pins (install verifies the folder against it); unknown names are refused."""
+    path = builtins_root() / DIGESTS
+    try:
+        entries = parse_json(path.read_bytes())["connectors"]
+        entry = entries.get(name)
+        if entry is None:
+            known = ", ".join(sorted(entries)) or "none"
+            raise PackageRefused(
+                "not-found", f"no builtin connector {name!r}; the builtins: {known}"
+            )
+        return str(entry["digest"]), dict(entry["declared"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PackageRefused("tampered", f"{path}: not a builtin digest manifest ({exc})") from None
 
 
 def recorded(root: Path) -> dict[str, Tree]:
@@ -124,7 +148,7 @@ def main(argv: list[str]) -> int:
     """Write `connectors/digests.json` of the source checkout (`make schemas`); with
     `--check`, only say whether it is current (exit 1 when stale)."""
     root = Path(__file__).resolve().parents[2] / "connectors"
-    text = render(compute(root))
+    text = render(compute(root), root)
     path = root / DIGESTS
     current = path.read_text(encoding="utf-8") if path.exists() else None
     if "--check" in argv:

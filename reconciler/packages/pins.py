@@ -15,15 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ValidationFailed
 from reconciler.load.files import CLONED_DIR
-from reconciler.load.manifest import read_manifest
-from reconciler.model.kinds import ConnectorSpec
-from reconciler.model.manifest import Manifest
-from reconciler.packages.declared import declared_block
 from reconciler.packages.refusal import PackageRefused
+
+if TYPE_CHECKING:
+    from reconciler.model.manifest import Manifest
 
 STATE_DIR = Path(CLONED_DIR) / "state"
 REGISTRY_CACHE = STATE_DIR / "registries"
@@ -32,11 +31,57 @@ MAX_MANIFEST = 64 * 1024
 
 
 @dataclass(frozen=True)
+class Source:
+    """A Connector's validated `spec.source`: which one it is and its fields."""
+
+    kind: str  # registry | pypi | path | builtin
+    registry: str = ""
+    package: str = ""
+    lock: str = ""
+    entry_point: str = ""
+    path: str = ""
+    builtin: str = ""
+
+
+@dataclass(frozen=True)
+class ConnectorView:
+    """The fields of a validated Connector spec that pinning reads, taken from its
+    normalised dict: a plan pins without building the pydantic model (plans stay fast)."""
+
+    source: Source
+    version: str
+    publisher: str
+    allow_downgrade: bool
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Any]) -> ConnectorView:
+        """The view of a spec that loading validated."""
+        raw = spec["source"]
+        if "registry" in raw:
+            source = Source("registry", raw["registry"]["name"], raw["registry"]["package"])
+        elif "pypi" in raw:
+            pypi = raw["pypi"]
+            source = Source(
+                "pypi",
+                package=pypi["package"],
+                lock=pypi["lock"],
+                entry_point=pypi.get("entryPoint") or "",
+            )
+        elif "path" in raw:
+            source = Source("path", path=raw["path"])
+        else:
+            source = Source("builtin", builtin=raw["builtin"])
+        return cls(
+            source, str(spec["version"]), str(spec["publisher"]), bool(spec.get("allowDowngrade"))
+        )
+
+
+@dataclass(frozen=True)
 class PinRequest:
     """One desired Connector to pin, and what pinning may read."""
 
     name: str
-    spec: ConnectorSpec
+    spec: ConnectorView
     origin: str  # file:line of the Connector, which messages name
     applied: Mapping[str, Any] | None  # its applied state ({metadata, spec, package})
     root: Path
@@ -52,13 +97,12 @@ def pin(request: PinRequest) -> dict[str, Any]:
     if reused is not None:
         return reused
     source = request.spec.source
-    if source.registry is not None:
+    if source.kind == "registry":
         return _pin_registry(request)
-    if source.pypi is not None:
+    if source.kind == "pypi":
         return _pin_pypi(request)
-    if source.path is not None:
+    if source.kind == "path":
         return _pin_path(request, source.path)
-    assert source.builtin is not None
     return _pin_builtin(request, source.builtin)
 
 
@@ -95,17 +139,17 @@ def _lower(after: str, before: str) -> bool | None:
 def _reusable(request: PinRequest) -> dict[str, Any] | None:
     """The applied pin of a registry package when nothing it was pinned from changed."""
     applied = request.applied
-    if request.refresh or applied is None or request.spec.source.registry is None:
+    if request.refresh or applied is None or request.spec.source.kind != "registry":
         return None
     package = applied.get("package")
     spec = applied.get("spec") or {}
     if not isinstance(package, dict) or package.get("source") != "registry":
         return None
-    wanted = request.spec.source.registry
-    registry = request.registries.get(wanted.name) or {}
+    wanted = request.spec.source
+    registry = request.registries.get(wanted.registry) or {}
     pinned_from = package.get("registry") or {}
     same = (
-        spec.get("source") == {"registry": {"name": wanted.name, "package": wanted.package}}
+        spec.get("source") == {"registry": {"name": wanted.registry, "package": wanted.package}}
         and spec.get("version") == request.spec.version
         and spec.get("publisher") == request.spec.publisher
         and pinned_from.get("url") == registry.get("url")
@@ -117,11 +161,12 @@ def _reusable(request: PinRequest) -> dict[str, Any] | None:
 def _pin_registry(request: PinRequest) -> dict[str, Any]:
     from reconciler.packages.registry import client
 
-    source = request.spec.source.registry
-    assert source is not None
-    registry = request.registries.get(source.name)
+    source = request.spec.source
+    registry = request.registries.get(source.registry)
     if registry is None:  # loading refuses a dangling reference; a revision may still lack it
-        raise PackageRefused("not-found", f"{request.origin}: no Registry named {source.name!r}")
+        raise PackageRefused(
+            "not-found", f"{request.origin}: no Registry named {source.registry!r}"
+        )
     namespace = source.package.split("/", 1)[0]
     if namespace != request.spec.publisher:
         raise PackageRefused(
@@ -130,12 +175,12 @@ def _pin_registry(request: PinRequest) -> dict[str, Any]:
             f"publisher {request.spec.publisher}'s namespace ({request.spec.publisher}/*)",
         )
     facts = client.resolve(
-        name=source.name,
+        name=source.registry,
         url=str(registry["url"]),
         pin=str(registry["root"]),
         package=source.package,
         version=request.spec.version,
-        cache=request.root / REGISTRY_CACHE / source.name,
+        cache=request.root / REGISTRY_CACHE / source.registry,
         repo_root=request.root,
     )
     if facts.role != request.spec.publisher:
@@ -144,7 +189,7 @@ def _pin_registry(request: PinRequest) -> dict[str, Any]:
             f"{request.origin}: connector.{request.name}: {facts.target} is published by "
             f"{facts.role}, not by {request.spec.publisher}",
         )
-    _check_declared(request, facts.declared, f"{facts.target} in registry {source.name}")
+    _check_declared(request, facts.declared, f"{facts.target} in registry {source.registry}")
     return {
         "source": "registry",
         "version": request.spec.version,
@@ -152,7 +197,7 @@ def _pin_registry(request: PinRequest) -> dict[str, Any]:
         "digest": f"sha256:{facts.sha256}",
         "declared": facts.declared,
         "registry": {
-            "name": source.name,
+            "name": source.registry,
             "url": str(registry["url"]),
             "root": str(registry["root"]),
             "target": facts.target,
@@ -164,6 +209,7 @@ def _pin_registry(request: PinRequest) -> dict[str, Any]:
 
 def _pin_path(request: PinRequest, rel: str) -> dict[str, Any]:
     from reconciler.packages import tree
+    from reconciler.packages.declared import declared_block
 
     folder = repository_path(request, rel, "source.path")
     if request.revision is None:
@@ -192,14 +238,13 @@ def _pin_path(request: PinRequest, rel: str) -> dict[str, Any]:
 def _pin_builtin(request: PinRequest, name: str) -> dict[str, Any]:
     from reconciler.packages import builtin
 
-    found = builtin.verified(name)
-    declared = declared_block(found.manifest)
+    digest, declared = builtin.pinned(name)
     _check_declared(request, declared, f"the builtin connector {name}")
     return {
         "source": "builtin",
         "version": request.spec.version,
         "publisher": request.spec.publisher,
-        "digest": found.expected,
+        "digest": digest,
         "declared": declared,
         "builtin": name,
     }
@@ -208,8 +253,7 @@ def _pin_builtin(request: PinRequest, name: str) -> dict[str, Any]:
 def _pin_pypi(request: PinRequest) -> dict[str, Any]:
     from reconciler.packages.pypi import read_lock
 
-    source = request.spec.source.pypi
-    assert source is not None
+    source = request.spec.source
     where = f"{CLONED_DIR}/{source.lock}"
     if PurePosixPath(source.lock).is_absolute() or ".." in PurePosixPath(source.lock).parts:
         raise PackageRefused(
@@ -273,6 +317,8 @@ def repository_path(request: PinRequest, rel: str, field: str) -> Path:
 
 
 def _manifest(data: bytes, where: str) -> Manifest:
+    from reconciler.load.manifest import read_manifest
+
     try:
         return read_manifest(data, where)
     except ValidationFailed as exc:

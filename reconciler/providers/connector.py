@@ -35,14 +35,11 @@ class ConnectorProvider(RecordProvider):
     def pin(
         self, resource: LoadedResource, applied: ActualResource | None, context: PinContext
     ) -> dict[str, Any] | None:
-        from reconciler.model.kinds import Connector
-        from reconciler.packages.pins import PinRequest, pin
+        from reconciler.packages.pins import ConnectorView, PinRequest, pin
 
-        model = resource.model
-        assert isinstance(model, Connector)
         request = PinRequest(
             name=resource.name,
-            spec=model.spec,
+            spec=ConnectorView.of(resource.spec),
             origin=resource.origin,
             applied=applied.state if applied is not None else None,
             root=context.root,

@@ -14,8 +14,10 @@ validates, then times whole processes:
   one size an apply of budget-lowering updates; and `cloned plan` on examples/quickstart next to
   `python -c pass`.
 
-Only Workspace, PolicyPack, Budget and SecretRef are managed by plan and apply today; the other
-kinds are validated and reported as not managed yet. The generated policy lets the bootstrap and
+Workspace, PolicyPack, Budget, SecretRef, Registry and Connector are managed by plan and apply
+(the generated Connectors install the builtin `notes`, so an apply installs one store entry
+and plans pin offline); the other kinds are validated and reported as not managed yet. The
+generated policy lets the bootstrap and
 lowered limits apply automatically, so every timed apply exits 0.
 
 Each figure is the median of `--repeat` runs. "Per resource" is the marginal cost: the time
@@ -272,13 +274,7 @@ spec:
     def connector(self, index: int) -> str:
         name = connector_name(index)
         service = SERVICES[index % len(SERVICES)]
-        version = f"{1 + index % 3}.{index % 11}.{index % 7}"
-        if index % 4 == 0:
-            source = f"path: connectors/{service}"
-        else:
-            source = f"archive: connectors/{service}-{version}.tar.gz"
         secrets = f"[{secret_name(index % self.n_secrets)}]" if self.n_secrets else "[]"
-        digest = hashlib.sha256(name.encode()).hexdigest()
         return f"""\
 apiVersion: cloned/v1
 kind: Connector
@@ -289,11 +285,9 @@ metadata:
     service: {service}
 spec:
   description: {service.title()} tools for {_team(index)}
-  source:
-    {source}
-  version: {version}
-  digest: sha256:{digest}
-  publisher: acme-{service}
+  source: {{builtin: notes}}
+  version: 0.1.0
+  publisher: cloned
   tools:
     allow: [{service}.list, {service}.get, {service}.search]
     deny: [{service}.delete]

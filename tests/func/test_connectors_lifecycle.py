@@ -210,3 +210,30 @@ spec:
   version: 0.1.0
   publisher: team
 """
+
+
+def test_a_secret_granted_to_its_connector_is_applied_before_it_not_a_cycle(
+    repo: Path, tmp_path: Path
+) -> None:
+    team, publisher = weather_team(repo, tmp_path)
+    write(
+        repo,
+        ".cloned/connectors.yaml",
+        connector_yaml(publisher, extra="  secrets: [weather-token]\n") + SECRET,
+    )
+    commit_all(repo, "weather gets its token")
+    plan = team.run("plan", "--json")
+    assert plan.code == 0, plan.err
+    order = [change["address"] for change in json.loads(plan.out)["changes"]]
+    assert order.index("secretref.weather-token") < order.index("connector.weather")
+
+
+SECRET = """\
+---
+apiVersion: cloned/v1
+kind: SecretRef
+metadata: {name: weather-token}
+spec:
+  ref: vault://weather/token
+  usedBy: {connectors: [weather]}
+"""
