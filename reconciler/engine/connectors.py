@@ -90,10 +90,15 @@ class Purged:
 def verify(root: Path, names: tuple[str, ...]) -> Verified:
     """Re-hash the installed files of every applied connector (or those named) and record the
     result in the installs table; a failure is audited (`connectors.verified`)."""
-    with _state(root, "nothing is installed to verify") as db, _locked(db) as journal:
+    with _state(root, "nothing is installed to verify") as db:
         applied = connector_names(db)
         chosen = names or applied
-        unknown_names(chosen, applied)
+        unknown_names(chosen, applied)  # before the lock: a wrong name changes nothing
+        return _verify(root, db, chosen)
+
+
+def _verify(root: Path, db: StateDB, chosen: tuple[str, ...]) -> Verified:
+    with _locked(db) as journal:
         records = installs.all_installs(db)
         at = stamp()
         checked = tuple(_check(root, name, records) for name in chosen)
