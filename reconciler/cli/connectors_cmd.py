@@ -105,7 +105,7 @@ def verify(
     \b
       cloned connectors verify
       ok      clock
-      FAILED  notes: server.py: content differs
+      FAILED  notes: changed: server.py
     """
     from reconciler.usecases.connectors import verify as run
 
