@@ -75,7 +75,7 @@ def show(
     \b
       cloned connectors show clock --json | jq .health
     """
-    from reconciler.usecases.connectors import show as run
+    from reconciler.usecases.connector_detail import show as run
 
     result = run(path=path, name=name)
     if as_json:

@@ -12,8 +12,8 @@ from reconciler.cli.output import say
 if TYPE_CHECKING:
     from reconciler.usecases.apply import AuditCommit
     from reconciler.usecases.archive import ArchiveList, PurgeResult
+    from reconciler.usecases.connector_detail import ConnectorDetail
     from reconciler.usecases.connectors import (
-        ConnectorDetail,
         ConnectorList,
         RestoreResult,
         VerifyResult,
