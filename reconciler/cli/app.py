@@ -8,6 +8,7 @@ from reconciler import __version__
 from reconciler.cli import (
     apply_cmd,
     approvals_cmd,
+    archive_cmd,
     audit_cmd,
     connectors_cmd,
     drift_cmd,
@@ -73,6 +74,7 @@ app.command("apply", epilog=EPILOG)(apply_cmd.apply)
 app.command("drift", epilog=EPILOG)(drift_cmd.drift)
 app.command("reconcile", epilog=EPILOG)(reconcile_cmd.reconcile)
 app.add_typer(approvals_cmd.app, name="approvals")
+app.add_typer(archive_cmd.app, name="archive")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(keys_cmd.app, name="keys")

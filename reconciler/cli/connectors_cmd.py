@@ -1,4 +1,5 @@
-"""`cloned connectors ...`: `lock NAME` (the hash lock of a pypi Connector's environment) and
+"""`cloned connectors ...`: `list`, `show NAME`, `verify [NAME...]` and `restore NAME` (the
+installed connectors), `lock NAME` (the hash lock of a pypi Connector's environment) and
 `pack SRC` (a reproducible archive of a connector folder)."""
 
 from __future__ import annotations
@@ -7,13 +8,142 @@ from pathlib import Path
 
 import typer
 
+from reconciler.cli import render_connectors
 from reconciler.cli.output import print_json, say
 
 app = typer.Typer(
-    help="Connectors: lock their PyPI dependencies, pack connector folders.",
+    help="Connectors: list, show, verify and restore installed connectors; lock their PyPI "
+    "dependencies; pack connector folders.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+
+
+PATH = typer.Option(Path("."), "--path", help="A folder inside the repository.")
+JSON = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+@app.command("list")
+def list_(path: Path = PATH, as_json: bool = JSON) -> int:
+    """List every Connector: version, source, publisher, digest, status, when verified.
+
+    Reads the state database (in a checkout without one, .cloned/cloned.lock, where the status
+    is `not installed here`) and never re-hashes, so it is fast. The status is `enabled` or
+    `disabled`; `damaged` when the last `cloned connectors verify` found a difference; `not
+    installed` when the install record is missing; `not applied` for a Connector declared in
+    .cloned/ but not applied yet (left out, with a note on stderr, when the desired state does
+    not validate).
+
+    Example:
+
+    \b
+      cloned connectors list
+      NAME   VERSION  SOURCE         PUBLISHER  DIGEST        STATUS   VERIFIED AT
+      clock  1.0.0    registry demo  demo       c234ec5d2059  enabled  2026-12-01T10:00:00Z
+    """
+    from reconciler.usecases.connectors import list_connectors
+
+    result = list_connectors(path=path)
+    if result.desired_problem is not None:
+        say(
+            f"Note: Connectors declared but not applied are not listed: {result.desired_problem}",
+            err=True,
+        )
+    if as_json:
+        print_json(result.to_json())
+    else:
+        render_connectors.table(result)
+    return int(result.exit_code)
+
+
+@app.command("show")
+def show(
+    name: str = typer.Argument(..., help="The Connector's metadata.name."),
+    path: Path = PATH,
+    as_json: bool = JSON,
+) -> int:
+    """Show everything about one applied Connector, and whether its files verify now.
+
+    The applied spec; the pinned package (source, version, digest, publisher and the registry
+    role that signed it, the registry target and length, the tools, egress hosts and secrets
+    it declares, its run command); the install record (store entry, environment, TUF metadata
+    versions, installed at); its data folder; and health: its installed files re-hashed now
+    against the install record (nothing is recorded; `cloned connectors verify` records).
+
+    Example:
+
+    \b
+      cloned connectors show clock --json | jq .health
+    """
+    from reconciler.usecases.connector_detail import show as run
+
+    result = run(path=path, name=name)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        render_connectors.detail(result)
+    return int(result.exit_code)
+
+
+@app.command("verify")
+def verify(
+    names: list[str] = typer.Argument(None, help="Connector names (default: every one)."),
+    path: Path = PATH,
+    as_json: bool = JSON,
+) -> int:
+    """Re-hash installed connectors against their install records.
+
+    Every file of each connector's store entry (and of its environment, if it has one) is
+    hashed again and compared with what was recorded at install. The result is recorded
+    (`verified at` in `cloned connectors list`; a failure shows as `damaged`), and a failure
+    is audited as a `connectors.verified` event. Takes the workspace lock.
+
+    Exit codes: 0 every connector verified; 1 a difference, or a connector not installed.
+
+    Example:
+
+    \b
+      cloned connectors verify
+      ok      clock
+      FAILED  notes: changed: server.py
+    """
+    from reconciler.usecases.connectors import verify as run
+
+    result = run(path=path, names=tuple(names or ()))
+    if as_json:
+        print_json(result.to_json())
+    else:
+        render_connectors.verified(result)
+    return int(result.exit_code)
+
+
+@app.command("restore")
+def restore(
+    name: str = typer.Argument(..., help="The deleted Connector's metadata.name."),
+    path: Path = PATH,
+    as_json: bool = JSON,
+) -> int:
+    """Bring back the newest archive of a deleted connector.
+
+    Deleting a Connector archives its installed package and data folder (`cloned archive
+    list`). Restore puts the package back into the store and the data folder back in place,
+    and removes the archive; it is audited (`connector.restored`). The connector is not
+    installed by this: it is installed again, with its data, once a Connector of that name is
+    declared again and applied. Takes the workspace lock.
+
+    Example:
+
+    \b
+      cloned connectors restore notes
+    """
+    from reconciler.usecases.connectors import restore as run
+
+    result = run(path=path, name=name)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        render_connectors.restored(result)
+    return int(result.exit_code)
 
 
 @app.command("lock")

@@ -93,6 +93,13 @@ def commit(
 ) -> AuditCommit:
     """Make the audit commit for this apply, or say why not. Never raises for git's sake: a
     failed commit loses nothing, since the files stay for the next run to commit."""
+    return commit_message(root, db, _message(plan_id, outcomes, desired_commit), redactor=redactor)
+
+
+def commit_message(root: Path, db: StateDB, message: str, *, redactor: Redactor) -> AuditCommit:
+    """Commit the audit files and `cloned.lock` with `message` (redacted), as the applied
+    Workspace says, or say why not; for commands other than apply that record events
+    (`connectors restore`, `archive purge`). Never raises for git's sake."""
     chosen = settings(db)
     if not chosen.enabled:
         return AuditCommit("disabled", reason="the Workspace sets git.auditCommits: false")
@@ -102,7 +109,7 @@ def commit(
         # An audit commit records which commit's desired state was applied; before the first
         # commit there is none, and a first commit holding only Cloned's files would mislead.
         return AuditCommit("skipped", reason="the branch has no commit yet; commit .cloned/ first")
-    message = redactor.text(_message(plan_id, outcomes, desired_commit))
+    message = redactor.text(message)
     try:
         made = gitrepo.commit_paths(
             root, PATHS, message, chosen.author, guard=GUARD, exclude=EXCLUDE
