@@ -54,20 +54,32 @@ def compute(root: Path) -> dict[str, Tree]:
     }
 
 
-def render(trees: dict[str, Tree], root: Path) -> str:
-    """The text of `digests.json` for these trees (read from `root`): each one's digest and
-    file listing, and what its manifest declares (so a plan pins a builtin without parsing
-    its YAML)."""
-    from reconciler.packages.declared import declared_block
-
+def render(trees: dict[str, Tree], declared: dict[str, dict[str, object]]) -> str:
+    """The text of `digests.json` for these trees: each one's digest and file listing, and
+    what its manifest declares (so a plan pins a builtin without parsing its YAML)."""
     body = {
         "format": DIGESTS_FORMAT,
         "connectors": {
-            name: {**trees[name].to_json(), "declared": declared_block(_manifest(root / name))}
+            name: {**trees[name].to_json(), "declared": declared.get(name, {})}
             for name in sorted(trees)
         },
     }
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def declared_of(root: Path, trees: dict[str, Tree]) -> dict[str, dict[str, object]]:
+    """What each builtin's manifest in `root` declares (parses the YAML: `make schemas`)."""
+    from reconciler.packages.declared import declared_block
+
+    return {name: declared_block(_manifest(root / name)) for name in trees}
+
+
+def recorded_declared(text: str) -> dict[str, dict[str, object]]:
+    """The declared blocks a `digests.json` text records (the wheel's build hook copies them:
+    it runs without the libraries that parse manifests, and the tree digest, which covers
+    `connector.yaml`, tells it when they are stale)."""
+    entries = json.loads(text).get("connectors", {})
+    return {str(name): dict(entry.get("declared") or {}) for name, entry in entries.items()}
 
 
 def pinned(name: str) -> tuple[str, dict[str, object]]:
@@ -148,7 +160,8 @@ def main(argv: list[str]) -> int:
     """Write `connectors/digests.json` of the source checkout (`make schemas`); with
     `--check`, only say whether it is current (exit 1 when stale)."""
     root = Path(__file__).resolve().parents[2] / "connectors"
-    text = render(compute(root), root)
+    trees = compute(root)
+    text = render(trees, declared_of(root, trees))
     path = root / DIGESTS
     current = path.read_text(encoding="utf-8") if path.exists() else None
     if "--check" in argv:
