@@ -51,6 +51,31 @@ def start_of(repo: Path, name: str):  # type: ignore[no-untyped-def]
     return startable(repo, name, package, record)
 
 
+def converse(
+    command: tuple[str, ...], cwd: Path, messages: list[dict[str, object]]
+) -> dict[object, dict[str, object]]:
+    """Send each message in turn, waiting for the answer to each request before the next (a
+    server may stop at end of input before it answers what is still queued)."""
+    proc = subprocess.Popen(
+        list(command), cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    replies: dict[object, dict[str, object]] = {}
+    try:
+        for message in messages:
+            proc.stdin.write(json.dumps(message) + "\n")
+            proc.stdin.flush()
+            while "id" in message and message["id"] not in replies:
+                line = proc.stdout.readline()
+                assert line, "the server stopped before it answered"
+                reply = json.loads(line)
+                replies[reply.get("id")] = reply
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    return replies
+
+
 def test_mcp_server_time_installs_from_its_lock_and_answers_over_stdio(
     repo: Path, tmp_path: Path, pip: dict[str, str]
 ) -> None:
@@ -75,16 +100,7 @@ def test_mcp_server_time_installs_from_its_lock_and_answers_over_stdio(
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
     ]
-    done = subprocess.run(
-        list(start.command),
-        input="".join(json.dumps(m) + "\n" for m in messages),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=start.cwd,
-    )
-    replies = {r.get("id"): r for r in map(json.loads, done.stdout.splitlines())}
+    replies = converse(start.command, start.cwd, messages)
     tools = {tool["name"] for tool in replies[2]["result"]["tools"]}
     assert {"get_current_time", "convert_time"} <= tools
     assert team.run("plan", "--detailed-exitcode", env=pip).code == 0
