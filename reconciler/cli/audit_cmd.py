@@ -159,6 +159,22 @@ def summary(type_: str, payload: dict[str, Any]) -> str:
         return f"{len(found)} finding(s), {len(repairs)} repair(s)"
     if type_ == "lock.recovered":
         return f"from {_short(get('stale_holder'))}"
+    return _connector_summary(type_, payload)
+
+
+def _connector_summary(type_: str, payload: dict[str, Any]) -> str:
+    """`registry 1.0.0 by acme, sha256:...`, `tampered: ...`: what the package events say."""
+    get = payload.get
+    if type_ == "connector.installed":
+        return f"{get('source')} {get('version')} by {get('publisher')}, {_short(get('digest'))}"
+    if type_ == "connector.refused":
+        return f"{get('reason')}: {_short(get('error'))}"
+    if type_ == "connector.restored":
+        return f"from archive {get('archive')}"
+    if type_ == "connectors.verified":
+        return f"{get('failed')} of {get('checked')} failed verification"
+    if type_ == "archive.purged":
+        return f"{len(get('archives') or [])} archive(s) purged"
     return _short(payload) if payload else ""
 
 

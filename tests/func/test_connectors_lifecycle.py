@@ -146,6 +146,8 @@ def test_a_package_tampered_after_the_plan_is_refused_at_install_and_audited(
     assert "tampered: differs from the length and hash the registry signed" in applied.out
     (refusal,) = events(team, "connector.refused")
     assert refusal["payload"]["reason"] == "tampered"  # type: ignore[index]
+    shown = team.run("audit", "log", "--type", "connector.refused").out
+    assert "connector.weather" in shown and "tampered: registry " in shown
     assert store_entries(team.repo) == []
     assert "connector.weather" not in lock(team.repo)["resources"]  # type: ignore[operator]
 
