@@ -96,27 +96,18 @@ def _fetch_registry(
     from reconciler.packages.registry import client
 
     pinned = package["registry"]
-    facts, archive = client.download(
+    versions, archive = client.download_pinned(
         name=pinned["name"],
         url=pinned["url"],
         pin=pinned["root"],
         package=_registry_package(pinned["target"], package["version"]),
         version=package["version"],
+        length=int(pinned["length"]),
+        sha256=str(package["digest"]).removeprefix("sha256:"),
         cache=root / REGISTRIES / pinned["name"],
         repo_root=root,
         dest=staging / "download.tar.gz",
     )
-    if (f"sha256:{facts.sha256}", facts.length, facts.role) != (
-        package["digest"],
-        pinned["length"],
-        pinned["role"],
-    ):
-        raise PackageRefused(
-            "tampered",
-            f"registry {pinned['name']}: {pinned['target']} is no longer the package the plan "
-            f"pinned ({package['digest']})",
-            hint="plan again to see what the registry serves now",
-        )
     tree = extract(archive, unpacked)
     manifest = read_manifest((unpacked / "connector.yaml").read_bytes(), pinned["target"])
     if declared_block(manifest) != package["declared"]:
@@ -125,7 +116,7 @@ def _fetch_registry(
             f"registry {pinned['name']}: {pinned['target']}: its connector.yaml differs from "
             "what the registry's signed metadata declares",
         )
-    return tree, dict(facts.versions)
+    return tree, versions
 
 
 def _registry_package(target: str, version: str) -> str:

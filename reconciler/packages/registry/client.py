@@ -107,6 +107,44 @@ def download(
     )
     info = _targetinfo(session)
     facts = _facts(session, info)
+    _fetch(session, info, dest)
+    return facts, dest
+
+
+def download_pinned(
+    *,
+    name: str,
+    url: str,
+    pin: str,
+    package: str,
+    version: str,
+    length: int,
+    sha256: str,
+    cache: Path,
+    repo_root: Path,
+    dest: Path,
+) -> tuple[dict[str, int], Path]:
+    """Download the target that `resolve` pinned moments ago in this process (an apply
+    installs what its own plan just resolved through a fresh refresh), verified by TUF
+    against the pinned length and sha256, without refreshing the metadata a second time.
+    Returns the metadata versions it was verified at (from the trusted cache) and `dest`."""
+    session = _open(
+        name=name,
+        url=url,
+        pin=pin,
+        package=package,
+        version=version,
+        cache=cache,
+        repo_root=repo_root,
+    )
+    info = TargetFile(length, {"sha256": sha256}, session.target)
+    _fetch(session, info, dest)
+    metadata_dir = session.context.metadata_dir
+    return _versions(metadata_dir, _delegating_role(metadata_dir, info.path)), dest
+
+
+def _fetch(session: _Session, info: TargetFile, dest: Path) -> None:
+    """Download `info` to `dest` through TUF's verification (no file left on a mismatch)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(f".{dest.name}.partial")
     try:
@@ -115,7 +153,6 @@ def download(
         partial.replace(dest)
     finally:
         partial.unlink(missing_ok=True)
-    return facts, dest
 
 
 def _open(
@@ -219,11 +256,6 @@ def _facts(session: _Session, info: TargetFile) -> TargetFacts:
     metadata_dir = session.context.metadata_dir
     role = _delegating_role(metadata_dir, info.path)
     custom = info.custom.get("cloned") if isinstance(info.custom, dict) else None
-    versions = {}
-    for name in (*TOP, role):
-        cached = _cached(metadata_dir, name)
-        if cached is not None:
-            versions[name] = cached.signed.version
     return TargetFacts(
         registry=session.context.registry,
         target=info.path,
@@ -231,8 +263,18 @@ def _facts(session: _Session, info: TargetFile) -> TargetFacts:
         sha256=info.hashes["sha256"],
         role=role,
         declared=custom if isinstance(custom, dict) else {},
-        versions=versions,
+        versions=_versions(metadata_dir, role),
     )
+
+
+def _versions(metadata_dir: Path, role: str) -> dict[str, int]:
+    """The versions of the trusted metadata cached for the top roles and `role`."""
+    versions = {}
+    for name in (*TOP, role):
+        cached = _cached(metadata_dir, name)
+        if cached is not None:
+            versions[name] = cached.signed.version
+    return versions
 
 
 def _delegating_role(metadata_dir: Path, target: str) -> str:
