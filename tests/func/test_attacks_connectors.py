@@ -1,0 +1,207 @@
+"""Attacks on the connector supply chain, as a hostile publisher, a hostile contributor or
+someone with write access to the registry or the working tree would make them: each test
+builds the attack through the real commands and asserts it is held (nothing unapproved or
+unverified installed, one clear error, nothing written)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import commit_all, write
+from tests.func.engine_helpers import Team
+from tests.func.registry_helpers import (
+    Publisher,
+    approve_pending,
+    connector_yaml,
+    make_publisher,
+    weather_team,
+)
+
+
+@pytest.fixture
+def installed(repo: Path, tmp_path: Path) -> tuple[Team, Publisher]:
+    team, publisher = weather_team(repo, tmp_path)
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    return team, publisher
+
+
+def store_servers(repo: Path) -> list[str]:
+    folder = repo / ".cloned" / "state" / "store" / "sha256"
+    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    return [(entry / "server.py").read_text() for entry in entries]
+
+
+def republish(
+    publisher: Publisher, archive: Path, target: str, declared: dict[str, object] | None = None
+) -> None:
+    """What a hostile publisher (or whoever holds its key) does without Cloned's commands:
+    sign other bytes under a target path that is published already (the command refuses)."""
+    from securesystemslib.signer import Signer
+    from tuf.api.metadata import TargetFile
+
+    from reconciler.clock import now
+    from reconciler.packages.registry.repository import Expiries, load
+    from reconciler.packages.registry.signing import load_signer
+
+    repo = load(publisher.folder)
+    targets = repo.roles["acme"].signed.targets
+    info = TargetFile.from_file(target, str(archive), ["sha256"])
+    info.unrecognized_fields["custom"] = {
+        "cloned": declared or targets[target].unrecognized_fields["custom"]["cloned"]
+    }
+    name = f"{info.hashes['sha256']}.{target.rpartition('/')[2]}"
+    shutil.copyfile(archive, publisher.folder / "targets" / "acme" / name)
+    targets[target] = info
+    signers: dict[str, list[Signer]] = {
+        "acme": [load_signer(publisher.key("acme"))],
+        "snapshot": [load_signer(publisher.key("online"))],
+    }
+    repo.commit(["acme"], signers, expiries=Expiries(), now=now())
+
+
+def set_version(team: Team, publisher: Publisher, version: str) -> None:
+    write(team.repo, ".cloned/connectors.yaml", connector_yaml(publisher, version))
+    commit_all(team.repo, f"weather {version}")
+
+
+def test_a_version_republished_after_its_approval_is_not_installed_on_that_approval(
+    installed: tuple[Team, Publisher], tmp_path: Path
+) -> None:
+    team, publisher = installed
+    publisher.publish(tmp_path / "scratch", "1.1.0", tools="[forecast, alerts]")
+    set_version(team, publisher, "1.1.0")
+    assert team.run("apply").code == 3
+    approve_pending(team)
+    # The publisher signs other bytes under the same name and version after the approval.
+    src = tmp_path / "evil"
+    write(
+        src, "connector.yaml", (tmp_path / "scratch" / "src-1.1.0" / "connector.yaml").read_text()
+    )
+    write(src, "server.py", "# evil 1.1.0\n")
+    publisher.run("connectors", "pack", str(src), "--out", str(tmp_path / "evil.tar.gz"))
+    republish(publisher, tmp_path / "evil.tar.gz", "acme/weather-1.1.0.tar.gz")
+    applied = team.run("apply")
+    assert applied.code == 3, applied.out + applied.err
+    assert not any("evil" in text for text in store_servers(team.repo))
+    # The registry really serves the other bytes: approved on their own, they install.
+    approve_pending(team)
+    assert team.run("apply").code == 0
+    assert store_servers(team.repo) == ["# evil 1.1.0\n"]
+
+
+def test_a_registry_repointed_in_the_same_change_as_an_upgrade_is_gated(
+    installed: tuple[Team, Publisher], tmp_path: Path
+) -> None:
+    team, _ = installed
+    other = make_publisher(tmp_path / "other", team.repo / "reg2")
+    other.publish(tmp_path / "other" / "scratch", "1.0.1")
+    # Same publisher name and tools; another root of trust, slipped in beside a patch upgrade.
+    write(team.repo, ".cloned/connectors.yaml", connector_yaml(other, "1.0.1", url="file:reg2"))
+    commit_all(team.repo, "weather 1.0.1")
+    plan = team.run("plan")
+    assert "baseline/registry-change" in plan.out, plan.out
+    assert team.run("apply").code == 3
+    assert store_servers(team.repo) == [
+        "import sys\nfor line in sys.stdin:\n    pass\n# weather 1.0.0\n"
+    ]
+
+
+def test_a_folder_changed_after_its_approval_is_not_installed_on_that_approval(
+    repo: Path, tmp_path: Path
+) -> None:
+    team = echo_team(repo, tmp_path)
+    write(repo, "tools/echo/server.py", "print('v2')\n")
+    commit_all(repo, "echo v2")
+    assert team.run("apply").code == 3
+    approve_pending(team)
+    write(repo, "tools/echo/server.py", "print('evil')\n")  # after the review, before apply
+    applied = team.run("apply")
+    assert applied.code == 3, applied.out + applied.err
+    assert "print('evil')\n" not in echo_servers(repo)
+    assert echo_servers(repo) == ["print('v1')\n"]
+
+
+def test_a_folder_that_links_outside_the_repository_is_refused(repo: Path, tmp_path: Path) -> None:
+    team = echo_team(repo, tmp_path)
+    outside = tmp_path / "outside"
+    shutil.copytree(repo / "tools" / "echo", outside)
+    shutil.rmtree(repo / "tools" / "echo")
+    os.symlink(outside, repo / "tools" / "echo")
+    plan = team.run("plan")
+    assert plan.code == 1, plan.out
+    assert "tools/echo" in plan.err and "leaves the repository" in plan.err
+
+
+def test_a_link_inside_a_folder_source_is_refused_at_plan(repo: Path, tmp_path: Path) -> None:
+    team = echo_team(repo, tmp_path)
+    secret = tmp_path / "id_ed25519"
+    secret.write_text("private\n")
+    os.symlink(secret, repo / "tools" / "echo" / "key")
+    plan = team.run("plan")
+    assert plan.code == 1, plan.out
+    assert "unsafe-entry" in plan.err or "symlink" in plan.err
+    assert all("private" not in text for text in echo_servers(repo))
+
+
+MANIFEST_ECHO = """\
+name: echo
+version: 0.1.0
+publisher: team
+run: {command: [python, server.py]}
+tools: [echo]
+"""
+ECHO = """\
+apiVersion: cloned/v1
+kind: Connector
+metadata: {name: echo}
+spec:
+  source: {path: tools/echo}
+  version: 0.1.0
+  publisher: team
+"""
+
+
+def echo_team(repo: Path, tmp_path: Path) -> Team:
+    """The weather team with a folder connector `echo` (tools/echo) applied at v1."""
+    team, _ = weather_team(repo, tmp_path)
+    write(repo, "tools/echo/connector.yaml", MANIFEST_ECHO)
+    write(repo, "tools/echo/server.py", "print('v1')\n")
+    write(repo, ".cloned/echo.yaml", ECHO)
+    commit_all(repo, "echo connector")
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    return team
+
+
+def echo_servers(repo: Path) -> list[str]:
+    folder = repo / ".cloned" / "state" / "store" / "sha256"
+    return [
+        (entry / "server.py").read_text()
+        for entry in sorted(folder.iterdir())
+        if (entry / "connector.yaml").read_text().startswith("name: echo")
+    ]
+
+
+@pytest.mark.parametrize("record", ["{not json", "[1, 2]", '{"tree": 7}', '{"env": "x"}'])
+def test_a_damaged_install_record_stops_an_upgrade_with_one_clear_error(
+    installed: tuple[Team, Publisher], tmp_path: Path, record: str
+) -> None:
+    team, publisher = installed
+    with sqlite3.connect(team.repo / ".cloned" / "state" / "cloned.db") as connection:
+        connection.execute("UPDATE installs SET record = ?", (record,))
+    publisher.publish(tmp_path / "scratch", "1.0.1")
+    set_version(team, publisher, "1.0.1")
+    applied = team.run("apply")
+    assert applied.code == 1, applied.out + applied.err
+    assert "internal error" not in applied.err
+    assert (
+        "connector.weather (update) FAILED: .cloned/state/cloned.db: the install record of "
+        "connector.weather is damaged" in applied.out
+    )
+    assert ["# weather 1.0.0" in text for text in store_servers(team.repo)] == [True]
