@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.load.files import CLONED_DIR
+from reconciler.model.manifest import Manifest
 from reconciler.packages.archive import extract
 from reconciler.packages.declared import declared_block
 from reconciler.packages.refusal import PackageRefused
@@ -92,7 +93,6 @@ def _stage_and_store(root: Path, package: Mapping[str, Any]) -> tuple[Tree, dict
 def _fetch_registry(
     root: Path, package: Mapping[str, Any], staging: Path, unpacked: Path
 ) -> tuple[Tree, dict[str, int]]:
-    from reconciler.load.manifest import read_manifest
     from reconciler.packages.registry import client
 
     pinned = package["registry"]
@@ -118,7 +118,7 @@ def _fetch_registry(
             hint="plan again to see what the registry serves now",
         )
     tree = extract(archive, unpacked)
-    manifest = read_manifest((unpacked / "connector.yaml").read_bytes(), pinned["target"])
+    manifest = _package_manifest(unpacked, tree, pinned["target"])
     if declared_block(manifest) != package["declared"]:
         raise PackageRefused(
             "manifest-mismatch",
@@ -126,6 +126,21 @@ def _fetch_registry(
             "what the registry's signed metadata declares",
         )
     return tree, dict(facts.versions)
+
+
+def _package_manifest(unpacked: Path, tree: Tree, where: str) -> Manifest:
+    """The `connector.yaml` the package brings, as extracted: a signed archive without one, or
+    with one that does not validate, is refused by name rather than read half way."""
+    from reconciler.load.manifest import MAX_MANIFEST_BYTES
+    from reconciler.packages.pins import MANIFEST_FILE, parse_manifest
+
+    entry = next((f for f in tree.files if f.path == MANIFEST_FILE), None)
+    if entry is None or entry.size > MAX_MANIFEST_BYTES:
+        raise PackageRefused(
+            "invalid-manifest",
+            f"{where}: no {MANIFEST_FILE} of at most {MAX_MANIFEST_BYTES:,} bytes in the package",
+        )
+    return parse_manifest((unpacked / MANIFEST_FILE).read_bytes(), f"{where}:{MANIFEST_FILE}")
 
 
 def _registry_package(target: str, version: str) -> str:
