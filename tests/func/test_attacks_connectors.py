@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import commit_all, write
-from tests.func.engine_helpers import Team
+from tests.func.engine_helpers import MASK_PACK, TOKEN, Team
 from tests.func.registry_helpers import (
     Publisher,
     approve_pending,
@@ -205,3 +205,98 @@ def test_a_damaged_install_record_stops_an_upgrade_with_one_clear_error(
         "connector.weather is damaged" in applied.out
     )
     assert ["# weather 1.0.0" in text for text in store_servers(team.repo)] == [True]
+
+
+def hostile_archive(tmp_path: Path, files: dict[str, str], name: str = "hostile") -> Path:
+    """A gzip tar of `files`, made by hand (not by `cloned connectors pack`)."""
+    import io
+    import tarfile
+
+    out = tmp_path / f"{name}.tar.gz"
+    with tarfile.open(out, "w:gz") as archive:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return out
+
+
+def signed_declared(publisher: Publisher, version: str) -> dict[str, object]:
+    from reconciler.packages.registry.repository import load
+
+    targets = load(publisher.folder).roles["acme"].signed.targets
+    info = targets[f"acme/weather-{version}.tar.gz"]
+    return dict(info.unrecognized_fields["custom"]["cloned"])
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"server.py": "# no manifest\n"}, "no connector.yaml of at most"),
+        (
+            {"connector.yaml": "name: [\n", "server.py": "x\n"},
+            "acme/weather-1.0.1.tar.gz:connector.yaml:",
+        ),
+        (
+            {
+                "connector.yaml": "name: weather\nversion: 1.0.1\npublisher: acme\n"
+                "run: {command: [python, server.py]}\ntools: [forecast, shell]\n",
+                "server.py": "# widened\n",
+            },
+            "differs from what the registry's signed metadata declares",
+        ),
+    ],
+    ids=["no-manifest", "broken-manifest", "manifest-widens"],
+)
+def test_a_signed_archive_whose_manifest_is_not_the_signed_one_is_refused_at_install(
+    installed: tuple[Team, Publisher], tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    team, publisher = installed
+    publisher.publish(tmp_path / "scratch", "1.0.1")
+    archive = hostile_archive(tmp_path, files)
+    # The plan shows the signed declared block (nothing widened), the archive holds another.
+    republish(publisher, archive, "acme/weather-1.0.1.tar.gz", signed_declared(publisher, "1.0.1"))
+    set_version(team, publisher, "1.0.1")
+    applied = team.run("apply")
+    assert applied.code == 1, applied.out + applied.err
+    assert "internal error" not in applied.err
+    assert "connector.weather (update) FAILED" in applied.out
+    assert message in applied.out
+    assert ["# weather 1.0.0" in text for text in store_servers(team.repo)] == [True]
+
+
+def test_a_secret_in_a_package_description_never_reaches_an_output(
+    repo: Path, tmp_path: Path
+) -> None:
+    team, publisher = weather_team(repo, tmp_path)
+    team.edit(".cloned/workspace.yaml", "policyPacks: [baseline]", "policyPacks: [baseline, masks]")
+    write(repo, ".cloned/masks.yaml", MASK_PACK)
+    commit_all(repo, "masks")
+    assert team.run("apply").code == 0
+    scratch = tmp_path / "scratch"
+    publisher.publish(scratch, "1.0.1")
+    declared = signed_declared(publisher, "1.0.1")
+    declared["description"] = f"Forecasts. Debug key {TOKEN}"
+    manifest = (scratch / "src-1.0.1" / "connector.yaml").read_text()
+    write(
+        scratch / "src-1.0.1",
+        "connector.yaml",
+        manifest.replace("Forecasts.", f"Forecasts. Debug key {TOKEN}"),
+    )
+    packed = tmp_path / "leaky.tar.gz"
+    publisher.run("connectors", "pack", str(scratch / "src-1.0.1"), "--out", str(packed))
+    republish(publisher, packed, "acme/weather-1.0.1.tar.gz", declared)
+    set_version(team, publisher, "1.0.1")
+    outputs = [team.run("plan"), team.run("plan", "--json"), team.run("plan", "--out", "p.json")]
+    outputs += [team.run("show", "p.json"), team.run("apply")]
+    outputs += [team.run("audit", "log", "--json"), team.run("approvals", "list", "--json")]
+    assert outputs[-3].code == 0, outputs[-3].out + outputs[-3].err
+    for result in outputs:
+        assert TOKEN not in result.out + result.err
+    assert "[REDACTED]" in outputs[1].out
+    files = [repo / "p.json", repo / ".cloned" / "cloned.lock"]
+    files += list((repo / ".cloned" / "audit").rglob("*"))
+    for path in files:
+        if path.is_file():
+            assert TOKEN not in path.read_text(), path
