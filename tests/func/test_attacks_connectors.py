@@ -300,3 +300,37 @@ def test_a_secret_in_a_package_description_never_reaches_an_output(
     for path in files:
         if path.is_file():
             assert TOKEN not in path.read_text(), path
+
+
+TIME = """\
+apiVersion: cloned/v1
+kind: Connector
+metadata: {name: time}
+spec:
+  source: {pypi: {package: mcp-server-time, lock: locks/time.txt}}
+  version: 0.6.2
+  publisher: pypi
+"""
+
+
+def test_a_pypi_lock_edited_after_its_approval_is_not_installed_on_that_approval(
+    installed: tuple[Team, Publisher],
+) -> None:
+    team, _ = installed
+    write(team.repo, ".cloned/locks/time.txt", f"mcp-server-time==0.6.2 --hash=sha256:{'a' * 64}\n")
+    write(team.repo, ".cloned/time.yaml", TIME)
+    commit_all(team.repo, "time connector")
+    assert team.run("apply").code == 3
+    approve_pending(team)
+    # After the review, the lock gains a distribution nobody approved.
+    write(
+        team.repo,
+        ".cloned/locks/time.txt",
+        f"evil==1.0 --hash=sha256:{'b' * 64}\nmcp-server-time==0.6.2 --hash=sha256:{'a' * 64}\n",
+    )
+    applied = team.run("apply")
+    assert applied.code == 3, applied.out + applied.err
+    assert "connector.time (create) applied" not in applied.out
+    assert "connector.time (create) awaiting approval" in applied.out
+    assert "approves an earlier version of this change" in applied.err
+    assert not (team.repo / ".cloned" / "state" / "envs").exists()
