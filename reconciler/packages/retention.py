@@ -81,10 +81,13 @@ def archive_connector(
     final = root / ARCHIVE / archive_id
     if final.exists():  # the same plan deleting the same connector again: already archived
         return _read(final)
-    partial = root / ARCHIVE / f"{PARTIAL}{archive_id}"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True, mode=0o700)
+    # An earlier delete of this connector killed half way may hold its data already: that
+    # archive is finished, never removed nor left aside for a new one without the data.
+    partial = _leftover(root, name) or root / ARCHIVE / f"{PARTIAL}{archive_id}"
+    archive_id = partial.name.removeprefix(PARTIAL)
+    final = root / ARCHIVE / archive_id
+    partial.mkdir(parents=True, mode=0o700, exist_ok=True)
+    shutil.rmtree(partial / "package", ignore_errors=True)  # a copy: exported again below
     manifest = {
         "format": FORMAT,
         "id": archive_id,
@@ -98,10 +101,18 @@ def archive_connector(
     }
     write_atomic(partial / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     data = data_folder(root, name)
-    if data.is_dir():
+    if data.is_dir() and not (partial / "data").exists():
         os.rename(data, partial / "data")
     os.rename(partial, final)
     return _read(final)
+
+
+def _leftover(root: Path, name: str) -> Path | None:
+    """The newest half-made archive of connector `name`, if a killed delete left one."""
+    own = re.compile(rf"^{re.escape(PARTIAL + name)}-\d{{8}}T\d{{6}}Z-[0-9a-f]{{8}}$")
+    folder = root / ARCHIVE
+    found = sorted(p for p in folder.glob(f"{PARTIAL}*") if own.match(p.name))
+    return found[-1] if found else None
 
 
 def _export_package(root: Path, install: Mapping[str, Any] | None, dest: Path) -> bool:
