@@ -5,6 +5,7 @@ unverified installed, one clear error, nothing written)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -334,3 +335,38 @@ def test_a_pypi_lock_edited_after_its_approval_is_not_installed_on_that_approval
     assert "connector.time (create) awaiting approval" in applied.out
     assert "approves an earlier version of this change" in applied.err
     assert not (team.repo / ".cloned" / "state" / "envs").exists()
+
+
+@pytest.mark.parametrize("same_second", [True, False], ids=["same-second", "later"])
+def test_a_delete_killed_between_moving_the_data_and_naming_the_archive_loses_no_data(
+    installed: tuple[Team, Publisher], same_second: bool
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    team, publisher = installed
+    state = team.repo / ".cloned" / "state"
+    write(state / "connectors" / "weather" / "data", "forecast.txt", "sunny\n")
+    write(team.repo, ".cloned/connectors.yaml", connector_yaml(publisher).split("---")[0])
+    commit_all(team.repo, "retire weather")
+    assert team.run("apply").code == 3
+    approve_pending(team)
+    moment = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    clock = {"CLONED_NOW": moment.isoformat()}
+    plan = json.loads(team.run("plan", "--json", env=clock).out)
+    # What a kill leaves after the data moved into the half-made archive (the delete's
+    # transaction never committed, so the connector is still applied and is deleted again).
+    archive_id = f"weather-{moment:%Y%m%dT%H%M%SZ}-{plan['plan_id'].removeprefix('sha256:')[:8]}"
+    partial = state / "archive" / f".partial-{archive_id}"
+    partial.mkdir(parents=True)
+    manifest = {"format": "cloned.archive/v1", "id": archive_id, "name": "weather"}
+    manifest |= {"address": "connector.weather", "archived_at": moment.isoformat()}
+    manifest |= {"plan_id": plan["plan_id"], "state": {}, "install": {}, "package": False}
+    (partial / "manifest.json").write_text(json.dumps(manifest))
+    os.rename(state / "connectors" / "weather" / "data", partial / "data")
+    if not same_second:
+        clock = {"CLONED_NOW": (moment + timedelta(seconds=5)).isoformat()}
+    applied = team.run("apply", env=clock)
+    assert applied.code == 0, applied.out + applied.err
+    kept = list((state / "archive").rglob("forecast.txt"))
+    assert [path.read_text() for path in kept] == ["sunny\n"]
+    assert kept[0].parent.parent.name.startswith("weather-"), kept
