@@ -358,7 +358,8 @@ def test_a_delete_killed_between_moving_the_data_and_naming_the_archive_loses_no
     archive_id = f"weather-{moment:%Y%m%dT%H%M%SZ}-{plan['plan_id'].removeprefix('sha256:')[:8]}"
     partial = state / "archive" / f".partial-{archive_id}"
     partial.mkdir(parents=True)
-    manifest = {"format": "cloned.archive/v1", "id": archive_id, "name": "weather"}
+    manifest: dict[str, object] = {"format": "cloned.archive/v1", "id": archive_id}
+    manifest |= {"name": "weather"}
     manifest |= {"address": "connector.weather", "archived_at": moment.isoformat()}
     manifest |= {"plan_id": plan["plan_id"], "state": {}, "install": {}, "package": False}
     (partial / "manifest.json").write_text(json.dumps(manifest))
