@@ -19,6 +19,7 @@ from tests.func.registry_helpers import (
     Publisher,
     approve_pending,
     connector_yaml,
+    events,
     make_publisher,
     weather_team,
 )
@@ -371,3 +372,61 @@ def test_a_delete_killed_between_moving_the_data_and_naming_the_archive_loses_no
     kept = list((state / "archive").rglob("forecast.txt"))
     assert [path.read_text() for path in kept] == ["sunny\n"]
     assert kept[0].parent.parent.name.startswith("weather-"), kept
+
+
+def _entry(
+    name: str, data: bytes = b"", kind: bytes = b"0", link: str = ""
+) -> tuple[object, bytes]:
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size, info.mode = kind, link, len(data), 0o644
+    return info, data
+
+
+ESCAPES = {
+    "traversal": [_entry("../../../escaped.py", b"x")],
+    "absolute": [_entry("/tmp/escaped.py", b"x")],
+    "symlink": [_entry("server.py", kind=b"2", link="/etc/passwd")],
+    "hardlink": [_entry("server.py", kind=b"1", link="/etc/passwd")],
+    "device": [_entry("dev", kind=b"3")],
+}
+
+
+@pytest.mark.parametrize("attack", [*ESCAPES, "bomb"])
+def test_a_signed_archive_that_escapes_or_explodes_is_refused_through_apply(
+    installed: tuple[Team, Publisher], tmp_path: Path, attack: str
+) -> None:
+    import gzip
+    import io
+    import tarfile
+
+    team, publisher = installed
+    publisher.publish(tmp_path / "scratch", "1.0.1")
+    manifest = (tmp_path / "scratch" / "src-1.0.1" / "connector.yaml").read_bytes()
+    out = tmp_path / "hostile.tar.gz"
+    if attack == "bomb":
+        # A header promising 300 MB: refused on the header, before a byte is written.
+        info, _ = _entry("bomb")
+        assert isinstance(info, tarfile.TarInfo)
+        info.size = 300 * 1024 * 1024
+        raw = info.tobuf(tarfile.PAX_FORMAT) + bytes(1024 * 1024)
+        out.write_bytes(gzip.compress(raw, mtime=0))
+    else:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for info, data in [_entry("connector.yaml", manifest), *ESCAPES[attack]]:
+                assert isinstance(info, tarfile.TarInfo)
+                archive.addfile(info, io.BytesIO(data))
+        out.write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
+    republish(publisher, out, "acme/weather-1.0.1.tar.gz", signed_declared(publisher, "1.0.1"))
+    set_version(team, publisher, "1.0.1")
+    applied = team.run("apply")
+    assert applied.code == 1, applied.out + applied.err
+    assert "internal error" not in applied.err
+    assert "connector.weather (update) FAILED" in applied.out
+    (refusal,) = events(team, "connector.refused")
+    wanted = "too-large" if attack == "bomb" else "unsafe-entry"
+    assert refusal["payload"]["reason"] == wanted  # type: ignore[index]
+    assert not list(tmp_path.rglob("escaped.py")) and not Path("/tmp/escaped.py").exists()
+    assert ["# weather 1.0.0" in text for text in store_servers(team.repo)] == [True]
