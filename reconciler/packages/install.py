@@ -13,7 +13,7 @@ and nothing incomplete ever carries its final name.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,18 +57,26 @@ def data_folder(root: Path, name: str) -> Path:
     return root / DATA / name / "data"
 
 
-def install(*, root: Path, name: str, package: Mapping[str, Any], at: str) -> Installed:
+def install(
+    *,
+    root: Path,
+    name: str,
+    package: Mapping[str, Any],
+    at: str,
+    trusted_envs: Collection[str] = (),
+) -> Installed:
     """Install the pinned `package` of connector `name`; `PackageRefused` when the source no
-    longer holds exactly what was pinned."""
+    longer holds exactly what was pinned. An environment already on disk is reused only when
+    its files digest is in `trusted_envs` (the install records Cloned keeps)."""
     source = package["source"]
     if source == "pypi":
-        record = _install_pypi(root, package)
+        record = _install_pypi(root, package, trusted_envs)
     else:
         tree, versions = _stage_and_store(root, package)
         record = {"source": source, "tree": tree.digest, "files": len(tree.files)}
         if versions is not None:
             record["versions"] = versions  # the TUF metadata versions it was verified at
-        env = _requirements_env(root, tree.digest, package)
+        env = _requirements_env(root, tree.digest, package, trusted_envs)
         if env is not None:
             record["env"] = env
     folder = data_folder(root, name)
@@ -175,7 +183,7 @@ def _copy_local(root: Path, package: Mapping[str, Any], unpacked: Path) -> Tree:
 
 
 def _requirements_env(
-    root: Path, tree_digest: str, package: Mapping[str, Any]
+    root: Path, tree_digest: str, package: Mapping[str, Any], trusted: Collection[str]
 ) -> dict[str, Any] | None:
     """The environment a package's `requirements:` lock asks for, built from the store copy."""
     from reconciler.packages.pypi import build_env, read_lock
@@ -186,11 +194,13 @@ def _requirements_env(
     entry = store_of(root).path(tree_digest)
     assert entry is not None
     lock = read_lock((entry / rel).read_bytes(), f"{package.get('digest')}:{rel}")
-    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32])
+    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32], trusted=trusted)
     return _env_record(root, env.path, env.lock_digest, env.files_digest)
 
 
-def _install_pypi(root: Path, package: Mapping[str, Any]) -> dict[str, Any]:
+def _install_pypi(
+    root: Path, package: Mapping[str, Any], trusted: Collection[str]
+) -> dict[str, Any]:
     from reconciler.packages.pypi import build_env, read_lock
 
     pinned = package["pypi"]
@@ -207,7 +217,7 @@ def _install_pypi(root: Path, package: Mapping[str, Any]) -> dict[str, Any]:
             f"{where}: the lock changed since the plan pinned it ({pinned['lockDigest']})",
             hint="plan again to review the change",
         )
-    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32])
+    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32], trusted=trusted)
     entry = package["declared"]["run"]["command"][0]
     env.entry(entry)  # refuses a package without the console script it is started by
     return {

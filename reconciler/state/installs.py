@@ -84,6 +84,17 @@ def trees_in_use(connection: Connection) -> set[str]:
     }
 
 
+def env_digests(connection: Connection) -> set[str]:
+    """The files digests of the environments some install record holds: the only ones an
+    install may reuse, since Cloned built them (read inside the transaction)."""
+    found = set()
+    for address, text in connection.execute("SELECT address, record FROM installs").fetchall():
+        env = parse_record(address, text).get("env")
+        if isinstance(env, dict):
+            found.add(str(env["filesDigest"]))
+    return found
+
+
 def parse_record(address: str, text: str) -> dict[str, Any]:
     """The install record stored as `text`; `StateUnavailable` naming the database and the
     connector when it is not one (a damaged or hand-edited row must stop an upgrade, a delete
