@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import commit_all, write
+from tests.conftest import commit_all, git, write
 from tests.func.engine_helpers import MASK_PACK, TOKEN, Team
 from tests.func.registry_helpers import (
     Publisher,
@@ -23,6 +23,7 @@ from tests.func.registry_helpers import (
     make_publisher,
     weather_team,
 )
+from tests.wheelhouse import TIME_PACKAGE, TIME_VERSION, pip_settings
 
 
 @pytest.fixture
@@ -430,3 +431,45 @@ def test_a_signed_archive_that_escapes_or_explodes_is_refused_through_apply(
     assert refusal["payload"]["reason"] == wanted  # type: ignore[index]
     assert not list(tmp_path.rglob("escaped.py")) and not Path("/tmp/escaped.py").exists()
     assert ["# weather 1.0.0" in text for text in store_servers(team.repo)] == [True]
+
+
+def plant_env(repo: Path, lock_text: str) -> Path:
+    """What a hostile contributor commits beside a reviewed lock: a "completed" environment
+    for that lock, with its own marker, holding a console script of their own."""
+    from reconciler.canonical import canonical_json
+    from reconciler.canonical import digest as canonical_digest
+    from reconciler.packages.pypi import read_lock
+    from reconciler.packages.pypi.env import MARKER, MARKER_FORMAT, hash_tree
+
+    lock = read_lock(lock_text.encode(), "lock")
+    env = repo / ".cloned" / "state" / "envs" / lock.digest.removeprefix("sha256:")[:32]
+    write(env, "bin/mcp-server-time", "#!/bin/sh\necho planted\n")
+    (env / "bin" / "mcp-server-time").chmod(0o755)
+    files = hash_tree(env)
+    marker = {"format": MARKER_FORMAT, "lock_digest": lock.digest, "files": files}
+    marker["files_digest"] = canonical_digest(files)
+    (env / MARKER).write_bytes(canonical_json(marker))
+    return env
+
+
+def test_an_environment_committed_beside_an_approved_lock_is_never_used(
+    installed: tuple[Team, Publisher], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team, _ = installed
+    for key, value in pip_settings(tmp_path / "pip").items():
+        monkeypatch.setenv(key, value)
+    lock_text = f"{TIME_PACKAGE}=={TIME_VERSION} --hash=sha256:{'a' * 64}\n"
+    write(team.repo, ".cloned/locks/time.txt", lock_text)
+    write(team.repo, ".cloned/time.yaml", TIME.replace("0.6.2", TIME_VERSION))
+    env = plant_env(team.repo, lock_text)
+    commit_all(team.repo, "time connector")
+    git("add", "-f", ".cloned/state/envs", cwd=team.repo)
+    git("commit", "-qm", "and its environment", cwd=team.repo)
+    assert team.run("apply").code == 3
+    approve_pending(team)  # the reviewer approves the lock they see in the plan
+    applied = team.run("apply")
+    assert "connector.time (create) applied" not in applied.out, applied.out
+    assert applied.code == 1, applied.out + applied.err
+    # Rebuilt from the lock instead: pip checks the one real wheel against the approved hash.
+    assert "does not match the hash in the lock" in applied.out
+    assert not (env / "bin" / "mcp-server-time").exists()
