@@ -473,3 +473,54 @@ def test_an_environment_committed_beside_an_approved_lock_is_never_used(
     # Rebuilt from the lock instead: pip checks the one real wheel against the approved hash.
     assert "does not match the hash in the lock" in applied.out
     assert not (env / "bin" / "mcp-server-time").exists()
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b'{"signed": 1}'])
+@pytest.mark.parametrize("where", ["cache", "registry"])
+def test_damaged_tuf_metadata_is_one_clear_error_and_installs_nothing(
+    installed: tuple[Team, Publisher], tmp_path: Path, damage: bytes, where: str
+) -> None:
+    team, publisher = installed
+    publisher.publish(tmp_path / "scratch", "1.0.1")
+    set_version(team, publisher, "1.0.1")
+    if where == "cache":
+        folders = list((team.repo / ".cloned" / "state" / "registries").rglob("metadata"))
+    else:
+        folders = [publisher.folder / "metadata"]
+    for folder in folders:
+        for name in ("timestamp.json", "root.json", "snapshot.json", "acme.json"):
+            for found in folder.glob(f"*{name}"):
+                if where == "cache" or name == "timestamp.json":
+                    found.write_bytes(damage)
+    applied = team.run("apply")
+    assert "internal error" not in applied.err, applied.err
+    servers = store_servers(team.repo)
+    if where == "registry":
+        assert applied.code == 1, applied.out + applied.err
+        assert 'registry "acme", package acme/weather 1.0.1: timestamp.json: tampered' in (
+            applied.err
+        )
+        assert ["# weather 1.0.0" in text for text in servers] == [True]
+    else:  # the client's own cache is only a cache: the registry's signed metadata wins
+        assert applied.code == 0, applied.out + applied.err
+        assert ["# weather 1.0.1" in text for text in servers] == [True]
+
+
+@pytest.mark.parametrize("how", ["dotdot", "symlink"])
+def test_a_file_registry_outside_the_repository_is_refused(
+    repo: Path, tmp_path: Path, how: str
+) -> None:
+    team, publisher = weather_team(repo, tmp_path)
+    outside = tmp_path / "outside-reg"
+    shutil.move(publisher.folder, outside)
+    if how == "symlink":
+        os.symlink(outside, repo / "reg")
+        url = "file:reg"
+    else:
+        url = "file:../outside-reg"
+    write(repo, ".cloned/connectors.yaml", connector_yaml(publisher, url=url))
+    commit_all(repo, "registry elsewhere")
+    plan = team.run("plan")
+    assert plan.code == 1, plan.out
+    assert f"registry url {url}: a file: registry must be inside the repository" in plan.err
+    assert not (repo / ".cloned" / "state" / "store").exists()
