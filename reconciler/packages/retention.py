@@ -6,7 +6,8 @@ purge --older-than D` removes old archives, never one younger than the Workspace
 An archive is written under a temporary name and renamed into place once its manifest, its
 package copy and its data are all inside, so a crash leaves either no archive (the connector
 still installed) or a whole one; a leftover temporary folder that holds a manifest is finished
-the next time archives are listed.
+the next time archives are listed, and the next delete of the same connector continues its own
+leftover (which may hold the data already) rather than starting another.
 """
 
 from __future__ import annotations
