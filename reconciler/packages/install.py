@@ -13,12 +13,13 @@ and nothing incomplete ever carries its final name.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.load.files import CLONED_DIR
+from reconciler.model.manifest import Manifest
 from reconciler.packages.archive import extract
 from reconciler.packages.declared import declared_block
 from reconciler.packages.refusal import PackageRefused
@@ -56,18 +57,26 @@ def data_folder(root: Path, name: str) -> Path:
     return root / DATA / name / "data"
 
 
-def install(*, root: Path, name: str, package: Mapping[str, Any], at: str) -> Installed:
+def install(
+    *,
+    root: Path,
+    name: str,
+    package: Mapping[str, Any],
+    at: str,
+    trusted_envs: Collection[str] = (),
+) -> Installed:
     """Install the pinned `package` of connector `name`; `PackageRefused` when the source no
-    longer holds exactly what was pinned."""
+    longer holds exactly what was pinned. An environment already on disk is reused only when
+    its files digest is in `trusted_envs` (the install records Cloned keeps)."""
     source = package["source"]
     if source == "pypi":
-        record = _install_pypi(root, package)
+        record = _install_pypi(root, package, trusted_envs)
     else:
         tree, versions = _stage_and_store(root, package)
         record = {"source": source, "tree": tree.digest, "files": len(tree.files)}
         if versions is not None:
             record["versions"] = versions  # the TUF metadata versions it was verified at
-        env = _requirements_env(root, tree.digest, package)
+        env = _requirements_env(root, tree.digest, package, trusted_envs)
         if env is not None:
             record["env"] = env
     folder = data_folder(root, name)
@@ -92,7 +101,6 @@ def _stage_and_store(root: Path, package: Mapping[str, Any]) -> tuple[Tree, dict
 def _fetch_registry(
     root: Path, package: Mapping[str, Any], staging: Path, unpacked: Path
 ) -> tuple[Tree, dict[str, int]]:
-    from reconciler.load.manifest import read_manifest
     from reconciler.packages.registry import client
 
     pinned = package["registry"]
@@ -109,7 +117,7 @@ def _fetch_registry(
         dest=staging / "download.tar.gz",
     )
     tree = extract(archive, unpacked)
-    manifest = read_manifest((unpacked / "connector.yaml").read_bytes(), pinned["target"])
+    manifest = _package_manifest(unpacked, tree, pinned["target"])
     if declared_block(manifest) != package["declared"]:
         raise PackageRefused(
             "manifest-mismatch",
@@ -117,6 +125,21 @@ def _fetch_registry(
             "what the registry's signed metadata declares",
         )
     return tree, versions
+
+
+def _package_manifest(unpacked: Path, tree: Tree, where: str) -> Manifest:
+    """The `connector.yaml` the package brings, as extracted: a signed archive without one, or
+    with one that does not validate, is refused by name rather than read half way."""
+    from reconciler.load.manifest import MAX_MANIFEST_BYTES
+    from reconciler.packages.pins import MANIFEST_FILE, parse_manifest
+
+    entry = next((f for f in tree.files if f.path == MANIFEST_FILE), None)
+    if entry is None or entry.size > MAX_MANIFEST_BYTES:
+        raise PackageRefused(
+            "invalid-manifest",
+            f"{where}: no {MANIFEST_FILE} of at most {MAX_MANIFEST_BYTES:,} bytes in the package",
+        )
+    return parse_manifest((unpacked / MANIFEST_FILE).read_bytes(), f"{where}:{MANIFEST_FILE}")
 
 
 def _registry_package(target: str, version: str) -> str:
@@ -151,7 +174,7 @@ def _copy_local(root: Path, package: Mapping[str, Any], unpacked: Path) -> Tree:
 
 
 def _requirements_env(
-    root: Path, tree_digest: str, package: Mapping[str, Any]
+    root: Path, tree_digest: str, package: Mapping[str, Any], trusted: Collection[str]
 ) -> dict[str, Any] | None:
     """The environment a package's `requirements:` lock asks for, built from the store copy."""
     from reconciler.packages.pypi import build_env, read_lock
@@ -162,11 +185,13 @@ def _requirements_env(
     entry = store_of(root).path(tree_digest)
     assert entry is not None
     lock = read_lock((entry / rel).read_bytes(), f"{package.get('digest')}:{rel}")
-    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32])
+    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32], trusted=trusted)
     return _env_record(root, env.path, env.lock_digest, env.files_digest)
 
 
-def _install_pypi(root: Path, package: Mapping[str, Any]) -> dict[str, Any]:
+def _install_pypi(
+    root: Path, package: Mapping[str, Any], trusted: Collection[str]
+) -> dict[str, Any]:
     from reconciler.packages.pypi import build_env, read_lock
 
     pinned = package["pypi"]
@@ -183,7 +208,7 @@ def _install_pypi(root: Path, package: Mapping[str, Any]) -> dict[str, Any]:
             f"{where}: the lock changed since the plan pinned it ({pinned['lockDigest']})",
             hint="plan again to review the change",
         )
-    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32])
+    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32], trusted=trusted)
     entry = package["declared"]["run"]["command"][0]
     env.entry(entry)  # refuses a package without the console script it is started by
     return {

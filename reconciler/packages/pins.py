@@ -222,7 +222,7 @@ def _pin_path(request: PinRequest, rel: str) -> dict[str, Any]:
         raise PackageRefused(
             "invalid-manifest", f"{request.origin}: {rel}/{MANIFEST_FILE}: no such file"
         )
-    manifest = _manifest(data, f"{rel}/{MANIFEST_FILE}")
+    manifest = parse_manifest(data, f"{rel}/{MANIFEST_FILE}")
     declared = declared_block(manifest)
     _check_declared(request, declared, f"{rel}/{MANIFEST_FILE}")
     return {
@@ -316,7 +316,8 @@ def repository_path(request: PinRequest, rel: str, field: str) -> Path:
     return folder
 
 
-def _manifest(data: bytes, where: str) -> Manifest:
+def parse_manifest(data: bytes, where: str) -> Manifest:
+    """The manifest in `data`; "invalid-manifest" naming its first problem when it is not one."""
     from reconciler.load.manifest import read_manifest
 
     try:

@@ -6,7 +6,8 @@ purge --older-than D` removes old archives, never one younger than the Workspace
 An archive is written under a temporary name and renamed into place once its manifest, its
 package copy and its data are all inside, so a crash leaves either no archive (the connector
 still installed) or a whole one; a leftover temporary folder that holds a manifest is finished
-the next time archives are listed.
+the next time archives are listed, and the next delete of the same connector continues its own
+leftover (which may hold the data already) rather than starting another.
 """
 
 from __future__ import annotations
@@ -81,10 +82,13 @@ def archive_connector(
     final = root / ARCHIVE / archive_id
     if final.exists():  # the same plan deleting the same connector again: already archived
         return _read(final)
-    partial = root / ARCHIVE / f"{PARTIAL}{archive_id}"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True, mode=0o700)
+    # An earlier delete of this connector killed half way may hold its data already: that
+    # archive is finished, never removed nor left aside for a new one without the data.
+    partial = _leftover(root, name) or root / ARCHIVE / f"{PARTIAL}{archive_id}"
+    archive_id = partial.name.removeprefix(PARTIAL)
+    final = root / ARCHIVE / archive_id
+    partial.mkdir(parents=True, mode=0o700, exist_ok=True)
+    shutil.rmtree(partial / "package", ignore_errors=True)  # a copy: exported again below
     manifest = {
         "format": FORMAT,
         "id": archive_id,
@@ -98,10 +102,18 @@ def archive_connector(
     }
     write_atomic(partial / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     data = data_folder(root, name)
-    if data.is_dir():
+    if data.is_dir() and not (partial / "data").exists():
         os.rename(data, partial / "data")
     os.rename(partial, final)
     return _read(final)
+
+
+def _leftover(root: Path, name: str) -> Path | None:
+    """The newest half-made archive of connector `name`, if a killed delete left one."""
+    own = re.compile(rf"^{re.escape(PARTIAL + name)}-\d{{8}}T\d{{6}}Z-[0-9a-f]{{8}}$")
+    folder = root / ARCHIVE
+    found = sorted(p for p in folder.glob(f"{PARTIAL}*") if own.match(p.name))
+    return found[-1] if found else None
 
 
 def _export_package(root: Path, install: Mapping[str, Any] | None, dest: Path) -> bool:

@@ -71,7 +71,11 @@ class ConnectorProvider(RecordProvider):
             raise ClonedError(f"{change.address}: the plan pinned no package; plan again")
         previous = installs.of(context.connection, change.address)
         installed = install(
-            root=context.root, name=change.proposed.name, package=package, at=context.applied_at
+            root=context.root,
+            name=change.proposed.name,
+            package=package,
+            at=context.applied_at,
+            trusted_envs=installs.env_digests(context.connection),
         )
         super().apply(context, change)
         installs.put(

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,11 +68,23 @@ class Env:
         )
 
 
-def build_env(lock: LockFile, env: Path, *, python: Path | None = None) -> Env:
+def build_env(
+    lock: LockFile, env: Path, *, python: Path | None = None, trusted: Collection[str] = ()
+) -> Env:
     """The environment at `env` holding exactly `lock`: the completed one already there when
-    it matches and is intact, else built afresh (a failure leaves nothing at `env`)."""
+    it matches, is intact and has a files digest in `trusted` (one Cloned recorded when it
+    built it), else built afresh (a failure leaves nothing at `env`).
+
+    A marker only proves that the files are those it lists, not who wrote them: a folder
+    committed under `.cloned/state/`, or put there by hand, carries a marker as valid as one
+    this function wrote, so without `trusted` nothing found at `env` is ever reused."""
     existing = open_env(env)
-    if existing is not None and existing.lock_digest == lock.digest and not verify_env(env):
+    if (
+        existing is not None
+        and existing.lock_digest == lock.digest
+        and existing.files_digest in trusted
+        and not verify_env(env)
+    ):
         return existing
     remove_env(env)
     try:

@@ -1,0 +1,96 @@
+"""What the connector attack tests share: a team with acme/weather 1.0.0 installed, and what
+a hostile publisher does without Cloned's commands (re-sign a published version, sign an
+archive made by hand)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tests.conftest import commit_all, write
+from tests.func.engine_helpers import Team
+from tests.func.registry_helpers import (
+    Publisher,
+    connector_yaml,
+    weather_team,
+)
+
+
+def install_weather(repo: Path, tmp_path: Path) -> tuple[Team, Publisher]:
+    """The weather team, applied: acme/weather 1.0.0 installed from the registry in reg/."""
+    team, publisher = weather_team(repo, tmp_path)
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    return team, publisher
+
+
+def store_servers(repo: Path) -> list[str]:
+    folder = repo / ".cloned" / "state" / "store" / "sha256"
+    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    return [(entry / "server.py").read_text() for entry in entries]
+
+
+def republish(
+    publisher: Publisher, archive: Path, target: str, declared: dict[str, object] | None = None
+) -> None:
+    """What a hostile publisher (or whoever holds its key) does without Cloned's commands:
+    sign other bytes under a target path that is published already (the command refuses)."""
+    from securesystemslib.signer import Signer
+    from tuf.api.metadata import TargetFile
+
+    from reconciler.clock import now
+    from reconciler.packages.registry.repository import Expiries, load
+    from reconciler.packages.registry.signing import load_signer
+
+    repo = load(publisher.folder)
+    targets = repo.roles["acme"].signed.targets
+    info = TargetFile.from_file(target, str(archive), ["sha256"])
+    info.unrecognized_fields["custom"] = {
+        "cloned": declared or targets[target].unrecognized_fields["custom"]["cloned"]
+    }
+    name = f"{info.hashes['sha256']}.{target.rpartition('/')[2]}"
+    shutil.copyfile(archive, publisher.folder / "targets" / "acme" / name)
+    targets[target] = info
+    signers: dict[str, list[Signer]] = {
+        "acme": [load_signer(publisher.key("acme"))],
+        "snapshot": [load_signer(publisher.key("online"))],
+    }
+    repo.commit(["acme"], signers, expiries=Expiries(), now=now())
+
+
+def set_version(team: Team, publisher: Publisher, version: str) -> None:
+    write(team.repo, ".cloned/connectors.yaml", connector_yaml(publisher, version))
+    commit_all(team.repo, f"weather {version}")
+
+
+def hostile_archive(tmp_path: Path, files: dict[str, str], name: str = "hostile") -> Path:
+    """A gzip tar of `files`, made by hand (not by `cloned connectors pack`)."""
+    import io
+    import tarfile
+
+    out = tmp_path / f"{name}.tar.gz"
+    with tarfile.open(out, "w:gz") as archive:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return out
+
+
+def signed_declared(publisher: Publisher, version: str) -> dict[str, object]:
+    from reconciler.packages.registry.repository import load
+
+    targets = load(publisher.folder).roles["acme"].signed.targets
+    info = targets[f"acme/weather-{version}.tar.gz"]
+    return dict(info.unrecognized_fields["custom"]["cloned"])
+
+
+def tar_entry(
+    name: str, data: bytes = b"", kind: bytes = b"0", link: str = ""
+) -> tuple[object, bytes]:
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size, info.mode = kind, link, len(data), 0o644
+    return info, data
