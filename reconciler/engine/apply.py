@@ -41,6 +41,7 @@ def apply(
     `commit` is False, make the audit commit. `desired` is used when the caller loaded it."""
     # A workspace that cannot continue its history, and invalid desired state, are refused
     # before anything is written: the state database and the validation cache included.
+    preflight.refuse_tracked_state(root)
     with StateDB.existing(root) as db:
         preflight.refuse_unknown_history(root, db)
         if desired is None:

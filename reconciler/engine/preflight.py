@@ -56,6 +56,24 @@ def refuse_unknown_history(root: Path, db: StateDB | None) -> None:
     )
 
 
+STATE_DIR = (Path(".cloned") / "state").as_posix()
+
+
+def refuse_tracked_state(root: Path) -> None:
+    """Fail closed when git tracks files under `.cloned/state/`: that folder is this
+    machine's (the state database, installed packages, environments, caches), and a pull
+    request that commits into it could hand a fresh clone a database or a package that no
+    apply made here."""
+    found = gitrepo.tracked(root, STATE_DIR)
+    if found:
+        raise ClonedError(
+            f"git tracks files in {STATE_DIR}/ ({', '.join(found)}): that folder belongs to "
+            "this machine, and Cloned does not use state that arrived through git; nothing "
+            "was written",
+            hint=f"`git rm -r --cached {STATE_DIR}`, add `{STATE_DIR}/` to .gitignore, commit",
+        )
+
+
 def refuse_lost_state(root: Path) -> None:
     """`refuse_unknown_history` for a caller without the database open (the reconcile loop,
     before it starts): a damaged database is an error too."""

@@ -39,7 +39,7 @@ from reconciler.gitrepo.signatures import (
     since,
 )
 from reconciler.gitrepo.sync import fast_forward, git_dir, push
-from reconciler.gitrepo.worktree import changed_paths
+from reconciler.gitrepo.worktree import changed_paths, tracked
 
 __all__ = [
     "FALLBACK_AUTHOR",
@@ -73,5 +73,6 @@ __all__ = [
     "rewrites",
     "short",
     "since",
+    "tracked",
     "toplevel",
 ]

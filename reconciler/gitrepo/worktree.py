@@ -39,3 +39,18 @@ def changed_paths(root: Path, paths: Iterable[str]) -> list[str]:
         path = entry[3:]
         changed.append(posixpath.relpath(path, prefix) if prefix else path)
     return sorted(changed)
+
+
+def tracked(root: Path, folder: str, *, limit: int = 5) -> list[str]:
+    """Up to `limit` files under `folder` (relative to the workspace root) that git tracks
+    (in the index), relative to the workspace root; none outside a git repository."""
+    from reconciler.gitrepo.repo import _repo_or_none
+
+    repo = _repo_or_none(root)
+    if repo is None:
+        return []
+    prefix = _prefix(repo, root)
+    with _git_errors("git ls-files failed"):
+        text = repo.git.ls_files("-z", "--", _in_tree(prefix, folder))
+    found = [entry for entry in text.split("\0") if entry][:limit]
+    return [posixpath.relpath(path, prefix) if prefix else path for path in found]

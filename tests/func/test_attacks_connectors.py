@@ -255,6 +255,15 @@ def test_an_environment_committed_beside_an_approved_lock_is_never_used(
     commit_all(team.repo, "time connector")
     git("add", "-f", ".cloned/state/envs", cwd=team.repo)
     git("commit", "-qm", "and its environment", cwd=team.repo)
+    # Committed state is refused outright...
+    refused = team.run("apply")
+    assert refused.code == 1
+    assert "git tracks files in .cloned/state/" in refused.err
+    assert "connector.time" not in refused.out
+    # ...and a planted environment that is merely on disk is never trusted either.
+    git("rm", "-rq", "--cached", ".cloned/state/envs", cwd=team.repo)
+    git("commit", "-qm", "untrack it, keep the files", cwd=team.repo)
+    assert (env / "bin" / "mcp-server-time").is_file()
     assert team.run("apply").code == 3
     approve_pending(team)  # the reviewer approves the lock they see in the plan
     applied = team.run("apply")
