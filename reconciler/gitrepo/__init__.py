@@ -73,6 +73,6 @@ __all__ = [
     "rewrites",
     "short",
     "since",
-    "tracked",
     "toplevel",
+    "tracked",
 ]
