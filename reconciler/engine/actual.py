@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,16 +33,22 @@ class ActualState:
 
     resources: dict[str, ActualResource]
     source: Source
+    damaged: Mapping[str, str] = field(default_factory=dict)
+    """address -> what is wrong with what is installed for it (a plan repairs it)."""
 
 
-def from_db(db: StateDB) -> ActualState:
-    """The applied state as each kind's provider reads it from the state database."""
+def from_db(db: StateDB, root: Path | None = None, *, refresh: bool = False) -> ActualState:
+    """The applied state as each kind's provider reads it from the state database; with
+    `root`, also what is damaged in what is installed (re-hashed with `refresh`)."""
     found: dict[str, ActualResource] = {}
+    damaged: dict[str, str] = {}
     for kind in sorted(managed_kinds()):
         provider = provider_for(kind)
         assert provider is not None
         found.update(provider.read_actual(db))
-    return ActualState(dict(sorted(found.items())), "state")
+        if root is not None:
+            damaged.update(provider.damaged(root, db, refresh=refresh))
+    return ActualState(dict(sorted(found.items())), "state", damaged)
 
 
 def from_lock(root: Path) -> ActualState:

@@ -166,6 +166,8 @@ def make_plan(
         resource = wanted[address]
         current = actual.resources.get(address)
         if current is not None and current.digest == desired_digests[address]:
+            if address in actual.damaged:
+                proposed.append(_repair(resource, current, states[address], actual, bootstrap))
             continue
         proposed.append(
             _propose(resource, current.state if current else None, states[address], bootstrap)
@@ -204,6 +206,21 @@ def _propose(
     action: Action = "create" if before is None else "update"
     return _proposal(
         resource.kind, resource.name, action, before, after, resource.origin, bootstrap
+    )
+
+
+def _repair(
+    resource: LoadedResource,
+    current: ActualResource,
+    after: dict[str, Any],
+    actual: ActualState,
+    bootstrap: bool,
+) -> ProposedChange:
+    """Reinstall what is applied but damaged: the applied state with what is wrong with it
+    (`installed`), to the same state installed afresh."""
+    before = {**current.state, "installed": actual.damaged[current.address]}
+    return _proposal(
+        resource.kind, resource.name, "update", before, after, resource.origin, bootstrap
     )
 
 

@@ -43,9 +43,12 @@ class Session:
         """The plan from actual to desired state under the applied policy; `refresh` looks
         again at packages that are pinned already (a registry is asked even when the
         Connector did not change)."""
+        actual = self.actual
+        if refresh and actual.source == "state":
+            actual = _reverified(self.root, actual)
         return make_plan(
             self.desired,
-            self.actual,
+            actual,
             decide=lambda change: decide(self.policy, change),
             policy_source=self.policy_source,
             redact=self.redactor.data,
@@ -67,7 +70,7 @@ def open_session(
     `desired` and `actual` are used as given when the caller has them (a committed revision,
     named by `lock_label`)."""
     if actual is None:
-        actual = actual_state.from_db(db) if db is not None else actual_state.from_lock(root)
+        actual = actual_state.from_db(db, root) if db is not None else actual_state.from_lock(root)
     applied = next((r for r in actual.resources.values() if r.kind == "Workspace"), None)
     source = "applied" if applied is not None else "desired (bootstrap)"
     label = _SOURCES[source, actual.source].replace("cloned.lock", lock_label)
@@ -98,6 +101,18 @@ def open_session(
         actor=local_actor(approvers),
         redactor=_redactor(policy.redaction_patterns),
     )
+
+
+def _reverified(root: Path, actual: ActualState) -> ActualState:
+    """`actual` with what is installed re-hashed (`plan --refresh`)."""
+    from dataclasses import replace
+
+    from reconciler.state.db import StateDB
+
+    with StateDB.existing(root) as db:
+        if db is None:
+            return actual
+        return replace(actual, damaged=actual_state.from_db(db, root, refresh=True).damaged)
 
 
 _SOURCES = {

@@ -226,6 +226,21 @@ def _env_record(root: Path, path: Path, lock_digest: str, files_digest: str) -> 
     }
 
 
+def missing(root: Path, record: Mapping[str, Any], store: Store) -> list[str]:
+    """What of an install is gone, by looking (no hashing): the store entry, or the
+    environment's completion marker. What a plan checks on every run."""
+    from reconciler.packages.pypi.env import MARKER
+
+    problems = []
+    tree = record.get("tree")
+    if tree and store.path(str(tree)) is None:
+        problems.append(f"missing: no package {tree} in the store")
+    env = record.get("env")
+    if isinstance(env, dict) and not (root / env["path"] / MARKER).is_file():
+        problems.append(f"missing: the environment {env['path']}")
+    return problems
+
+
 def verify(root: Path, record: Mapping[str, Any]) -> list[str]:
     """What differs between an installed connector and its install record (empty: intact).
     Re-hashes every file; this is `cloned connectors verify` and the check before a start."""

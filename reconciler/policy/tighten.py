@@ -74,6 +74,11 @@ def stricter(*order: str) -> Callable[[Any, Any], bool]:
     return check
 
 
+def repaired(before: Any, after: Any) -> bool:
+    """Damage to what is installed went away: the same package installed afresh."""
+    return _absent(after)
+
+
 def added(before: Any, after: Any) -> bool:
     """A reference that constrains (a Pipeline's budget) was set where there was none."""
     return _absent(before) and not _absent(after)
@@ -96,6 +101,7 @@ TIGHTENING: dict[str, tuple[tuple[str, Callable[[Any, Any], bool]], ...]] = {
         ("package.declared.tools", fewer),
         ("package.declared.egress_hosts", fewer),
         ("package.declared.secrets", fewer),
+        ("installed", repaired),
     ),
     "SecretRef": (
         ("spec.usedBy.connectors", fewer),

@@ -92,6 +92,11 @@ class Provider(Protocol):
         of a plan: `cloned connectors verify` and the runtime before a start ask it."""
         ...
 
+    def damaged(self, root: Path, db: StateDB, *, refresh: bool) -> dict[str, str]:
+        """address -> what is wrong, for applied resources whose installed files are not what
+        was installed; a plan repairs them. Cheap checks only, unless `refresh` (re-hash)."""
+        ...
+
     def risk(self, action: Action, diff: tuple[FieldDiff, ...]) -> Risk:
         """How risky this change is, before policy looks at it."""
         ...
@@ -130,6 +135,9 @@ class RecordProvider:
         self, resource: LoadedResource, applied: ActualResource | None, context: PinContext
     ) -> dict[str, Any] | None:
         return None
+
+    def damaged(self, root: Path, db: StateDB, *, refresh: bool) -> dict[str, str]:
+        return {}  # nothing installed: the applied record is all there is
 
     def health(self, root: Path, resource: ActualResource) -> Health:
         # Nothing runs: the runtime enforces the record, so an applied record is all there is.

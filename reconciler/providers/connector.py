@@ -25,6 +25,7 @@ from reconciler.providers.base import (
 )
 from reconciler.state import installs
 from reconciler.state import resources as rows
+from reconciler.state.db import StateDB
 
 WIDENING = ("package.declared.tools", "package.declared.egress_hosts", "package.declared.secrets")
 
@@ -115,6 +116,28 @@ class ConnectorProvider(RecordProvider):
         super().remove(context, address)
         if record is not None:
             _release(context, record.record.get("tree"))
+
+    def damaged(self, root: Path, db: StateDB, *, refresh: bool) -> dict[str, str]:
+        from reconciler.packages.install import missing, store_of, verify
+
+        records = installs.all_installs(db)
+        found: dict[str, str] = {}
+        connectors = rows.of_kind(db, self.kind)
+        store = store_of(root) if connectors else None
+        for row in connectors:
+            record = records.get(row.address)
+            if record is None:
+                found[row.address] = "not installed (no install record)"
+                continue
+            assert store is not None
+            problems = (
+                verify(root, record.record) if refresh else missing(root, record.record, store)
+            )
+            if not refresh and not record.verified_ok and not problems:
+                problems = [f"failed verification at {record.verified_at}"]
+            if problems:
+                found[row.address] = "; ".join(problems[:3])
+        return found
 
     def health(self, root: Path, resource: ActualResource) -> Health:
         from reconciler.packages.install import verify
