@@ -250,7 +250,7 @@ def test_a_store_entry_that_disappeared_is_reinstalled_by_the_next_apply(
     shutil.rmtree(entry)
     plan = team.run("plan")
     assert "~ connector.weather" in plan.out
-    assert "- installed: \"missing: no package" in plan.out
+    assert '- installed: "missing: no package' in plan.out
     assert "decision: auto" in plan.out
     applied = team.run("apply")
     assert applied.code == 0, applied.out + applied.err
