@@ -117,10 +117,13 @@ def content_digest(state: dict[str, Any]) -> str:
     return digest({key: value for key, value in state.items() if key != "package"})
 
 
-def pin_context(desired: DesiredState, *, refresh: bool = False) -> PinContext:
-    """What providers read to pin packages for `desired` (its revision, its Registries)."""
+def pin_context(
+    desired: DesiredState, *, refresh: bool = False, fresh: set[str] | None = None
+) -> PinContext:
+    """What providers read to pin packages for `desired` (its revision, its Registries);
+    `fresh` collects the digests pinned from a registry asked just now."""
     registries = {r.name: r.spec for r in desired.resources if r.kind == "Registry"}
-    return PinContext(desired.root, desired.revision, registries, refresh)
+    return PinContext(desired.root, desired.revision, registries, refresh, fresh or set())
 
 
 def desired_state(

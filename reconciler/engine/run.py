@@ -332,7 +332,9 @@ class Run:
         assert provider is not None
         try:
             with self.db.transaction() as connection:
-                context = ApplyContext(connection, self.plan.plan_id, at, self.root)
+                context = ApplyContext(
+                    connection, self.plan.plan_id, at, self.root, frozenset(self.session.fresh)
+                )
                 if change.action == "delete":
                     provider.delete(context, change)
                 else:

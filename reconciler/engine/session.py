@@ -9,7 +9,7 @@ yet, do they come from the desired state.
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler import keys
@@ -38,6 +38,8 @@ class Session:
     approvers: dict[str, Approver]
     actor: str
     redactor: Redactor
+    fresh: set[str] = field(default_factory=set)
+    """Package digests this session's plans pinned from a registry asked just now."""
 
     def plan(self, targets: tuple[str, ...] = (), *, refresh: bool = False) -> Plan:
         """The plan from actual to desired state under the applied policy; `refresh` looks
@@ -52,7 +54,7 @@ class Session:
             decide=lambda change: decide(self.policy, change),
             policy_source=self.policy_source,
             redact=self.redactor.data,
-            pins=pin_context(self.desired, refresh=refresh),
+            pins=pin_context(self.desired, refresh=refresh, fresh=self.fresh),
             targets=targets,
         )
 

@@ -64,15 +64,18 @@ def install(
     package: Mapping[str, Any],
     at: str,
     trusted_envs: Collection[str] = (),
+    fresh: bool = False,
 ) -> Installed:
     """Install the pinned `package` of connector `name`; `PackageRefused` when the source no
     longer holds exactly what was pinned. An environment already on disk is reused only when
-    its files digest is in `trusted_envs` (the install records Cloned keeps)."""
+    its files digest is in `trusted_envs` (the install records Cloned keeps). `fresh`: a
+    registry pin that this apply's plan resolved just now (else the registry is asked again
+    whether it still vouches for it)."""
     source = package["source"]
     if source == "pypi":
         record = _install_pypi(root, package, trusted_envs)
     else:
-        tree, versions = _stage_and_store(root, package)
+        tree, versions = _stage_and_store(root, package, fresh)
         record = {"source": source, "tree": tree.digest, "files": len(tree.files)}
         if versions is not None:
             record["versions"] = versions  # the TUF metadata versions it was verified at
@@ -85,13 +88,15 @@ def install(
     return Installed(record)
 
 
-def _stage_and_store(root: Path, package: Mapping[str, Any]) -> tuple[Tree, dict[str, int] | None]:
+def _stage_and_store(
+    root: Path, package: Mapping[str, Any], fresh: bool
+) -> tuple[Tree, dict[str, int] | None]:
     store = store_of(root)
     versions = None
     with store.staging() as staging:
         unpacked = staging / "package"
         if package["source"] == "registry":
-            tree, versions = _fetch_registry(root, package, staging, unpacked)
+            tree, versions = _fetch_registry(root, package, staging, unpacked, fresh)
         else:
             tree = _copy_local(root, package, unpacked)
         store.add(unpacked, tree)
@@ -99,7 +104,7 @@ def _stage_and_store(root: Path, package: Mapping[str, Any]) -> tuple[Tree, dict
 
 
 def _fetch_registry(
-    root: Path, package: Mapping[str, Any], staging: Path, unpacked: Path
+    root: Path, package: Mapping[str, Any], staging: Path, unpacked: Path, fresh: bool
 ) -> tuple[Tree, dict[str, int]]:
     from reconciler.packages.registry import client
 
@@ -115,6 +120,7 @@ def _fetch_registry(
         cache=root / REGISTRIES / pinned["name"],
         repo_root=root,
         dest=staging / "download.tar.gz",
+        refresh=not fresh,
     )
     tree = extract(archive, unpacked)
     manifest = _package_manifest(unpacked, tree, pinned["target"])

@@ -88,6 +88,7 @@ class PinRequest:
     revision: str | None  # the commit planned; None: the working tree
     registries: Mapping[str, Mapping[str, Any]]  # desired Registry specs by name
     refresh: bool = False
+    fresh: set[str] | None = None  # collects the digests pinned from a registry asked now
 
 
 def pin(request: PinRequest) -> dict[str, Any]:
@@ -190,6 +191,8 @@ def _pin_registry(request: PinRequest) -> dict[str, Any]:
             f"{facts.role}, not by {request.spec.publisher}",
         )
     _check_declared(request, facts.declared, f"{facts.target} in registry {source.registry}")
+    if request.fresh is not None:
+        request.fresh.add(f"sha256:{facts.sha256}")
     return {
         "source": "registry",
         "version": request.spec.version,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -55,6 +55,9 @@ class ApplyContext:
     plan_id: str
     applied_at: str
     root: Path | None = None  # the repository (providers that install files need it)
+    fresh: frozenset[str] = frozenset()
+    """Package digests this apply's own plan pinned from a registry it just asked (an
+    install of one of them need not ask again; anything else is asked again)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class PinContext:
     revision: str | None
     registries: Mapping[str, Mapping[str, Any]]
     refresh: bool = False
+    fresh: set[str] = field(default_factory=set)
+    """Filled by pinning: the package digests pinned from a registry asked just now."""
 
 
 class Provider(Protocol):

@@ -47,6 +47,7 @@ class ConnectorProvider(RecordProvider):
             revision=context.revision,
             registries=context.registries,
             refresh=context.refresh,
+            fresh=context.fresh,
         )
         return pin(request)
 
@@ -77,6 +78,7 @@ class ConnectorProvider(RecordProvider):
             package=package,
             at=context.applied_at,
             trusted_envs=installs.env_digests(context.connection),
+            fresh=package.get("digest") in context.fresh,
         )
         super().apply(context, change)
         installs.put(

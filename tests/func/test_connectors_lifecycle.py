@@ -276,3 +276,23 @@ def test_a_changed_installed_file_is_repaired_once_verify_or_refresh_finds_it(
     assert team.run("apply").code == 0
     assert "# weather 1.0.0" in server.read_text()
     assert team.run("connectors", "verify").code == 0
+
+
+def test_a_repair_asks_the_registry_again_and_a_revoked_publisher_is_refused(
+    installed: tuple[Team, Publisher],
+) -> None:
+    team, publisher = installed
+    (entry,) = store_entries(team.repo)
+    os.chmod(entry, 0o755)
+    shutil.rmtree(entry)
+    publisher.run(
+        "registry", "revoke", str(publisher.folder), "--name", "acme",
+        "--targets-key", publisher.key("targets"), "--online-key", publisher.key("online"),
+    )  # fmt: skip
+    assert "- installed: " in team.run("plan").out  # the plan itself reads no registry
+    applied = team.run("apply")
+    assert applied.code == 1, applied.out + applied.err
+    assert "connector.weather (update) FAILED" in applied.out
+    (refusal,) = events(team, "connector.refused")
+    assert refusal["payload"]["reason"] == "revoked"  # type: ignore[index]
+    assert store_entries(team.repo) == []

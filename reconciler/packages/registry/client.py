@@ -123,11 +123,14 @@ def download_pinned(
     cache: Path,
     repo_root: Path,
     dest: Path,
+    refresh: bool,
 ) -> tuple[dict[str, int], Path]:
-    """Download the target that `resolve` pinned moments ago in this process (an apply
-    installs what its own plan just resolved through a fresh refresh), verified by TUF
-    against the pinned length and sha256, without refreshing the metadata a second time.
-    Returns the metadata versions it was verified at (from the trusted cache) and `dest`."""
+    """Download the pinned target, verified by TUF against the pinned length and sha256.
+    Without `refresh` the caller vouches that `resolve` refreshed the metadata for exactly
+    this target moments ago (an apply installing what its own plan just resolved); with it
+    (a repair reinstalling an applied pin) the metadata is refreshed first, and a registry
+    that no longer vouches for the pin refuses it. Returns the metadata versions it was
+    verified at (from the trusted cache) and `dest`."""
     session = _open(
         name=name,
         url=url,
@@ -138,6 +141,14 @@ def download_pinned(
         repo_root=repo_root,
     )
     info = TargetFile(length, {"sha256": sha256}, session.target)
+    if refresh:
+        current = _targetinfo(session)
+        if (current.length, current.hashes.get("sha256")) != (length, sha256):
+            session.context.refuse(
+                "tampered",
+                f"the registry now signs another {session.target} than the one pinned "
+                f"(sha256 {sha256})",
+            )
     _fetch(session, info, dest)
     metadata_dir = session.context.metadata_dir
     return _versions(metadata_dir, _delegating_role(metadata_dir, info.path)), dest
