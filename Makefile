@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench.py
 	$(BIN)/python tests/bench/bench_audit.py
 	$(BIN)/python tests/bench/bench_reconcile.py
+	$(BIN)/python tests/bench/bench_connectors.py
 
 # Regenerate schemas/ from the pydantic models, the built-in policy packs JSON from their
 # YAML, and the builtin connectors' digests (tests fail when any drifts).
