@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from reconciler.errors import ClonedError
+
+if TYPE_CHECKING:
+    import httpx
 
 CHUNK = 64 * 1024
 
@@ -38,6 +40,7 @@ class HttpFailed(ClonedError):
 def get(url: str, limits: Limits) -> Iterator[bytes]:
     """The body of `url` in chunks; a status other than 200, a redirect, or more than
     `limits.max_bytes` bytes raises `HttpFailed`."""
+    import httpx  # on first use: a `file:` registry never pays for it
     if not url.startswith(("http://", "https://")):
         raise HttpFailed(f"{url}: only http and https URLs are fetched")
     timeout = httpx.Timeout(limits.read_seconds, connect=limits.connect_seconds)
