@@ -123,7 +123,9 @@ def pin_context(
     """What providers read to pin packages for `desired` (its revision, its Registries);
     `fresh` collects the digests pinned from a registry asked just now."""
     registries = {r.name: r.spec for r in desired.resources if r.kind == "Registry"}
-    return PinContext(desired.root, desired.revision, registries, refresh, fresh or set())
+    return PinContext(
+        desired.root, desired.revision, registries, refresh, set() if fresh is None else fresh
+    )
 
 
 def desired_state(

@@ -41,18 +41,29 @@ def get(url: str, limits: Limits) -> Iterator[bytes]:
     """The body of `url` in chunks; a status other than 200, a redirect, or more than
     `limits.max_bytes` bytes raises `HttpFailed`."""
     import httpx  # on first use: a `file:` registry never pays for it
+
     if not url.startswith(("http://", "https://")):
         raise HttpFailed(f"{url}: only http and https URLs are fetched")
     timeout = httpx.Timeout(limits.read_seconds, connect=limits.connect_seconds)
     try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
-            client.stream("GET", url) as response,
-        ):
+        with _client().stream("GET", url, timeout=timeout) as response:
             _check_status(url, response)
             yield from _capped(url, response, limits.max_bytes)
     except httpx.HTTPError as exc:
         raise HttpFailed(f"{url}: {type(exc).__name__}: {exc}") from None
+
+
+_CLIENT: list[httpx.Client] = []
+
+
+def _client() -> httpx.Client:
+    """One client per process, so the requests of one registry refresh share connections
+    (and one TLS context): no proxy from the environment, no redirects followed."""
+    import httpx
+
+    if not _CLIENT:
+        _CLIENT.append(httpx.Client(follow_redirects=False, trust_env=False))
+    return _CLIENT[0]
 
 
 def _check_status(url: str, response: httpx.Response) -> None:
