@@ -16,15 +16,15 @@ import shutil
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.load.files import CLONED_DIR
-from reconciler.model.manifest import Manifest
-from reconciler.packages.archive import extract
-from reconciler.packages.declared import declared_block
 from reconciler.packages.refusal import PackageRefused
 from reconciler.packages.store import Store
 from reconciler.packages.tree import Tree, diff_trees, read_folder
+
+if TYPE_CHECKING:
+    from reconciler.model.manifest import Manifest
 
 STATE = Path(CLONED_DIR) / "state"
 STORE = STATE / "store"
@@ -106,6 +106,8 @@ def _stage_and_store(
 def _fetch_registry(
     root: Path, package: Mapping[str, Any], staging: Path, unpacked: Path, fresh: bool
 ) -> tuple[Tree, dict[str, int]]:
+    from reconciler.packages.archive import extract
+    from reconciler.packages.declared import declared_block
     from reconciler.packages.registry import client
 
     pinned = package["registry"]
@@ -235,16 +237,20 @@ def _env_record(root: Path, path: Path, lock_digest: str, files_digest: str) -> 
 def missing(root: Path, record: Mapping[str, Any], store: Store) -> list[str]:
     """What of an install is gone, by looking (no hashing): the store entry, or the
     environment's completion marker. What a plan checks on every run."""
-    from reconciler.packages.pypi.env import MARKER
-
     problems = []
     tree = record.get("tree")
     if tree and store.path(str(tree)) is None:
         problems.append(f"missing: no package {tree} in the store")
     env = record.get("env")
-    if isinstance(env, dict) and not (root / env["path"] / MARKER).is_file():
+    if isinstance(env, dict) and not _env_marker(root / env["path"]).is_file():
         problems.append(f"missing: the environment {env['path']}")
     return problems
+
+
+def _env_marker(env: Path) -> Path:
+    from reconciler.packages.pypi.env import MARKER  # only connectors with an environment
+
+    return env / MARKER
 
 
 def verify(root: Path, record: Mapping[str, Any]) -> list[str]:
