@@ -61,9 +61,10 @@ def plan(
     refresh: bool = typer.Option(
         False,
         "--refresh",
-        help="Ask every registry again about connectors already pinned (a plan otherwise "
-        "reuses the applied pin while a Connector's source, version and Registry stay as "
-        "applied, and reaches no registry).",
+        help="Ask every registry again about connectors already pinned, and re-hash every "
+        "installed connector's files (a plan otherwise reuses the applied pin while a "
+        "Connector's source, version and Registry stay as applied, reaches no registry, and "
+        "only checks that installed files are there).",
     ),
     refresh_only: bool = typer.Option(
         False,
