@@ -76,3 +76,16 @@ def test_a_changed_file_in_the_store_is_refused_before_start(applied: Path) -> N
         start_of(applied, "notes")
     assert refused.value.reason == "tree-changed"
     assert "changed: server.py" in refused.value.message
+
+
+def test_the_quickstart_registry_stays_valid_for_years() -> None:
+    """The bundled demo registry is committed: every signed metadata file must outlive any
+    plausible checkout of this version (a real registry re-signs its timestamp daily)."""
+    from tests.conftest import QUICKSTART
+
+    folder = QUICKSTART / "vendor" / "registry" / "metadata"
+    expiries = {
+        path.name: json.loads(path.read_text())["signed"]["expires"]
+        for path in folder.glob("*.json")
+    }
+    assert expiries and all(when >= "2035-01-01" for when in expiries.values()), expiries

@@ -91,6 +91,7 @@ def test_strict_shows_its_deny_rule(repo: Path) -> None:
     assert list(rules) == [
         *(f"strict/{name}" for name in BASELINE_RULES),
         "strict/connector-wildcard-egress",
+        "strict/connector-wildcard-package-egress",
     ]
     deny = rules["strict/connector-wildcard-egress"]
     assert deny["decision"] == "deny"

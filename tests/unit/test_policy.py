@@ -266,6 +266,19 @@ CASES = [
         "baseline/registry-change",
     ),
     auto("registry-at-bootstrap", create("Registry", REGISTRY, bootstrap=True)),
+    Case(
+        "strict-package-declares-any-host",
+        change(
+            "Connector",
+            None,
+            CONNECTOR_SIGNED,
+            bootstrap=True,
+            packages=(None, edited(PACKAGE, "declared.egress_hosts", ["*"])),
+        ),
+        "deny",
+        ("strict/connector-wildcard-package-egress",),
+        "strict",
+    ),
     approval(
         "registry-root-changed-strict",
         update("Registry", REGISTRY, "root", "sha256:" + "5" * 64),

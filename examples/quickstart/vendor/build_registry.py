@@ -23,6 +23,7 @@ KEYS = VENDOR / "demo-keys"
 REGISTRY = VENDOR / "registry"
 ROLES = ("demo-root", "demo-targets", "demo-online", "demo-publisher")
 TEN_YEARS = "3650d"
+ROLES_EXPIRING = ("root", "targets", "snapshot", "timestamp")
 
 
 def cloned(*args: str, home: Path) -> str:
@@ -57,9 +58,9 @@ def main() -> int:
         keys(home)
         if REGISTRY.exists():
             shutil.rmtree(REGISTRY)
-        expiries = [
-            f"--{role}-expires={TEN_YEARS}" for role in ("root", "targets", "snapshot", "timestamp")
-        ]
+        expiries = [f"--{role}-expires={TEN_YEARS}" for role in ROLES_EXPIRING]
+        # delegate and publish re-sign targets, snapshot and timestamp: ten years for them too
+        later = expiries[1:]
         out = cloned(
             "registry",
             "init",
@@ -85,6 +86,7 @@ def main() -> int:
             "demo-targets",
             "--online-key",
             "demo-online",
+            *later,
             home=home,
         )
         archive = Path(scratch) / "clock-1.0.0.tar.gz"
@@ -100,6 +102,7 @@ def main() -> int:
             "demo-publisher",
             "--online-key",
             "demo-online",
+            *later,
             home=home,
         )
     print(out, end="")
