@@ -13,7 +13,7 @@ and nothing incomplete ever carries its final name.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,12 +63,13 @@ def install(
     name: str,
     package: Mapping[str, Any],
     at: str,
-    trusted_envs: Collection[str] = (),
+    trusted_envs: Callable[[], Collection[str]] = tuple,
     fresh: bool = False,
 ) -> Installed:
     """Install the pinned `package` of connector `name`; `PackageRefused` when the source no
     longer holds exactly what was pinned. An environment already on disk is reused only when
-    its files digest is in `trusted_envs` (the install records Cloned keeps). `fresh`: a
+    its files digest is in `trusted_envs()` (the install records Cloned keeps; asked only
+    when an environment is built). `fresh`: a
     registry pin that this apply's plan resolved just now (else the registry is asked again
     whether it still vouches for it)."""
     source = package["source"]
@@ -92,6 +93,10 @@ def _stage_and_store(
     root: Path, package: Mapping[str, Any], fresh: bool
 ) -> tuple[Tree, dict[str, int] | None]:
     store = store_of(root)
+    if package["source"] != "registry":
+        kept = _already_stored(store, str(package["digest"]))
+        if kept is not None:
+            return kept, None
     versions = None
     with store.staging() as staging:
         unpacked = staging / "package"
@@ -101,6 +106,20 @@ def _stage_and_store(
             tree = _copy_local(root, package, unpacked)
         store.add(unpacked, tree)
     return tree, versions
+
+
+def _already_stored(store: Store, digest: str) -> Tree | None:
+    """The store entry of a folder or builtin package pinned by its tree `digest`, when it is
+    there and intact: content-addressed, it is exactly the pinned files (another connector
+    installed the same ones), so the source need not be read again."""
+    entry = store.path(digest)
+    if entry is None:
+        return None
+    try:
+        tree = read_folder(entry, skip_caches=False)
+    except PackageRefused:
+        return None
+    return tree if tree.digest == digest else None
 
 
 def _fetch_registry(
@@ -182,7 +201,7 @@ def _copy_local(root: Path, package: Mapping[str, Any], unpacked: Path) -> Tree:
 
 
 def _requirements_env(
-    root: Path, tree_digest: str, package: Mapping[str, Any], trusted: Collection[str]
+    root: Path, tree_digest: str, package: Mapping[str, Any], trusted: Callable[[], Collection[str]]
 ) -> dict[str, Any] | None:
     """The environment a package's `requirements:` lock asks for, built from the store copy."""
     from reconciler.packages.pypi import build_env, read_lock
@@ -193,12 +212,12 @@ def _requirements_env(
     entry = store_of(root).path(tree_digest)
     assert entry is not None
     lock = read_lock((entry / rel).read_bytes(), f"{package.get('digest')}:{rel}")
-    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32], trusted=trusted)
+    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32], trusted=trusted())
     return _env_record(root, env.path, env.lock_digest, env.files_digest)
 
 
 def _install_pypi(
-    root: Path, package: Mapping[str, Any], trusted: Collection[str]
+    root: Path, package: Mapping[str, Any], trusted: Callable[[], Collection[str]]
 ) -> dict[str, Any]:
     from reconciler.packages.pypi import build_env, read_lock
 
@@ -216,7 +235,7 @@ def _install_pypi(
             f"{where}: the lock changed since the plan pinned it ({pinned['lockDigest']})",
             hint="plan again to review the change",
         )
-    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32], trusted=trusted)
+    env = build_env(lock, root / ENVS / lock.digest.removeprefix("sha256:")[:32], trusted=trusted())
     entry = package["declared"]["run"]["command"][0]
     env.entry(entry)  # refuses a package without the console script it is started by
     return {

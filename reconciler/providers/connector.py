@@ -77,7 +77,7 @@ class ConnectorProvider(RecordProvider):
             name=change.proposed.name,
             package=package,
             at=context.applied_at,
-            trusted_envs=installs.env_digests(context.connection),
+            trusted_envs=lambda: installs.env_digests(context.connection),
             fresh=package.get("digest") in context.fresh,
         )
         super().apply(context, change)
@@ -85,7 +85,7 @@ class ConnectorProvider(RecordProvider):
             context.connection,
             installs.Install(change.address, installed.record, context.applied_at, True),
         )
-        if previous is not None:
+        if previous is not None and previous.record.get("tree") != installed.tree:
             _release(context, previous.record.get("tree"))
 
     def delete(self, context: ApplyContext, change: Change) -> None:
