@@ -380,8 +380,8 @@ def report(
         )
     add("")
     add(
-        "managed: Workspace, PolicyPack, Budget and SecretRef, which plan and apply manage "
-        "today; not managed: Connectors, Pipelines, Blueprints and Runs (validated, listed as "
+        "managed: Workspace, PolicyPack, Budget, SecretRef and Connector (each installing the "
+        "builtin notes); not managed: Pipelines, Blueprints and Runs (validated, listed as "
         "not managed yet). bootstrap: nothing applied, every managed resource a create; no-op: "
         "after `cloned apply`, nothing to change. Both with the validation cache filled. "
         "µs/res: (time - same command on the 1-resource workspace) / resources (all kinds). "
