@@ -20,3 +20,10 @@ def cloned_home() -> Path:
 def keys_dir() -> Path:
     """Where `cloned keys generate` writes key pairs."""
     return cloned_home() / "keys"
+
+
+def registries_dir() -> Path:
+    """Where the TUF client keeps what it verified of each registry (per root pin): the
+    highest metadata versions seen, which rollback and freeze protection need, so they
+    outlive a checkout's `.cloned/state/` and hold across this user's clones."""
+    return cloned_home() / "registries"

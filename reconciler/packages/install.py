@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconciler.home import registries_dir
 from reconciler.load.files import CLONED_DIR
 from reconciler.packages.refusal import PackageRefused
 from reconciler.packages.store import Store
@@ -30,7 +31,6 @@ STATE = Path(CLONED_DIR) / "state"
 STORE = STATE / "store"
 ENVS = STATE / "envs"
 DATA = STATE / "connectors"
-REGISTRIES = STATE / "registries"
 ENV_MARKER_KEYS = ("path", "lockDigest", "filesDigest")
 
 
@@ -138,7 +138,7 @@ def _fetch_registry(
         version=package["version"],
         length=int(pinned["length"]),
         sha256=str(package["digest"]).removeprefix("sha256:"),
-        cache=root / REGISTRIES / pinned["name"],
+        cache=registries_dir() / pinned["name"],
         repo_root=root,
         dest=staging / "download.tar.gz",
         refresh=not fresh,

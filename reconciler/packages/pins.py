@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ValidationFailed
+from reconciler.home import registries_dir
 from reconciler.load.files import CLONED_DIR
 from reconciler.packages.refusal import PackageRefused
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from reconciler.model.manifest import Manifest
 
 STATE_DIR = Path(CLONED_DIR) / "state"
-REGISTRY_CACHE = STATE_DIR / "registries"
 MANIFEST_FILE = "connector.yaml"
 MAX_MANIFEST = 64 * 1024
 
@@ -181,7 +181,7 @@ def _pin_registry(request: PinRequest) -> dict[str, Any]:
         pin=str(registry["root"]),
         package=source.package,
         version=request.spec.version,
-        cache=request.root / REGISTRY_CACHE / source.registry,
+        cache=registries_dir() / source.registry,
         repo_root=request.root,
     )
     if facts.role != request.spec.publisher:

@@ -185,7 +185,7 @@ def test_damaged_tuf_metadata_is_one_clear_error_and_installs_nothing(
     publisher.publish(tmp_path / "scratch", "1.0.1")
     set_version(team, publisher, "1.0.1")
     if where == "cache":
-        folders = list((team.repo / ".cloned" / "state" / "registries").rglob("metadata"))
+        folders = list((team.homes["operator"] / "registries").rglob("metadata"))
     else:
         folders = [publisher.folder / "metadata"]
     for folder in folders:

@@ -69,7 +69,7 @@ def test_apply_installs_the_signed_package_read_only_and_the_lock_records_it(
 def test_a_no_op_plan_reads_no_registry(installed: tuple[Team, Publisher]) -> None:
     team, publisher = installed
     shutil.rmtree(publisher.folder)
-    shutil.rmtree(team.repo / ".cloned" / "state" / "registries")
+    shutil.rmtree(team.homes["operator"] / "registries")
     plan = team.run("plan", "--detailed-exitcode")
     assert plan.code == 0, plan.out + plan.err
     refreshed = team.run("plan", "--refresh")
