@@ -204,6 +204,7 @@ def _read(folder: Path) -> Archived:
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         state = manifest["state"]
+        _check_manifest(manifest)
         return Archived(
             id=manifest["id"],
             name=manifest["name"],
@@ -220,6 +221,19 @@ def _read(folder: Path) -> Archived:
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ClonedError(f"{folder / MANIFEST}: not a readable archive manifest ({exc})") from None
+
+
+def _check_manifest(manifest: Mapping[str, Any]) -> None:
+    """The fields listing, purging and restoring rely on have their types (a hand-edited or
+    damaged manifest is refused, never half-used); `archived_at` is a time with its zone."""
+    for key in ("id", "name", "address", "archived_at", "plan_id"):
+        if not isinstance(manifest[key], str):
+            raise TypeError(f"{key} is not a string")
+    for key in ("state", "install"):
+        if not isinstance(manifest[key], dict):
+            raise TypeError(f"{key} is not an object")
+    if _parse(manifest["archived_at"]).utcoffset() is None:
+        raise ValueError("archived_at has no time zone")
 
 
 def _compact(at: str) -> str:

@@ -1,0 +1,75 @@
+"""Second attack round on connectors: the repair path, the fresh-pin shortcut, restore and
+purge of archives, the tracked-state check, and bad input to the commands that manage what
+is installed (`connectors list|show|verify|restore`, `archive list|purge`). Each attempt is
+built with the real commands and asserts it is held: nothing unapproved or unverified is
+installed, nothing is lost, and bad input is one clear error, never an internal error."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Result, commit_all, git, write
+from tests.func.attack_helpers import install_weather, store_servers
+from tests.func.engine_helpers import Team
+from tests.func.registry_helpers import Publisher, approve_pending, connector_yaml
+
+STATE = Path(".cloned/state")
+
+
+@pytest.fixture
+def installed(repo: Path, tmp_path: Path) -> tuple[Team, Publisher]:
+    return install_weather(repo, tmp_path)
+
+
+def clear_error(result: Result) -> None:
+    """Refused with one clear error: exit 1, no internal error."""
+    assert result.code == 1, result.out + result.err
+    assert "internal error" not in result.err and "Traceback" not in result.err, result.err
+
+
+def archived(team: Team, publisher: Publisher, data: str = "sunny\n") -> Path:
+    """Delete the weather Connector (approved), its data folder holding forecast.txt; the
+    archive folder it leaves."""
+    write(team.repo / STATE / "connectors" / "weather" / "data", "forecast.txt", data)
+    write(team.repo, ".cloned/connectors.yaml", connector_yaml(publisher).split("---")[0])
+    commit_all(team.repo, "retire weather")
+    assert team.run("apply").code == 3
+    approve_pending(team)
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    (folder,) = [p for p in (team.repo / STATE / "archive").iterdir()]
+    return folder
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("archived_at", "yesterday"),
+        ("archived_at", 7),
+        ("archived_at", "2026-01-01T00:00:00"),
+        ("install", [1]),
+        ("name", ["weather"]),
+        ("state", "x"),
+    ],
+)
+def test_a_damaged_archive_manifest_is_one_clear_error(
+    installed: tuple[Team, Publisher], field: str, value: object
+) -> None:
+    team, publisher = installed
+    folder = archived(team, publisher)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest[field] = value
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    for args in (
+        ("archive", "list"),
+        ("archive", "list", "--json"),
+        ("archive", "purge", "--older-than", "30d"),
+        ("connectors", "restore", "weather"),
+    ):
+        clear_error(team.run(*args))
+    assert (folder / "data" / "forecast.txt").read_text() == "sunny\n"
