@@ -151,10 +151,11 @@ def restore(root: Path, name: str) -> Archived:
         )
     chosen = archives[-1]
     data = data_folder(root, name)
-    if chosen.data and data.exists() and any(data.iterdir()):
+    if chosen.data and not _free(data):
         raise ClonedError(
-            f"{data}: connector {name!r} already has data; restoring would overwrite it",
-            hint="move that folder away first",
+            f"{data}: connector {name!r} already has data there (a folder with files, a "
+            "file or a link); restoring would overwrite it",
+            hint="move it away first",
         )
     if chosen.package:
         _restore_package(root, chosen)
@@ -165,6 +166,16 @@ def restore(root: Path, name: str) -> Archived:
         os.rename(chosen.path / "data", data)
     shutil.rmtree(chosen.path)
     return chosen
+
+
+def _free(data: Path) -> bool:
+    """Whether the archived data folder can move to `data`: nothing is there, or an empty
+    folder (a file or a link there, even a dangling one, is someone's)."""
+    if data.is_symlink():
+        return False
+    if not data.exists():
+        return True
+    return data.is_dir() and not any(data.iterdir())
 
 
 def _restore_package(root: Path, archived: Archived) -> None:
