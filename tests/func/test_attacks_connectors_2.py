@@ -73,3 +73,55 @@ def test_a_damaged_archive_manifest_is_one_clear_error(
     ):
         clear_error(team.run(*args))
     assert (folder / "data" / "forecast.txt").read_text() == "sunny\n"
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink", "dangling"])
+def test_restore_over_a_data_path_that_is_not_a_folder_loses_nothing(
+    installed: tuple[Team, Publisher], tmp_path: Path, kind: str
+) -> None:
+    team, publisher = installed
+    folder = archived(team, publisher)
+    data = team.repo / STATE / "connectors" / "weather" / "data"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if kind == "file":
+        data.write_text("mine\n")
+    else:
+        data.symlink_to(elsewhere if kind == "symlink" else tmp_path / "gone")
+    clear_error(team.run("connectors", "restore", "weather"))
+    assert (folder / "data" / "forecast.txt").read_text() == "sunny\n"
+    assert list(elsewhere.iterdir()) == []
+    if kind == "file":
+        assert data.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink", "empty"])
+def test_a_store_entry_replaced_is_found_and_repaired_never_a_crash(
+    installed: tuple[Team, Publisher], tmp_path: Path, kind: str
+) -> None:
+    team, _ = installed
+    (entry,) = (team.repo / STATE / "store" / "sha256").iterdir()
+    shutil.rmtree(entry)
+    if kind == "file":
+        entry.write_text("not a folder\n")
+    elif kind == "symlink":
+        write(tmp_path / "fake", "server.py", "# fake\n")
+        entry.symlink_to(tmp_path / "fake")
+    else:
+        entry.mkdir()
+    for args in (("connectors", "list", "--json"), ("connectors", "show", "weather")):
+        shown = team.run(*args)
+        assert shown.code == 0, shown.out + shown.err
+    checked = team.run("connectors", "verify", "--json")
+    assert checked.code == 1, checked.out + checked.err
+    assert "internal error" not in checked.err
+    assert json.loads(checked.out)["connectors"][0]["ok"] is False
+    plan = team.run("plan")
+    assert plan.code == 0 and "- installed: " in plan.out, plan.out + plan.err
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    assert store_servers(team.repo) == [
+        "import sys\nfor line in sys.stdin:\n    pass\n# weather 1.0.0\n"
+    ]
+    assert team.run("connectors", "verify").code == 0
