@@ -125,3 +125,57 @@ def test_a_store_entry_replaced_is_found_and_repaired_never_a_crash(
         "import sys\nfor line in sys.stdin:\n    pass\n# weather 1.0.0\n"
     ]
     assert team.run("connectors", "verify").code == 0
+
+
+@pytest.mark.parametrize("how", ["one-file", "staged-only", "symlink", "submodule"])
+def test_state_that_git_tracks_is_refused_however_it_got_there(
+    installed: tuple[Team, Publisher], tmp_path: Path, how: str
+) -> None:
+    team, _ = installed
+    state = team.repo / STATE
+    if how in ("one-file", "staged-only"):
+        git("add", "-f", ".cloned/state/cloned.db", cwd=team.repo)
+        if how == "one-file":
+            git("commit", "-qm", "the database", cwd=team.repo)
+    elif how == "symlink":
+        os.rename(state, team.repo / "elsewhere")
+        state.symlink_to("../elsewhere")
+        git("add", "-f", ".cloned/state", cwd=team.repo)
+        git("commit", "-qm", "state as a link", cwd=team.repo)
+    else:
+        sub = tmp_path / "sub"
+        sub.mkdir()
+        git("init", "-q", cwd=sub)
+        write(sub, "cloned.db", "planted\n")
+        git("add", "-A", cwd=sub)
+        git("-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "s", cwd=sub)
+        gitlink = f"160000,{git('rev-parse', 'HEAD', cwd=sub).strip()},.cloned/state"
+        git("update-index", "--add", "--cacheinfo", gitlink, cwd=team.repo)
+        git("commit", "-qm", "state as a submodule", cwd=team.repo)
+    for args in (
+        ("apply",),
+        ("connectors", "verify"),
+        ("connectors", "restore", "weather"),
+        ("archive", "purge", "--older-than", "30d"),
+        ("archive", "list"),
+    ):
+        refused = team.run(*args)
+        clear_error(refused)
+        assert "git tracks files in .cloned/state/" in refused.err, (args, refused.err)
+
+
+def test_an_archive_that_arrived_through_git_is_never_restored(
+    installed: tuple[Team, Publisher], tmp_path: Path
+) -> None:
+    team, publisher = installed
+    folder = archived(team, publisher, data="mine\n")
+    # Someone commits an archive of their own making (their data) in a pull request.
+    shutil.rmtree(folder / "data")
+    write(folder / "data", "forecast.txt", "planted\n")
+    git("add", "-f", str(folder.relative_to(team.repo)), cwd=team.repo)
+    git("commit", "-qm", "an archive", cwd=team.repo)
+    refused = team.run("connectors", "restore", "weather")
+    clear_error(refused)
+    assert "git tracks files in .cloned/state/" in refused.err
+    assert not (team.repo / STATE / "connectors" / "weather" / "data").exists()
+    assert (folder / "data" / "forecast.txt").read_text() == "planted\n"
