@@ -103,14 +103,14 @@ class Applied:
 def read_applied(root: Path) -> Applied:
     """The applied Connectors: from the state database, else from `cloned.lock`."""
     from reconciler.engine import actual as actual_state
-    from reconciler.engine import connectors
+    from reconciler.engine import connectors as managing
     from reconciler.state import installs
     from reconciler.state import resources as rows
     from reconciler.state.db import StateDB
 
     with StateDB.existing(root) as db:
         if db is not None:
-            connectors.applied_redactor(db)  # install records quote manifests, unmasked
+            managing.applied_redactor(db)  # install records quote manifests, unmasked
             found = rows.of_kind(db, "Connector")
             records = installs.all_installs(db)
             return Applied(
