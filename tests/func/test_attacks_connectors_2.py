@@ -218,3 +218,58 @@ def test_a_secret_in_a_package_description_never_reaches_the_connector_commands(
     for path in (repo / ".cloned" / "audit").rglob("*"):
         if path.is_file():
             assert TOKEN not in path.read_text(), path
+
+
+MIRROR = """\
+---
+apiVersion: cloned/v1
+kind: Registry
+metadata: {{name: mirror}}
+spec:
+  url: file:reg2
+  root: {pin}
+---
+apiVersion: cloned/v1
+kind: Connector
+metadata: {{name: weather2}}
+spec:
+  source: {{registry: {{name: mirror, package: acme/weather}}}}
+  version: 1.0.0
+  publisher: acme
+"""
+
+
+def test_a_repair_is_not_spared_its_registry_check_by_another_registry_serving_the_digest(
+    installed: tuple[Team, Publisher], tmp_path: Path
+) -> None:
+    from tests.func.attack_helpers import republish
+    from tests.func.registry_helpers import make_publisher
+
+    team, publisher = installed
+    # A second registry serves the very same archive (same bytes, so the same digest).
+    other = make_publisher(tmp_path / "other", team.repo / "reg2")
+    assert other.target("1.0.0").read_bytes() == publisher.target("1.0.0").read_bytes()
+    # The first registry no longer vouches for what weather pinned: it signs other bytes.
+    src = tmp_path / "evil"
+    write(
+        src, "connector.yaml", (tmp_path / "scratch" / "src-1.0.0" / "connector.yaml").read_text()
+    )
+    write(src, "server.py", "# evil 1.0.0\n")
+    publisher.run("connectors", "pack", str(src), "--out", str(tmp_path / "evil.tar.gz"))
+    republish(publisher, tmp_path / "evil.tar.gz", "acme/weather-1.0.0.tar.gz")
+    # weather2 is added from the mirror and approved; then weather's store entry is damaged,
+    # so the next apply both repairs weather and installs weather2.
+    with (team.repo / ".cloned" / "connectors.yaml").open("a") as out:
+        out.write(MIRROR.format(pin=other.pin))
+    commit_all(team.repo, "weather2 from the mirror")
+    assert team.run("apply").code == 3
+    approve_pending(team)
+    (entry,) = (team.repo / STATE / "store" / "sha256").iterdir()
+    os.chmod(entry, 0o700)
+    shutil.rmtree(entry)
+    applied = team.run("apply")
+    # weather2 installs (the mirror vouches for it now); weather's repair is refused, as it
+    # is without weather2 beside it: its own registry signs another archive under its pin.
+    assert applied.code == 1, applied.out + applied.err
+    assert "signs another acme/weather-1.0.0.tar.gz" in applied.out + applied.err
+    assert "connector.weather2 (create) applied" in applied.out, applied.out
