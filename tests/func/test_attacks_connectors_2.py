@@ -273,3 +273,61 @@ def test_a_repair_is_not_spared_its_registry_check_by_another_registry_serving_t
     assert applied.code == 1, applied.out + applied.err
     assert "signs another acme/weather-1.0.0.tar.gz" in applied.out + applied.err
     assert "connector.weather2 (create) applied" in applied.out, applied.out
+
+
+class Counting:
+    """Serves a registry folder on 127.0.0.1 and counts the requests for each file name."""
+
+    def __init__(self, folder: Path) -> None:
+        import threading
+        from collections import Counter
+        from functools import partial
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: Counter[str] = Counter()
+        seen = self.seen
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen[self.path.rsplit("/", 1)[-1]] += 1
+                super().do_GET()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(folder)))
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+
+def test_an_apply_asks_the_registry_once_for_what_its_own_plan_resolved_and_again_to_repair(
+    repo: Path, tmp_path: Path
+) -> None:
+    from tests.func.registry_helpers import weather_team
+
+    served = tmp_path / "served"
+    served.mkdir()
+    server = Counting(served)
+    try:
+        team, publisher = weather_team(repo, tmp_path, url=server.url)
+        served.rmdir()
+        os.rename(publisher.folder, served)
+        commit_all(repo, "registry served over HTTP")
+        assert team.run("apply").code == 0
+        # The plan resolved the pin just now: the install downloads without asking again.
+        assert server.seen["timestamp.json"] == 1, server.seen
+        (entry,) = (repo / STATE / "store" / "sha256").iterdir()
+        os.chmod(entry, 0o700)
+        shutil.rmtree(entry)
+        server.seen.clear()
+        assert team.run("apply").code == 0
+        # A repair reinstalls the applied pin (reused, not resolved): the registry is asked.
+        assert server.seen["timestamp.json"] == 1, server.seen
+        assert len(store_servers(repo)) == 1
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
