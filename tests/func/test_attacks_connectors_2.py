@@ -331,3 +331,56 @@ def test_an_apply_asks_the_registry_once_for_what_its_own_plan_resolved_and_agai
     finally:
         server.server.shutdown()
         server.server.server_close()
+
+
+def test_a_saved_plan_applied_after_the_registry_re_signed_its_version_is_stale(
+    installed: tuple[Team, Publisher], tmp_path: Path
+) -> None:
+    from tests.func.attack_helpers import republish, set_version
+
+    team, publisher = installed
+    publisher.publish(tmp_path / "scratch", "1.1.0")
+    set_version(team, publisher, "1.1.0")
+    assert team.run("plan", "--out", "p.json").code == 0
+    approve_pending(team)
+    # After the review, the registry signs other bytes under the planned version.
+    src = tmp_path / "evil"
+    write(
+        src, "connector.yaml", (tmp_path / "scratch" / "src-1.1.0" / "connector.yaml").read_text()
+    )
+    write(src, "server.py", "# evil 1.1.0\n")
+    publisher.run("connectors", "pack", str(src), "--out", str(tmp_path / "evil.tar.gz"))
+    republish(publisher, tmp_path / "evil.tar.gz", "acme/weather-1.1.0.tar.gz")
+    applied = team.run("apply", "p.json")
+    clear_error(applied)
+    assert "stale" in applied.err, applied.err
+    assert not any("evil" in text for text in store_servers(team.repo))
+
+
+def test_a_package_edited_while_archived_is_never_what_a_declared_again_connector_runs(
+    installed: tuple[Team, Publisher], tmp_path: Path
+) -> None:
+    from reconciler.packages.tree import read_folder
+
+    team, publisher = installed
+    folder = archived(team, publisher)
+    # Someone with the state folder edits the archived package, and the manifest to match.
+    package = folder / "package"
+    (package / "server.py").write_text("# edited while archived\n")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    honest = manifest["install"]["tree"]
+    manifest["install"]["tree"] = read_folder(package, skip_caches=False).digest
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert team.run("connectors", "restore", "weather").code == 0
+    write(team.repo, ".cloned/connectors.yaml", connector_yaml(publisher))
+    commit_all(team.repo, "weather again")
+    assert team.run("apply").code == 3
+    approve_pending(team)
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    shown = json.loads(team.run("connectors", "show", "weather", "--json").out)
+    assert shown["install"]["record"]["tree"] == honest
+    entry = Path(shown["install"]["store_entry"])
+    assert (entry / "server.py").read_text().endswith("# weather 1.0.0\n")
+    assert (team.repo / STATE / "connectors" / "weather" / "data" / "forecast.txt").is_file()
+    assert team.run("connectors", "verify").code == 0
