@@ -384,3 +384,44 @@ def test_a_package_edited_while_archived_is_never_what_a_declared_again_connecto
     assert (entry / "server.py").read_text().endswith("# weather 1.0.0\n")
     assert (team.repo / STATE / "connectors" / "weather" / "data" / "forecast.txt").is_file()
     assert team.run("connectors", "verify").code == 0
+
+
+@pytest.mark.parametrize(
+    "older_than",
+    ["-1d", "1.5d", "30D", "30 d", "", "0x10d", "1e9d", "999999999w", "30d\n7d", "٣٠d", "\x00"],
+)
+def test_odd_durations_are_a_usage_error_or_a_purge_within_the_retention(
+    installed: tuple[Team, Publisher], older_than: str
+) -> None:
+    team, publisher = installed
+    folder = archived(team, publisher)
+    result = team.run("archive", "purge", "--older-than", older_than, "--json")
+    assert result.code in (0, 1), result.out + result.err
+    assert "internal error" not in result.err + result.out
+    assert (folder / "data" / "forecast.txt").read_text() == "sunny\n"
+
+
+@pytest.mark.parametrize("name", ["", "../weather", "weather/..", "x" * 5000, "we\nather", "-"])
+def test_odd_names_are_one_clear_error(installed: tuple[Team, Publisher], name: str) -> None:
+    team, _ = installed
+    for args in (
+        ("connectors", "show", name),
+        ("connectors", "verify", name),
+        ("connectors", "restore", name),
+    ):
+        result = team.run(*args)
+        clear_error(result)
+    assert team.run("connectors", "verify").code == 0
+
+
+def test_a_branch_that_shortens_the_retention_cannot_purge_what_it_deleted(
+    installed: tuple[Team, Publisher],
+) -> None:
+    team, publisher = installed
+    folder = archived(team, publisher)
+    team.edit(".cloned/workspace.yaml", "spec:\n", "spec:\n  archive: {retentionDays: 0}\n")
+    commit_all(team.repo, "keep nothing")
+    refused = team.run("archive", "purge", "--older-than", "0d")
+    clear_error(refused)
+    assert "keeps archives for 7d" in refused.err
+    assert (folder / "data" / "forecast.txt").read_text() == "sunny\n"
