@@ -19,7 +19,6 @@ from pathlib import Path
 
 from reconciler.approvals.validity import approvers_of
 from reconciler.clock import now, stamp
-from reconciler.engine import preflight
 from reconciler.engine.auditcommit import AuditCommit, commit_message
 from reconciler.engine.journal import Journal
 from reconciler.engine.session import local_actor
@@ -216,9 +215,6 @@ def unknown_names(wanted: tuple[str, ...], known: tuple[str, ...]) -> None:
 
 @contextlib.contextmanager
 def _state(root: Path, nothing: str) -> Iterator[StateDB]:
-    # As apply does: a database, store or archive that arrived through git is not this
-    # machine's, and restoring or marking it verified would make it so.
-    preflight.refuse_tracked_state(root)
     with StateDB.existing(root) as db:
         if db is None:
             raise StateUnavailable(
@@ -277,7 +273,6 @@ def _commit(root: Path, db: StateDB, journal: Journal, what: str) -> AuditCommit
 def archives(root: Path) -> tuple[list[retention.Archived], timedelta]:
     """Every archive, oldest first, and how long the applied Workspace keeps them. Listing
     finishes archives an interrupted delete left half-named, so it holds the workspace lock."""
-    preflight.refuse_tracked_state(root)
     with StateDB.existing(root) as db:
         if db is None:  # nothing was ever applied here, so no apply can be archiving
             return retention.list_archives(root), timedelta(days=DEFAULT_RETENTION_DAYS)
