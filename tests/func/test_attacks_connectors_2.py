@@ -421,3 +421,19 @@ def test_a_branch_that_shortens_the_retention_cannot_purge_what_it_deleted(
     clear_error(refused)
     assert "keeps archives for 7d" in refused.err
     assert (folder / "data" / "forecast.txt").read_text() == "sunny\n"
+
+
+def test_state_tracked_through_a_linked_cloned_folder_is_refused(
+    installed: tuple[Team, Publisher],
+) -> None:
+    team, _ = installed
+    # .cloned is committed as a link to cfg/, and cfg/state/ (the state) with it.
+    os.rename(team.repo / ".cloned", team.repo / "cfg")
+    (team.repo / ".cloned").symlink_to("cfg")
+    git("rm", "-rq", "--cached", ".cloned", cwd=team.repo)
+    git("add", "-A", cwd=team.repo)
+    git("add", "-f", "cfg/state/cloned.db", cwd=team.repo)
+    git("commit", "-qm", "config in cfg/", cwd=team.repo)
+    assert "cfg/state/cloned.db" in git("ls-files", cwd=team.repo)
+    for args in (("apply",), ("connectors", "verify")):
+        clear_error(team.run(*args))
