@@ -133,7 +133,9 @@ def list_archives(root: Path) -> list[Archived]:
     if not folder.is_dir():
         return []
     for leftover in sorted(folder.glob(f"{PARTIAL}*")):
-        if (leftover / MANIFEST).is_file():
+        if leftover.is_symlink() or not leftover.is_dir():
+            leftover.unlink()  # not a folder a delete made: never followed, never finished
+        elif (leftover / MANIFEST).is_file():
             os.rename(leftover, folder / leftover.name.removeprefix(PARTIAL))
         else:
             shutil.rmtree(leftover)
@@ -212,6 +214,8 @@ def purge(
 
 
 def _read(folder: Path) -> Archived:
+    if folder.is_symlink():  # restore would move data out of wherever it leads
+        raise ClonedError(f"{folder}: a link, not an archive a delete made; not read")
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         state = manifest["state"]

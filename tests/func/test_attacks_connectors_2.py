@@ -437,3 +437,35 @@ def test_state_tracked_through_a_linked_cloned_folder_is_refused(
     assert "cfg/state/cloned.db" in git("ls-files", cwd=team.repo)
     for args in (("apply",), ("connectors", "verify")):
         clear_error(team.run(*args))
+
+
+@pytest.mark.parametrize("kind", ["file", "link"])
+def test_a_leftover_archive_name_that_is_not_a_folder_is_one_clear_error(
+    installed: tuple[Team, Publisher], tmp_path: Path, kind: str
+) -> None:
+    team, publisher = installed
+    folder = archived(team, publisher)
+    leftover = folder.parent / ".partial-weather-20260101T000000Z-00000000"
+    kept = tmp_path / "kept"
+    write(kept, "precious.txt", "keep\n")
+    if kind == "file":
+        leftover.write_text("x\n")
+    else:
+        leftover.symlink_to(kept)
+    for args in (("archive", "list"), ("connectors", "restore", "weather")):
+        result = team.run(*args)
+        assert "internal error" not in result.err, result.err
+    assert (kept / "precious.txt").read_text() == "keep\n"
+
+
+def test_an_archive_name_linked_elsewhere_is_never_restored_from(
+    installed: tuple[Team, Publisher], tmp_path: Path
+) -> None:
+    team, publisher = installed
+    folder = archived(team, publisher)
+    elsewhere = tmp_path / "elsewhere"
+    os.rename(folder, elsewhere)
+    folder.symlink_to(elsewhere)
+    clear_error(team.run("connectors", "restore", "weather"))
+    assert (elsewhere / "data" / "forecast.txt").read_text() == "sunny\n"
+    assert not (team.repo / STATE / "connectors" / "weather" / "data").exists()
