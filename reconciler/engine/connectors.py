@@ -28,7 +28,7 @@ from reconciler.model.workspace import DEFAULT_RETENTION_DAYS, Workspace
 from reconciler.packages import install as packages
 from reconciler.packages import retention
 from reconciler.policy.engine import build_policy
-from reconciler.redact import active
+from reconciler.redact import Redactor, active
 from reconciler.state import installs
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
@@ -244,13 +244,24 @@ def _locked(db: StateDB) -> Iterator[Journal]:
 def journal_of(db: StateDB) -> Journal:
     """Who is acting and what is masked, from the applied Workspace and policy packs."""
     workspace = applied_workspace(db)
-    redactor = active()
+    redactor = applied_redactor(db)
     if workspace is None:
         return Journal(local_actor({}), redactor)
+    return Journal(local_actor(approvers_of(workspace)), redactor)
+
+
+def applied_redactor(db: StateDB) -> Redactor:
+    """The process redactor (every printed line passes it), taught the applied policy's
+    redaction patterns: what was installed (an install record quotes the package's manifest)
+    is printed masked as the plan that installed it was."""
+    redactor = active()
+    workspace = applied_workspace(db)
+    if workspace is None:
+        return redactor
     packs = {row.name: json.loads(row.state) for row in rows.of_kind(db, "PolicyPack")}
     policy = build_policy(workspace.spec.policy_packs, packs, source=SOURCE)
     redactor.add_patterns(policy.redaction_patterns)
-    return Journal(local_actor(approvers_of(workspace)), redactor)
+    return redactor
 
 
 def _commit(root: Path, db: StateDB, journal: Journal, what: str) -> AuditCommit:

@@ -121,11 +121,10 @@ def pin_context(
     desired: DesiredState, *, refresh: bool = False, fresh: set[str] | None = None
 ) -> PinContext:
     """What providers read to pin packages for `desired` (its revision, its Registries);
-    `fresh` collects the digests pinned from a registry asked just now."""
+    `fresh` collects the pins (`pins.fresh_key`) resolved from a registry asked now."""
     registries = {r.name: r.spec for r in desired.resources if r.kind == "Registry"}
-    return PinContext(
-        desired.root, desired.revision, registries, refresh, set() if fresh is None else fresh
-    )
+    found = set() if fresh is None else fresh  # an empty set given is the one to fill
+    return PinContext(desired.root, desired.revision, registries, refresh, found)
 
 
 def desired_state(

@@ -64,7 +64,7 @@ def refuse_tracked_state(root: Path) -> None:
     machine's (the state database, installed packages, environments, caches), and a pull
     request that commits into it could hand a fresh clone a database or a package that no
     apply made here."""
-    found = gitrepo.tracked(root, STATE_DIR)
+    found = [path for folder in _state_paths(root) for path in gitrepo.tracked(root, folder)]
     if found:
         raise ClonedError(
             f"git tracks files in {STATE_DIR}/ ({', '.join(found)}): that folder belongs to "
@@ -72,6 +72,17 @@ def refuse_tracked_state(root: Path) -> None:
             "was written",
             hint=f"`git rm -r --cached {STATE_DIR}`, add `{STATE_DIR}/` to .gitignore, commit",
         )
+
+
+def _state_paths(root: Path) -> list[str]:
+    """`.cloned/state` as spelled, and where it really is inside the workspace when a link on
+    the way leads elsewhere (`.cloned` committed as a link to `cfg/` makes `cfg/state/` the
+    state, which git tracks under that name)."""
+    real = Path(os.path.realpath(root / STATE_DIR))
+    base = Path(os.path.realpath(root))
+    if real == base / STATE_DIR or not real.is_relative_to(base):
+        return [STATE_DIR]
+    return [STATE_DIR, real.relative_to(base).as_posix()]
 
 
 def refuse_lost_state(root: Path) -> None:

@@ -39,7 +39,7 @@ class Session:
     actor: str
     redactor: Redactor
     fresh: set[str] = field(default_factory=set)
-    """Package digests this session's plans pinned from a registry asked just now."""
+    """The registry pins (`pins.fresh_key`) this session's plans resolved just now."""
 
     def plan(self, targets: tuple[str, ...] = (), *, refresh: bool = False) -> Plan:
         """The plan from actual to desired state under the applied policy; `refresh` looks

@@ -12,6 +12,7 @@ a no-op plan never reaches the network.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -88,7 +89,7 @@ class PinRequest:
     revision: str | None  # the commit planned; None: the working tree
     registries: Mapping[str, Mapping[str, Any]]  # desired Registry specs by name
     refresh: bool = False
-    fresh: set[str] | None = None  # collects the digests pinned from a registry asked now
+    fresh: set[str] | None = None  # collects `fresh_key`s of pins from a registry asked now
 
 
 def pin(request: PinRequest) -> dict[str, Any]:
@@ -191,9 +192,7 @@ def _pin_registry(request: PinRequest) -> dict[str, Any]:
             f"{facts.role}, not by {request.spec.publisher}",
         )
     _check_declared(request, facts.declared, f"{facts.target} in registry {source.registry}")
-    if request.fresh is not None:
-        request.fresh.add(f"sha256:{facts.sha256}")
-    return {
+    package = {
         "source": "registry",
         "version": request.spec.version,
         "publisher": request.spec.publisher,
@@ -208,6 +207,18 @@ def _pin_registry(request: PinRequest) -> dict[str, Any]:
             "role": facts.role,
         },
     }
+    if request.fresh is not None:
+        request.fresh.add(fresh_key(package))
+    return package
+
+
+def fresh_key(package: Mapping[str, Any]) -> str:
+    """What marks a registry pin as resolved just now: its digest with the registry (url and
+    root) and target it was resolved from, so another registry serving the same bytes does
+    not spare this one's check (a repair of a pin its registry no longer signs)."""
+    registry = package.get("registry") or {}
+    where = [registry.get(key) for key in ("url", "root", "target")]
+    return json.dumps([*where, package.get("digest")])
 
 
 def _pin_path(request: PinRequest, rel: str) -> dict[str, Any]:

@@ -133,7 +133,9 @@ def list_archives(root: Path) -> list[Archived]:
     if not folder.is_dir():
         return []
     for leftover in sorted(folder.glob(f"{PARTIAL}*")):
-        if (leftover / MANIFEST).is_file():
+        if leftover.is_symlink() or not leftover.is_dir():
+            leftover.unlink()  # not a folder a delete made: never followed, never finished
+        elif (leftover / MANIFEST).is_file():
             os.rename(leftover, folder / leftover.name.removeprefix(PARTIAL))
         else:
             shutil.rmtree(leftover)
@@ -151,10 +153,11 @@ def restore(root: Path, name: str) -> Archived:
         )
     chosen = archives[-1]
     data = data_folder(root, name)
-    if chosen.data and data.exists() and any(data.iterdir()):
+    if chosen.data and not _free(data):
         raise ClonedError(
-            f"{data}: connector {name!r} already has data; restoring would overwrite it",
-            hint="move that folder away first",
+            f"{data}: connector {name!r} already has data there (a folder with files, a "
+            "file or a link); restoring would overwrite it",
+            hint="move it away first",
         )
     if chosen.package:
         _restore_package(root, chosen)
@@ -165,6 +168,16 @@ def restore(root: Path, name: str) -> Archived:
         os.rename(chosen.path / "data", data)
     shutil.rmtree(chosen.path)
     return chosen
+
+
+def _free(data: Path) -> bool:
+    """Whether the archived data folder can move to `data`: nothing is there, or an empty
+    folder (a file or a link there, even a dangling one, is someone's)."""
+    if data.is_symlink():
+        return False
+    if not data.exists():
+        return True
+    return data.is_dir() and not any(data.iterdir())
 
 
 def _restore_package(root: Path, archived: Archived) -> None:
@@ -201,9 +214,12 @@ def purge(
 
 
 def _read(folder: Path) -> Archived:
+    if folder.is_symlink():  # restore would move data out of wherever it leads
+        raise ClonedError(f"{folder}: a link, not an archive a delete made; not read")
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         state = manifest["state"]
+        _check_manifest(manifest)
         return Archived(
             id=manifest["id"],
             name=manifest["name"],
@@ -220,6 +236,19 @@ def _read(folder: Path) -> Archived:
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ClonedError(f"{folder / MANIFEST}: not a readable archive manifest ({exc})") from None
+
+
+def _check_manifest(manifest: Mapping[str, Any]) -> None:
+    """The fields listing, purging and restoring rely on have their types (a hand-edited or
+    damaged manifest is refused, never half-used); `archived_at` is a time with its zone."""
+    for key in ("id", "name", "address", "archived_at", "plan_id"):
+        if not isinstance(manifest[key], str):
+            raise TypeError(f"{key} is not a string")
+    for key in ("state", "install"):
+        if not isinstance(manifest[key], dict):
+            raise TypeError(f"{key} is not an object")
+    if _parse(manifest["archived_at"]).utcoffset() is None:
+        raise ValueError("archived_at has no time zone")
 
 
 def _compact(at: str) -> str:

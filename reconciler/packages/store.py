@@ -82,11 +82,11 @@ class Store:
             )
         final = self._entry(tree.digest)
         write_atomic(self._listing(tree.digest), canonical_json(tree.to_json()))
-        if final.is_dir() and not self.verify(tree.digest):
+        if _is_entry(final) and not self.verify(tree.digest):
             _remove_tree(staged)
             return Added(final, repaired=False)
         _seal(staged)
-        repaired = final.is_dir()
+        repaired = os.path.lexists(final)  # an altered folder, or a file or link put there
         if repaired:
             self._discard(final)
         try:
@@ -104,13 +104,13 @@ class Store:
     def path(self, digest: str) -> Path | None:
         """The folder of the package with tree `digest`, or None when the store has none."""
         final = self._entry(digest)
-        return final if final.is_dir() else None
+        return final if _is_entry(final) else None
 
     def verify(self, digest: str) -> list[str]:
         """What differs between the stored package and `digest`, re-hashing every file; empty
         means intact."""
         final = self._entry(digest)
-        if not final.is_dir():
+        if not _is_entry(final):
             return [f"missing: no package {digest} in the store"]
         try:
             actual = read_folder(final, limits=self._limits, skip_caches=False)
@@ -126,7 +126,7 @@ class Store:
     def remove(self, digest: str) -> bool:
         """Delete the package with tree `digest`; False when there was none."""
         final = self._entry(digest)
-        if not final.is_dir():
+        if not os.path.lexists(final):
             return False
         self._discard(final)
         self._listing(digest).unlink(missing_ok=True)
@@ -169,7 +169,8 @@ class Store:
     def _discard(self, final: Path) -> None:
         """Take `final` out of its name in one rename, then delete it at leisure."""
         trash = self.root / "trash" / _owned_name()
-        os.chmod(final, 0o700)  # moving a folder rewrites its `..`
+        if _is_entry(final):
+            os.chmod(final, 0o700)  # moving a folder rewrites its `..`
         os.rename(final, trash)
         _remove_tree(trash)
 
@@ -179,6 +180,12 @@ class Store:
                 match = _OWNED.match(entry.name)
                 if match is None or not _alive(int(match[1])):
                     _remove_tree(Path(entry.path))
+
+
+def _is_entry(final: Path) -> bool:
+    """Whether a store entry is there: a real folder (a link put in its place, even to an
+    intact copy, is not the store's, and a file is not a package)."""
+    return final.is_dir() and not final.is_symlink()
 
 
 def _owned_name() -> str:

@@ -56,8 +56,9 @@ class ApplyContext:
     applied_at: str
     root: Path | None = None  # the repository (providers that install files need it)
     fresh: frozenset[str] = frozenset()
-    """Package digests this apply's own plan pinned from a registry it just asked (an
-    install of one of them need not ask again; anything else is asked again)."""
+    """The registry pins (`pins.fresh_key`: registry, target and digest) this apply's own
+    plan resolved from a registry it just asked (an install of one of them need not ask
+    again; anything else is asked again)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class PinContext:
     registries: Mapping[str, Mapping[str, Any]]
     refresh: bool = False
     fresh: set[str] = field(default_factory=set)
-    """Filled by pinning: the package digests pinned from a registry asked just now."""
+    """Filled by pinning: the `pins.fresh_key`s of pins resolved from a registry asked now."""
 
 
 class Provider(Protocol):

@@ -65,6 +65,7 @@ class ConnectorProvider(RecordProvider):
 
     def apply(self, context: ApplyContext, change: Change) -> None:
         from reconciler.packages.install import install
+        from reconciler.packages.pins import fresh_key
 
         after = change.proposed.after
         assert after is not None and context.root is not None
@@ -78,7 +79,7 @@ class ConnectorProvider(RecordProvider):
             package=package,
             at=context.applied_at,
             trusted_envs=lambda: installs.env_digests(context.connection),
-            fresh=package.get("digest") in context.fresh,
+            fresh=fresh_key(package) in context.fresh,
         )
         super().apply(context, change)
         installs.put(

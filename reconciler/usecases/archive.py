@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ExitCode, UsageError
+from reconciler.usecases.connectors import state_root
 
 if TYPE_CHECKING:
     from reconciler.engine.auditcommit import AuditCommit
@@ -53,7 +54,7 @@ def list_archives(*, path: Path) -> ArchiveList:
     from reconciler.engine import connectors
     from reconciler.load.files import find_root
 
-    found, keep = connectors.archives(find_root(path))
+    found, keep = connectors.archives(state_root(find_root(path)))
     return ArchiveList(tuple(Kept(a, _parse(a.archived_at) + keep) for a in found), keep)
 
 
@@ -86,7 +87,7 @@ def purge(*, path: Path, older_than: str) -> PurgeResult:
     from reconciler.load.files import find_root
 
     age = parse_duration(older_than)
-    done = connectors.purge(find_root(path), age)
+    done = connectors.purge(state_root(find_root(path)), age)
     return PurgeResult(done.removed, done.older_than, done.retention, done.audit_commit)
 
 

@@ -100,15 +100,27 @@ class Applied:
     source: AppliedFrom
 
 
+def state_root(root: Path) -> Path:
+    """`root`, once it is sure git tracks nothing in its `.cloned/state/` (as apply does: a
+    database, store entry or archive that arrived in a pull request is not this machine's,
+    and verifying, restoring or purging it would make it so)."""
+    from reconciler.engine import preflight
+
+    preflight.refuse_tracked_state(root)
+    return root
+
+
 def read_applied(root: Path) -> Applied:
     """The applied Connectors: from the state database, else from `cloned.lock`."""
     from reconciler.engine import actual as actual_state
+    from reconciler.engine import connectors as managing
     from reconciler.state import installs
     from reconciler.state import resources as rows
     from reconciler.state.db import StateDB
 
     with StateDB.existing(root) as db:
         if db is not None:
+            managing.applied_redactor(db)  # install records quote manifests, unmasked
             found = rows.of_kind(db, "Connector")
             records = installs.all_installs(db)
             return Applied(
@@ -227,7 +239,7 @@ def verify(*, path: Path, names: tuple[str, ...]) -> VerifyResult:
     from reconciler.engine import connectors
     from reconciler.load.files import find_root
 
-    done = connectors.verify(find_root(path), names)
+    done = connectors.verify(state_root(find_root(path)), names)
     return VerifyResult(done.checked, done.at, done.audit_commit)
 
 
@@ -262,7 +274,7 @@ def restore(*, path: Path, name: str) -> RestoreResult:
     from reconciler.load.files import find_root
     from reconciler.packages.install import data_folder
 
-    root = find_root(path)
+    root = state_root(find_root(path))
     done = connectors.restore(root, name)
     declared, problem = read_declared(root)
     return RestoreResult(
