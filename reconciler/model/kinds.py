@@ -20,21 +20,17 @@ from reconciler.model.base import (
     Text,
     one_of_schema,
 )
-from reconciler.model.names import KIND_NAMES, VERSION_PATTERN, Action, DecisionKind, Risk
+from reconciler.model.names import (
+    KIND_NAMES,
+    VERSION_PATTERN,
+    Action,
+    DecisionKind,
+    Kind,
+    Risk,
+)
 from reconciler.model.workspace import OnExceed, Period, Workspace
 from reconciler.redact import pattern_problem
 
-Kind = Literal[
-    "Workspace",
-    "PolicyPack",
-    "Budget",
-    "Registry",
-    "Connector",
-    "SecretRef",
-    "Blueprint",
-    "Pipeline",
-    "Run",
-]
 VAULT_REF_PATTERN = r"^vault://[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$"
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 Count = Annotated[int, Field(ge=0)]

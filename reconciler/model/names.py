@@ -3,7 +3,7 @@ kinds in apply order, the words of a plan (action, risk, decision) and resource 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 Action = Literal["create", "update", "delete", "replace"]
 Risk = Literal["low", "medium", "high"]
@@ -16,7 +16,7 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){0,3}([-.+]?[0-9A-Za-z]+([.-][0-9A-Za-z]+)*)?$"
 """A package version: semver (`1.4.2`), or what PyPI uses (`2026.10.19`, `0.6.0rc1`)."""
 
-KIND_NAMES = (
+Kind = Literal[
     "Workspace",
     "PolicyPack",
     "Budget",
@@ -26,7 +26,10 @@ KIND_NAMES = (
     "Blueprint",
     "Pipeline",
     "Run",
-)
+]
+"""Every kind, in the order documents of that kind are applied."""
+
+KIND_NAMES: tuple[str, ...] = get_args(Kind)
 
 
 def address(kind: str, name: str) -> str:
