@@ -79,6 +79,8 @@ def text(plan: PlanDocument, *, colour: bool) -> str:
             lines.append(f"      approvals: {approvals_text(change.approvals)}")
         if change.in_branch is False:
             lines.append("      (not changed by this branch: already pending on the base)")
+        if change.widens:
+            lines.append(f"      widens: {widens_text(change.widens)}")
         lines.extend(f"      {line}" for line in change_lines(change))
         out.extend(inert.text(line) for line in lines)
         out.append("")
@@ -91,6 +93,17 @@ def text(plan: PlanDocument, *, colour: bool) -> str:
             )
         )
     return "\n".join(out)
+
+
+WIDENS_LABELS = {"tools": "tools", "egress_hosts": "egress hosts", "secrets": "secrets"}
+
+
+def widens_text(widens: Mapping[str, tuple[str, ...]]) -> str:
+    """`tools +between; egress hosts +api.example.com`: what a connector change adds."""
+    return "; ".join(
+        f"{WIDENS_LABELS.get(what, what)} " + " ".join(f"+{name}" for name in names)
+        for what, names in widens.items()
+    )
 
 
 def approvals_text(approvals: Approvals) -> str:
@@ -253,11 +266,13 @@ def _section(change: PlannedChange) -> str:
     note = " · already pending on the base" if change.in_branch is False else ""
     title = inert.html(f"{SYMBOLS.get(change.action, '?')} {change.address}")
     summary = inert.html(f"{change.action} · {decision_text(change)} · risk {change.risk}{note}")
+    widened = f"Widens: {inert.markdown(widens_text(change.widens))}\n\n" if change.widens else ""
     return (
         f"<details><summary>{icon} <code>{title}</code> "
         f"{summary}</summary>\n\n"
         f"Origin: {inert.code(change.origin)} · change "
         f"{inert.code(_short(change.change_hash))}\n\n"
+        f"{widened}"
         f"{inert.fence(lines, 'diff')}\n</details>"
     )
 

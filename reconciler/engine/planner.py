@@ -95,7 +95,38 @@ def change_json(change: Change) -> dict[str, Any]:
         "risk": proposed.risk,
         "origin": proposed.origin,
         "diff": [field.to_json() for field in proposed.diff],
+        **({"widens": widened} if (widened := widens(proposed)) else {}),
     }
+
+
+WIDENING_FIELDS = {
+    "tools": (("package", "declared", "tools"), ("spec", "tools", "allow")),
+    "egress_hosts": (("package", "declared", "egress_hosts"), ("spec", "egress", "allowHosts")),
+    "secrets": (("package", "declared", "secrets"), ("spec", "secrets")),
+}
+"""What a Connector may do, from what its package declares and what its YAML allows."""
+
+
+def widens(change: ProposedChange) -> dict[str, list[str]]:
+    """What a Connector change adds to what it may run or reach (tools, egress hosts,
+    secrets), declared by its package or allowed by its YAML, for reviewers to see at once."""
+    if change.kind != "Connector" or change.after is None:
+        return {}
+    found = {}
+    for what, paths in WIDENING_FIELDS.items():
+        before = {name for path in paths for name in _names_at(change.before, path)}
+        added = sorted({name for path in paths for name in _names_at(change.after, path)} - before)
+        if added:
+            found[what] = added
+    return found
+
+
+def _names_at(state: dict[str, Any] | None, path: tuple[str, ...]) -> list[str]:
+    node: Any = state or {}
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    items = node if isinstance(node, list) else []
+    return [str(item.get("name")) if isinstance(item, dict) else str(item) for item in items]
 
 
 def resource_state(data: dict[str, Any]) -> dict[str, Any]:

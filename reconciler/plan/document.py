@@ -109,6 +109,7 @@ class PlannedChange:
     diff: tuple[FieldDiff, ...]
     approvals: Approvals | None = None  # only on changes whose decision is approval
     in_branch: bool | None = None  # only with --base
+    widens: Mapping[str, tuple[str, ...]] | None = None  # only on Connector changes that widen
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -124,6 +125,8 @@ class PlannedChange:
             "origin": self.origin,
             "diff": [entry.to_json() for entry in self.diff],
         }
+        if self.widens:
+            out["widens"] = {what: list(names) for what, names in self.widens.items()}
         if self.approvals is not None:
             out["approvals"] = self.approvals.to_json()
         if self.in_branch is not None:
@@ -246,6 +249,7 @@ def _change(read: _Object) -> PlannedChange:
     )
     approvals = read.optional("approvals")
     in_branch = read.optional("in_branch")
+    widens = _widens(read.optional("widens"), read.at("widens"))
     if in_branch is not ABSENT and type(in_branch) is not bool:
         raise MalformedPlan(f"{read.at('in_branch')}: not true or false")
     change = PlannedChange(
@@ -265,9 +269,25 @@ def _change(read: _Object) -> PlannedChange:
         if approvals is ABSENT
         else _approvals(_Object(approvals, read.at("approvals"))),
         in_branch=None if in_branch is ABSENT else bool(in_branch),
+        widens=widens,
     )
     read.done()
     return change
+
+
+def _widens(value: Any, at: str) -> Mapping[str, tuple[str, ...]] | None:
+    """A change's `widens`: tools, egress_hosts and secrets, each a list of names."""
+    if value is ABSENT:
+        return None
+    known = ("tools", "egress_hosts", "secrets")
+    if not isinstance(value, dict) or not set(value) <= set(known):
+        raise MalformedPlan(f"{at}: not an object of {', '.join(known)}")
+    found = {}
+    for what, names in value.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise MalformedPlan(f"{at}.{what}: not a list of names")
+        found[what] = tuple(names)
+    return found
 
 
 def _rule(read: _Object) -> RuleRef:

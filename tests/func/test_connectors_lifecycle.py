@@ -86,6 +86,12 @@ def test_an_upgrade_declaring_a_new_tool_needs_approval_then_replaces_the_old_en
     set_version(team, publisher, "1.1.0")
     plan = team.run("plan")
     assert '+ package.declared.tools[1]: "alerts"' in plan.out
+    assert "      widens: tools +alerts" in plan.out
+    as_json = json.loads(team.run("plan", "--json").out)
+    assert as_json["changes"][0]["widens"] == {"tools": ["alerts"]}
+    assert "Widens: tools +alerts" in team.run("plan", "--format", "markdown").out
+    assert team.run("plan", "--out", "upgrade.plan").code == 0
+    assert "      widens: tools +alerts" in team.run("show", "upgrade.plan").out
     assert (
         '~ package.registry.target: "acme/weather-1.0.0.tar.gz" -> "acme/weather-1.1.0' in plan.out
     )
