@@ -3,21 +3,18 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.errors import ExitCode, UsageError
+from reconciler.errors import ExitCode
 from reconciler.usecases.connectors import state_root
+from reconciler.usecases.durations import parse_duration
 
 if TYPE_CHECKING:
     from reconciler.engine.auditcommit import AuditCommit
     from reconciler.packages.retention import Archived
-
-_DURATION = re.compile(r"^(\d{1,5})([dhw])$")
-_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
 
 @dataclass(frozen=True)
@@ -86,19 +83,9 @@ def purge(*, path: Path, older_than: str) -> PurgeResult:
     from reconciler.engine import connectors
     from reconciler.load.files import find_root
 
-    age = parse_duration(older_than)
+    age = parse_duration(older_than, "--older-than", zero=True)
     done = connectors.purge(state_root(find_root(path)), age)
     return PurgeResult(done.removed, done.older_than, done.retention, done.audit_commit)
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30d`, `2w` or `36h` as a duration; anything else is a `UsageError` naming the flag."""
-    found = _DURATION.match(text.strip())
-    if found is None:
-        raise UsageError(
-            f"--older-than {text!r}: give a duration like 30d (days), 2w (weeks) or 36h (hours)"
-        )
-    return int(found.group(1)) * _UNITS[found.group(2)]
 
 
 def _parse(at: str) -> datetime:

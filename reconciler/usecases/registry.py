@@ -7,7 +7,6 @@ Registry resource needs."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.clock import now
 from reconciler.errors import ExitCode, UsageError
+from reconciler.usecases.durations import parse_duration
 
 if TYPE_CHECKING:
     from reconciler.packages.registry.publishing import Changed
@@ -36,9 +36,6 @@ __all__ = [
     "rotate_root",
     "timestamp",
 ]
-
-DURATION = re.compile(r"^([1-9][0-9]{0,5})([smhdw])$")
-UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass(frozen=True)
@@ -273,14 +270,6 @@ def open_server(*, folder: Path, host: str, port: int) -> Serving:
 
     server = RegistryServer(folder, host, port)
     return Serving(folder, server.url, server)
-
-
-def parse_duration(text: str, flag: str) -> timedelta:
-    """`365d`, `12h`, `30m`, `45s` or `2w` as a timedelta; anything else names `flag`."""
-    match = DURATION.fullmatch(text)
-    if match is None:
-        raise UsageError(f"{flag} {text!r}: use a number and a unit, e.g. 365d, 12h, 30m, 2w")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
 
 
 def _expiries(given: Durations) -> Expiries:

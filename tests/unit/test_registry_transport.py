@@ -16,7 +16,7 @@ from reconciler.errors import UsageError
 from reconciler.http.client import HttpFailed, Limits, get
 from reconciler.packages.registry.fetcher import RegistryFetcher
 from reconciler.packages.registry.serve import RegistryServer
-from reconciler.usecases.registry import parse_duration
+from reconciler.usecases.durations import parse_duration
 
 
 class _Handler(BaseHTTPRequestHandler):
