@@ -25,6 +25,7 @@ from reconciler.packages.refusal import PackageRefused
 
 if TYPE_CHECKING:
     from reconciler.model.manifest import Manifest
+    from reconciler.packages.registry.client import TargetFacts
 
 STATE_DIR = Path(CLONED_DIR) / "state"
 MANIFEST_FILE = "connector.yaml"
@@ -161,8 +162,6 @@ def _reusable(request: PinRequest) -> dict[str, Any] | None:
 
 
 def _pin_registry(request: PinRequest) -> dict[str, Any]:
-    from reconciler.packages.registry import client
-
     source = request.spec.source
     registry = request.registries.get(source.registry)
     if registry is None:  # loading refuses a dangling reference; a revision may still lack it
@@ -176,15 +175,12 @@ def _pin_registry(request: PinRequest) -> dict[str, Any]:
             f"{request.origin}: connector.{request.name}: package {source.package} is not in "
             f"publisher {request.spec.publisher}'s namespace ({request.spec.publisher}/*)",
         )
-    facts = client.resolve(
-        name=source.registry,
-        url=str(registry["url"]),
-        pin=str(registry["root"]),
-        package=source.package,
-        version=request.spec.version,
-        cache=registries_dir() / source.registry,
-        repo_root=request.root,
-    )
+    try:
+        facts = _resolve(request, source, registry)
+    except PackageRefused as exc:
+        raise PackageRefused(
+            exc.reason, f"{request.origin}: {exc.message}", hint=exc.hint
+        ) from None
     if facts.role != request.spec.publisher:
         raise PackageRefused(
             "manifest-mismatch",
@@ -219,6 +215,21 @@ def fresh_key(package: Mapping[str, Any]) -> str:
     registry = package.get("registry") or {}
     where = [registry.get(key) for key in ("url", "root", "target")]
     return json.dumps([*where, package.get("digest")])
+
+
+def _resolve(request: PinRequest, source: Source, registry: Mapping[str, Any]) -> TargetFacts:
+    """The registry's verified facts of the Connector's package (python-tuf's client)."""
+    from reconciler.packages.registry import client
+
+    return client.resolve(
+        name=source.registry,
+        url=str(registry["url"]),
+        pin=str(registry["root"]),
+        package=source.package,
+        version=request.spec.version,
+        cache=registries_dir() / source.registry,
+        repo_root=request.root,
+    )
 
 
 def _pin_path(request: PinRequest, rel: str) -> dict[str, Any]:
