@@ -97,6 +97,11 @@ def _stage_and_store(
         kept = _already_stored(store, str(package["digest"]))
         if kept is not None:
             return kept, None
+    else:
+        known = store.tree_of_archive(str(package["digest"]).removeprefix("sha256:"))
+        kept = _already_stored(store, known) if known is not None else None
+        if kept is not None and _declares(store, kept, package):
+            return kept, _confirm_registry(root, package, fresh)
     versions = None
     with store.staging() as staging:
         unpacked = staging / "package"
@@ -105,7 +110,22 @@ def _stage_and_store(
         else:
             tree = _copy_local(root, package, unpacked)
         store.add(unpacked, tree)
+    if package["source"] == "registry":
+        store.record_archive(str(package["digest"]).removeprefix("sha256:"), tree.digest)
     return tree, versions
+
+
+def _declares(store: Store, tree: Tree, package: Mapping[str, Any]) -> bool:
+    """Whether a stored package's connector.yaml declares what the pin says (a check on the
+    archive-to-tree note, which lives beside the store)."""
+    from reconciler.packages.declared import declared_block
+
+    entry = store.path(tree.digest)
+    try:
+        manifest = _package_manifest(entry, tree, str(package["digest"])) if entry else None
+    except PackageRefused:
+        return False
+    return manifest is not None and declared_block(manifest) == package["declared"]
 
 
 def _already_stored(store: Store, digest: str) -> Tree | None:
@@ -122,6 +142,33 @@ def _already_stored(store: Store, digest: str) -> Tree | None:
     return tree if tree.digest == digest else None
 
 
+def _registry_args(root: Path, package: Mapping[str, Any]) -> dict[str, Any]:
+    pinned = package["registry"]
+    return {
+        "name": pinned["name"],
+        "url": pinned["url"],
+        "pin": pinned["root"],
+        "package": _registry_package(pinned["target"], package["version"]),
+        "version": package["version"],
+        "length": int(pinned["length"]),
+        "sha256": str(package["digest"]).removeprefix("sha256:"),
+        "cache": registries_dir() / pinned["name"],
+        "repo_root": root,
+    }
+
+
+def _confirm_registry(root: Path, package: Mapping[str, Any], fresh: bool) -> dict[str, int]:
+    """A registry package whose bytes the store holds already (verified when they were
+    first installed): the registry is asked whether it still vouches for the pin (unless this
+    apply's plan just did), and nothing is downloaded."""
+    from reconciler.packages.registry import client
+
+    versions, _ = client.download_pinned(
+        **_registry_args(root, package), dest=None, refresh=not fresh
+    )
+    return versions
+
+
 def _fetch_registry(
     root: Path, package: Mapping[str, Any], staging: Path, unpacked: Path, fresh: bool
 ) -> tuple[Tree, dict[str, int]]:
@@ -131,18 +178,9 @@ def _fetch_registry(
 
     pinned = package["registry"]
     versions, archive = client.download_pinned(
-        name=pinned["name"],
-        url=pinned["url"],
-        pin=pinned["root"],
-        package=_registry_package(pinned["target"], package["version"]),
-        version=package["version"],
-        length=int(pinned["length"]),
-        sha256=str(package["digest"]).removeprefix("sha256:"),
-        cache=registries_dir() / pinned["name"],
-        repo_root=root,
-        dest=staging / "download.tar.gz",
-        refresh=not fresh,
+        **_registry_args(root, package), dest=staging / "download.tar.gz", refresh=not fresh
     )
+    assert archive is not None
     tree = extract(archive, unpacked)
     manifest = _package_manifest(unpacked, tree, pinned["target"])
     if declared_block(manifest) != package["declared"]:

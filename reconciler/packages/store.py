@@ -52,7 +52,7 @@ class Store:
     def __init__(self, root: Path, *, limits: Limits = LIMITS) -> None:
         self.root = root
         self._limits = limits
-        for folder in ("sha256", "trees", "staging", "trash"):
+        for folder in ("sha256", "trees", "archives", "staging", "trash"):
             ensure_private_dir(root / folder)
         self._clean_leftovers()
 
@@ -149,6 +149,23 @@ class Store:
             _remove_tree(dest)
             raise PackageRefused("tree-changed", f"{final}: altered in the store; not exported")
         return copied
+
+    def record_archive(self, sha256: str, tree: str) -> None:
+        """Remember that the verified archive `sha256` (hex) unpacks to tree `tree`, so a
+        package already stored (another connector's, or one restored from an archive) is not
+        downloaded again."""
+        if DIGEST.match(tree) and re.fullmatch(r"[0-9a-f]{64}", sha256):
+            write_atomic(self.root / "archives" / sha256, tree)
+
+    def tree_of_archive(self, sha256: str) -> str | None:
+        """The tree a verified archive unpacked to, when `record_archive` noted it."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            return None
+        try:
+            tree = (self.root / "archives" / sha256).read_text().strip()
+        except OSError:
+            return None
+        return tree if DIGEST.match(tree) else None
 
     def _entry(self, digest: str) -> Path:
         match = DIGEST.match(digest)

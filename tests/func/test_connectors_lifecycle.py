@@ -302,3 +302,29 @@ def test_a_repair_asks_the_registry_again_and_a_revoked_publisher_is_refused(
     (refusal,) = events(team, "connector.refused")
     assert refusal["payload"]["reason"] == "revoked"  # type: ignore[index]
     assert store_entries(team.repo) == []
+
+
+def test_a_restored_registry_package_is_installed_again_without_a_download(
+    installed: tuple[Team, Publisher],
+) -> None:
+    team, publisher = installed
+    declared = (team.repo / ".cloned" / "connectors.yaml").read_text()
+    write(team.repo, ".cloned/connectors.yaml", declared.split("---")[0])
+    commit_all(team.repo, "retire weather")
+    assert team.run("apply").code == 3
+    approve_pending(team)
+    assert team.run("apply").code == 0
+    assert store_entries(team.repo) == []
+    restored = team.run("connectors", "restore", "weather")
+    assert restored.code == 0, restored.out + restored.err
+    (entry,) = store_entries(team.repo)
+    # The registry still vouches for the package, but its bytes are no longer served.
+    publisher.target("1.0.0").unlink()
+    write(team.repo, ".cloned/connectors.yaml", declared)
+    commit_all(team.repo, "weather is back")
+    assert team.run("apply").code == 3
+    approve_pending(team)
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    assert store_entries(team.repo) == [entry]
+    assert team.run("connectors", "verify").code == 0

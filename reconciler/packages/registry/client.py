@@ -122,10 +122,11 @@ def download_pinned(
     sha256: str,
     cache: Path,
     repo_root: Path,
-    dest: Path,
+    dest: Path | None,
     refresh: bool,
-) -> tuple[dict[str, int], Path]:
-    """Download the pinned target, verified by TUF against the pinned length and sha256.
+) -> tuple[dict[str, int], Path | None]:
+    """Download the pinned target, verified by TUF against the pinned length and sha256
+    (with `dest` None, nothing is downloaded: the caller holds those bytes already).
     Without `refresh` the caller vouches that `resolve` refreshed the metadata for exactly
     this target moments ago (an apply installing what its own plan just resolved); with it
     (a repair reinstalling an applied pin) the metadata is refreshed first, and a registry
@@ -149,7 +150,8 @@ def download_pinned(
                 f"the registry now signs another {session.target} than the one pinned "
                 f"(sha256 {sha256})",
             )
-    _fetch(session, info, dest)
+    if dest is not None:
+        _fetch(session, info, dest)
     metadata_dir = session.context.metadata_dir
     return _versions(metadata_dir, _delegating_role(metadata_dir, info.path)), dest
 
