@@ -7,8 +7,10 @@ packed with `cloned connectors pack` and published with `cloned registry publish
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +101,24 @@ def make_publisher(base: Path, folder: Path) -> Publisher:
     return publisher
 
 
+_TEMPLATE: list[tuple[Path, Publisher]] = []
+
+
+def copied_publisher(base: Path, folder: Path) -> Publisher:
+    """What `make_publisher` makes, copied from one built once per test process (keys,
+    registry and pin are the template's): building a registry is most of a test's time."""
+    if not _TEMPLATE:
+        scratch = Path(tempfile.mkdtemp(prefix="cloned-publisher-"))
+        atexit.register(shutil.rmtree, scratch, True)
+        _TEMPLATE.append((scratch, make_publisher(scratch, scratch / "reg")))
+    built, template = _TEMPLATE[0]
+    home = base / "publisher-home"
+    shutil.copytree(template.home, home)
+    shutil.copytree(template.folder, folder)
+    shutil.copytree(built / "scratch", base / "scratch", dirs_exist_ok=True)  # 1.0.0's source
+    return Publisher(home, folder, template.pin)
+
+
 def connector_yaml(
     publisher: Publisher, version: str = "1.0.0", *, url: str = "file:reg", extra: str = ""
 ) -> str:
@@ -109,7 +129,7 @@ def weather_team(root: Path, tmp_path: Path, *, url: str = "file:reg") -> tuple[
     """A team workspace (baseline) whose Connector weather installs acme/weather 1.0.0 from a
     registry in the repository (`reg/`), committed, not applied yet."""
     team = make_team(root, tmp_path)
-    publisher = make_publisher(tmp_path, root / "reg")
+    publisher = copied_publisher(tmp_path, root / "reg")
     write(root, ".cloned/connectors.yaml", connector_yaml(publisher, url=url))
     write(root, ".gitignore", ".cloned/state/\n")
     commit_all(root, "Team workspace with the weather connector")
