@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from reconciler.cli.output import print_json, say
+
+if TYPE_CHECKING:
+    from reconciler.usecases.registry import Durations
 
 app = typer.Typer(
     help="Keep a signed connector registry (a TUF repository) with Cloned's Ed25519 keys.",
@@ -32,11 +36,20 @@ TIMESTAMP_EXPIRES = typer.Option(
 
 
 def _durations(
-    root: str | None, targets: str | None, snapshot: str | None, timestamp: str | None
-) -> object:
+    root: str | None = None,
+    targets: str | None = None,
+    snapshot: str | None = None,
+    timestamp: str | None = None,
+) -> Durations:
+    """The `--*-expires` flags given, for the use case (imported on use: `--help` stays fast)."""
     from reconciler.usecases.registry import Durations
 
     return Durations(root=root, targets=targets, snapshot=snapshot, timestamp=timestamp)
+
+
+def _role_durations(targets: str | None, snapshot: str | None, timestamp: str | None) -> Durations:
+    """The expiries every command that re-signs targets, snapshot and timestamp takes."""
+    return _durations(targets=targets, snapshot=snapshot, timestamp=timestamp)
 
 
 def _show(result: object, as_json: bool) -> int:
@@ -80,11 +93,9 @@ def init(
       cloned registry init vendor/registry --root-key root --targets-key targets \\
         --online-key online
     """
-    from reconciler.usecases.registry import Durations
     from reconciler.usecases.registry import init as run
 
     durations = _durations(root_expires, targets_expires, snapshot_expires, timestamp_expires)
-    assert isinstance(durations, Durations)
     result = run(
         folder=folder,
         root_keys=root_key,
@@ -112,11 +123,11 @@ def delegate(
     as_json: bool = JSON,
 ) -> int:
     """Add publisher NAME, a delegated role that may sign packages NAME/* only."""
-    from reconciler.usecases.registry import Durations
     from reconciler.usecases.registry import delegate as run
 
-    durations = _durations(None, targets_expires, snapshot_expires, timestamp_expires)
-    assert isinstance(durations, Durations)
+    durations = _durations(
+        targets=targets_expires, snapshot=snapshot_expires, timestamp=timestamp_expires
+    )
     result = run(
         folder=folder,
         name=name,
@@ -145,11 +156,11 @@ def publish(
     The publisher, name and version come from the archive's connector.yaml; what it declares
     (tools, egress hosts, secrets, run) is copied into the signed metadata.
     """
-    from reconciler.usecases.registry import Durations
     from reconciler.usecases.registry import publish as run
 
-    durations = _durations(None, targets_expires, snapshot_expires, timestamp_expires)
-    assert isinstance(durations, Durations)
+    durations = _durations(
+        targets=targets_expires, snapshot=snapshot_expires, timestamp=timestamp_expires
+    )
     result = run(folder=folder, file=file, keys=key, online_key=online_key, expires=durations)
     return _show(result, as_json)
 
@@ -174,11 +185,11 @@ def revoke(
     Metadata signed by the old keys stops counting at once; after a rotation the publisher's
     packages come back when it publishes again with the new key.
     """
-    from reconciler.usecases.registry import Durations
     from reconciler.usecases.registry import revoke as run
 
-    durations = _durations(None, targets_expires, snapshot_expires, timestamp_expires)
-    assert isinstance(durations, Durations)
+    durations = _durations(
+        targets=targets_expires, snapshot=snapshot_expires, timestamp=timestamp_expires
+    )
     result = run(
         folder=folder,
         name=name,
@@ -199,11 +210,9 @@ def timestamp(
     as_json: bool = JSON,
 ) -> int:
     """Sign a fresh timestamp (run it on a schedule, before the current one expires)."""
-    from reconciler.usecases.registry import Durations
     from reconciler.usecases.registry import timestamp as run
 
-    durations = _durations(None, None, None, timestamp_expires)
-    assert isinstance(durations, Durations)
+    durations = _durations(timestamp=timestamp_expires)
     return _show(run(folder=folder, online_key=online_key, expires=durations), as_json)
 
 
@@ -222,11 +231,9 @@ def rotate_root(
 
     Clients follow the rotation from their pinned 1.root.json; the pin does not change.
     """
-    from reconciler.usecases.registry import Durations
     from reconciler.usecases.registry import rotate_root as run
 
-    durations = _durations(root_expires, None, None, None)
-    assert isinstance(durations, Durations)
+    durations = _durations(root=root_expires)
     result = run(
         folder=folder,
         root_keys=root_key,
