@@ -124,16 +124,22 @@ class Registry:
         )
 
     def download(self, version: str = "1.0.0") -> Path:
-        _, path = client.download(
+        """What an apply does: resolve the package, then download exactly what it pinned."""
+        facts = self.resolve(version)
+        _, path = client.download_pinned(
             name="acme",
             url=self.url,
             pin=self.built.pin,
             package="acme/weather",
             version=version,
+            length=facts.length,
+            sha256=facts.sha256,
             cache=self.repo / "cache",
             repo_root=self.repo,
             dest=self.repo / "out" / "weather.tar.gz",
+            refresh=False,
         )
+        assert path is not None
         return path
 
     def refused(self, version: str = "1.0.0", **kwargs: str) -> PackageRefused:

@@ -83,34 +83,6 @@ def resolve(
     return _facts(session, info)
 
 
-def download(
-    *,
-    name: str,
-    url: str,
-    pin: str,
-    package: str,
-    version: str,
-    cache: Path,
-    repo_root: Path,
-    dest: Path,
-) -> tuple[TargetFacts, Path]:
-    """Resolve `package` as `resolve` does and download it to `dest`, verified by TUF against
-    its signed length and hashes (a mismatch is `tampered` and leaves no file at `dest`)."""
-    session = _open(
-        name=name,
-        url=url,
-        pin=pin,
-        package=package,
-        version=version,
-        cache=cache,
-        repo_root=repo_root,
-    )
-    info = _targetinfo(session)
-    facts = _facts(session, info)
-    _fetch(session, info, dest)
-    return facts, dest
-
-
 def download_pinned(
     *,
     name: str,
