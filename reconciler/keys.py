@@ -13,10 +13,14 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.errors import ClonedError
 from reconciler.home import keys_dir
 from reconciler.model.names import NAME_PATTERN
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 KEY_NAME = re.compile(NAME_PATTERN)
 """A key's name is an approver's name (the model's `Name`); match it with `fullmatch`, since
@@ -112,25 +116,25 @@ def list_keys() -> list[KeyInfo]:
     return [key for key in found if key is not None]
 
 
-def resolve_private_key_path(spec: str) -> Path:
-    """The private key file a `--key` option names: a key NAME, or a path to a key file."""
+def resolve_private_key_path(spec: str, *, option: str = "--key") -> Path:
+    """The private key file a `--key` option (or `option`) names: a key NAME, or a path."""
     if KEY_NAME.fullmatch(spec) and (keys_dir() / spec).is_file():
         return keys_dir() / spec
     path = Path(spec).expanduser()
     if path.is_file():
         return path
     raise ClonedError(
-        f'--key: no key named "{spec}" in {keys_dir()} and no such file',
+        f'{option}: no key named "{spec}" in {keys_dir()} and no such file',
         hint="list keys with `cloned keys list`, or create one with `cloned keys generate NAME`",
     )
 
 
-def check_private_permissions(path: Path) -> None:
+def check_private_permissions(path: Path, *, option: str = "--key") -> None:
     """Refuse a private key that other users can read, as ssh does."""
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise ClonedError(
-            f"--key: {path} is readable by other users (mode {mode:04o})",
+            f"{option}: {path} is readable by other users (mode {mode:04o})",
             hint=f"run `chmod 600 {path}`",
         )
 
@@ -150,22 +154,31 @@ class Signer:
         return base64.b64encode(self._key.sign(message)).decode()
 
 
-def load_signer(spec: str) -> Signer:
-    """The private key a `--key` option names (NAME or path), checked as ssh would check it."""
+def load_private_key(spec: str, *, option: str = "--key") -> Ed25519PrivateKey:
+    """The Ed25519 private key `option` names (NAME or path), checked as ssh would check it:
+    what approvals, the audit log and registries sign with."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    path = resolve_private_key_path(spec)
-    check_private_permissions(path)
+    path = resolve_private_key_path(spec, option=option)
+    check_private_permissions(path, option=option)
     try:
         key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:
         raise ClonedError(
-            f"--key: {path} is not an unencrypted OpenSSH private key ({exc})",
+            f"{option}: {path} is not an unencrypted OpenSSH private key ({exc})",
             hint="Cloned reads OpenSSH ed25519 keys without a passphrase",
         ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise ClonedError(f"--key: {path} is not an ed25519 key; approvals need ed25519")
+        raise ClonedError(f"{option}: {path} is not an ed25519 key; Cloned signs with ed25519")
+    return key
+
+
+def load_signer(spec: str) -> Signer:
+    """The private key a `--key` option names (NAME or path), checked as ssh would check it."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = load_private_key(spec)
     public = key.public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )
