@@ -79,6 +79,26 @@ MIGRATIONS: tuple[str, ...] = (
         verified_ok INTEGER NOT NULL
     );
     """,
+    # 2 -> 3: the runtime. The last tool listing seen for each connector (at install, on
+    # `--refresh`, or live when it differed from the pins), and budget use per period.
+    """
+    CREATE TABLE tool_listings (
+        address TEXT PRIMARY KEY,
+        package_digest TEXT NOT NULL,
+        listing TEXT NOT NULL,
+        observed_at TEXT NOT NULL,
+        observed_by TEXT NOT NULL
+    );
+    CREATE TABLE usage (
+        budget TEXT NOT NULL,
+        period TEXT NOT NULL,
+        calls INTEGER NOT NULL DEFAULT 0,
+        wall_ms INTEGER NOT NULL DEFAULT 0,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        cost_micros INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (budget, period)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
