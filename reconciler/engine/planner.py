@@ -8,7 +8,7 @@ plan's redacted JSON form, the function that checks a saved plan file when it is
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -142,20 +142,29 @@ def resource_state(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+PINNED = ("package", "tools")
+"""The parts of a planned state that no file holds: what a provider pinned."""
+
+
 def content_digest(state: dict[str, Any]) -> str:
     """The digest of a state's YAML part (what a commit's file holds): authorship follows
     this through history, since a pinned package is not in any file."""
-    return digest({key: value for key, value in state.items() if key != "package"})
+    return digest({key: value for key, value in state.items() if key not in PINNED})
 
 
 def pin_context(
-    desired: DesiredState, *, refresh: bool = False, fresh: set[str] | None = None
+    desired: DesiredState,
+    *,
+    refresh: bool = False,
+    fresh: set[str] | None = None,
+    listings: Mapping[str, Any] | None = None,
 ) -> PinContext:
-    """What providers read to pin packages for `desired` (its revision, its Registries);
-    `fresh` collects the pins (`pins.fresh_key`) resolved from a registry asked now."""
+    """What providers read to pin packages for `desired` (its revision, its Registries, the
+    tool listings seen); `fresh` collects the pins (`pins.fresh_key`) resolved from a registry
+    asked now."""
     registries = {r.name: r.spec for r in desired.resources if r.kind == "Registry"}
     found = set() if fresh is None else fresh  # an empty set given is the one to fill
-    return PinContext(desired.root, desired.revision, registries, refresh, found)
+    return PinContext(desired.root, desired.revision, registries, refresh, found, listings or {})
 
 
 def desired_state(
@@ -169,6 +178,9 @@ def desired_state(
     package = provider.pin(resource, applied, context)
     if package is not None:
         state["package"] = package
+        tools = provider.pin_tools(resource, applied, package, context)
+        if tools is not None:
+            state["tools"] = tools
     return state
 
 
@@ -257,6 +269,18 @@ def _repair(
     return _proposal(
         resource.kind, resource.name, "update", before, after, resource.origin, bootstrap
     )
+
+
+def propose_update(
+    kind: str,
+    name: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    origin: str,
+    bootstrap: bool,
+) -> ProposedChange:
+    """An update from `before` to `after` as a plan proposes it (apply's tool pins use it)."""
+    return _proposal(kind, name, "update", before, after, origin, bootstrap)
 
 
 def _proposal(

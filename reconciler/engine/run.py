@@ -16,7 +16,7 @@ from reconciler.approvals import requests
 from reconciler.approvals.validity import Evaluation, Panel, Subject, evaluate
 from reconciler.audit.log import events
 from reconciler.clock import now, stamp
-from reconciler.engine import authorship, lockfile
+from reconciler.engine import authorship, listing, lockfile
 from reconciler.engine.applyresult import ApplyResult, StepFailed
 from reconciler.engine.journal import Journal
 from reconciler.engine.outcome import Outcome, count
@@ -30,7 +30,7 @@ from reconciler.packages.refusal import PackageRefused
 from reconciler.plan.types import Change
 from reconciler.providers.base import ApplyContext
 from reconciler.providers.lookup import provider_for
-from reconciler.state import approval_rows
+from reconciler.state import approval_rows, listings
 from reconciler.state.db import StateDB
 from reconciler.state.lock import WorkspaceLock
 
@@ -50,6 +50,8 @@ class Run:
         self.journal = Journal(session.actor, session.redactor)
         self.outcomes: list[Outcome] = []
         self.unconverged: set[str] = set()
+        self.derived: list[Change] = []
+        """Changes this apply proposed itself: the tool pins of connectors it installed."""
         self._settled_known = False
         self._settled_value: list[Outcome] | None = None
         self.records, unreadable = approval_records.read_all(root)
@@ -90,7 +92,9 @@ class Run:
             )
         try:
             for change in self.plan.changes:
-                self.outcomes.append(self._one(change, at))
+                outcome = self._one(change, at)
+                self.outcomes.append(outcome)
+                self.outcomes.extend(self._listed(change, outcome, at))
                 self.lock.renew()
         except ClonedError as exc:
             return self._failed("changes", exc)
@@ -132,7 +136,7 @@ class Run:
     def _record_finished(self, at: str) -> None:
         with self.db.transaction() as connection:
             if not self.plan.targets:
-                planned = {change.change_hash for change in self.plan.changes}
+                planned = {change.change_hash for change in (*self.plan.changes, *self.derived)}
                 for retired, address in requests.retire_obsolete(connection, planned, at):
                     self.journal.record(
                         connection,
@@ -237,6 +241,39 @@ class Run:
         if decision.kind == "approval":
             return self._gated(change, at)
         return self._apply(change, at, approved_by=())
+
+    def _listed(self, change: Change, outcome: Outcome, at: str) -> list[Outcome]:
+        """After a connector is installed: list its tools and pin them (engine/listing.py)."""
+        after = change.proposed.after
+        if (
+            outcome.status != "applied"
+            or change.proposed.kind != "Connector"
+            or after is None
+            or not listing.needs_listing(self.db, change.address, after)
+        ):
+            return []
+        listed = listing.list_installed(
+            self.root, self.db, change.address, after, self.session.redactor
+        )
+        with self.db.transaction() as connection:
+            if listed.listing is None:
+                error = f"its tools could not be listed: {listed.error}"
+                self.journal.record(
+                    connection, "connector.unlisted", change.address, {"error": error}
+                )
+                return [Outcome(change.address, "update", "failed", error)]
+            listings.put(connection, listed.listing)
+            names_listed = sorted(str(tool.get("name")) for tool in listed.listing.tools)
+            self.journal.record(
+                connection, "connector.listed", change.address, {"tools": names_listed}
+            )
+        derived = listing.pin_change(
+            change, listed.listing, policy=self.session.policy, bootstrap=self.plan.bootstrap
+        )
+        if derived is None:
+            return []
+        self.derived.append(derived)
+        return [self._one(derived, at)]
 
     def _open(self, change: Change, at: str) -> requests.Request:
         """The request for this change, opened (and audited) if it is new."""

@@ -9,6 +9,7 @@ yet, do they come from the desired state.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from reconciler.load.typed import applied_model
 from reconciler.load.workspace import load_desired_state
 from reconciler.policy.engine import ActivePolicy, build_policy, decide
 from reconciler.redact import Redactor, active
+from reconciler.state import listings
 from reconciler.state.db import StateDB
+from reconciler.state.listings import Listing
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class Session:
     redactor: Redactor
     fresh: set[str] = field(default_factory=set)
     """The registry pins (`pins.fresh_key`) this session's plans resolved just now."""
+    listings: Mapping[str, Listing] = field(default_factory=dict)
+    """The tool listings last seen per connector (state database only)."""
 
     def plan(self, targets: tuple[str, ...] = (), *, refresh: bool = False) -> Plan:
         """The plan from actual to desired state under the applied policy; `refresh` looks
@@ -54,7 +59,9 @@ class Session:
             decide=lambda change: decide(self.policy, change),
             policy_source=self.policy_source,
             redact=self.redactor.data,
-            pins=pin_context(self.desired, refresh=refresh, fresh=self.fresh),
+            pins=pin_context(
+                self.desired, refresh=refresh, fresh=self.fresh, listings=self.listings
+            ),
             targets=targets,
         )
 
@@ -102,6 +109,7 @@ def open_session(
         approvers=approvers,
         actor=local_actor(approvers),
         redactor=_redactor(policy.redaction_patterns),
+        listings=listings.all_listings(db) if db is not None else {},
     )
 
 

@@ -189,4 +189,6 @@ def applied_digest(db: StateDB) -> str:
 
 def logs_dir(root: Path) -> Path:
     """Where each connector's stderr log is kept (`.cloned/state/logs/connectors/NAME.log`)."""
-    return root / ".cloned" / "state" / "logs" / "connectors"
+    from reconciler.runtime.launch import LOGS
+
+    return root / LOGS

@@ -79,6 +79,16 @@ def repaired(before: Any, after: Any) -> bool:
     return _absent(after)
 
 
+def gone(before: Any, after: Any) -> bool:
+    """Something served was taken away (a pinned tool removed)."""
+    return _absent(after)
+
+
+def derived(before: Any, after: Any) -> bool:
+    """A digest of fields judged on their own (the tool-name set digest follows `tools.names`)."""
+    return True
+
+
 def added(before: Any, after: Any) -> bool:
     """A reference that constrains (a Pipeline's budget) was set where there was none."""
     return _absent(before) and not _absent(after)
@@ -102,6 +112,10 @@ TIGHTENING: dict[str, tuple[tuple[str, Callable[[Any, Any], bool]], ...]] = {
         ("package.declared.egress_hosts", fewer),
         ("package.declared.secrets", fewer),
         ("installed", repaired),
+        ("tools.names", fewer),
+        ("tools.set", derived),
+        ("tools.flagged", fewer),
+        ("tools.pins.*", gone),
     ),
     "SecretRef": (
         ("spec.usedBy.connectors", fewer),

@@ -73,6 +73,9 @@ class PinContext:
     refresh: bool = False
     fresh: set[str] = field(default_factory=set)
     """Filled by pinning: the `pins.fresh_key`s of pins resolved from a registry asked now."""
+    listings: Mapping[str, Any] = field(default_factory=dict)
+    """address -> the last tool listing seen (`state.listings.Listing`), from the state
+    database (empty in a fresh clone, which plans against `cloned.lock`)."""
 
 
 class Provider(Protocol):
@@ -91,6 +94,17 @@ class Provider(Protocol):
         digest and what it declares), or None for kinds that install nothing. The result is
         part of the planned state, so a changed package is a plan change that approvals bind
         to. Reuses `applied`'s pin when nothing it depends on changed (plans stay offline)."""
+        ...
+
+    def pin_tools(
+        self,
+        resource: LoadedResource,
+        applied: ActualResource | None,
+        package: Mapping[str, Any],
+        context: PinContext,
+    ) -> dict[str, Any] | None:
+        """The tool definitions the planned `package` will serve (`tools`), or None when no
+        listing of it is known yet (apply lists it after installing). Only Connectors."""
         ...
 
     def health(self, root: Path, resource: ActualResource) -> Health:
@@ -139,6 +153,15 @@ class RecordProvider:
 
     def pin(
         self, resource: LoadedResource, applied: ActualResource | None, context: PinContext
+    ) -> dict[str, Any] | None:
+        return None
+
+    def pin_tools(
+        self,
+        resource: LoadedResource,
+        applied: ActualResource | None,
+        package: Mapping[str, Any],
+        context: PinContext,
     ) -> dict[str, Any] | None:
         return None
 

@@ -10,6 +10,7 @@ event; `delete` archives the package and the connector's data before anything is
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from reconciler.providers.base import (
     PinContext,
     RecordProvider,
 )
-from reconciler.state import installs
+from reconciler.state import installs, listings
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
 
@@ -51,6 +52,28 @@ class ConnectorProvider(RecordProvider):
         )
         return pin(request)
 
+    def pin_tools(
+        self,
+        resource: LoadedResource,
+        applied: ActualResource | None,
+        package: Mapping[str, Any],
+        context: PinContext,
+    ) -> dict[str, Any] | None:
+        # The last listing seen of exactly this package is what the plan pins (a new install
+        # listed by apply, or a live listing that differed: a re-pin for review); otherwise the
+        # applied pins carry over, and apply lists a new package after installing it.
+        from reconciler.runtime.definitions import ListingRefused, tools_block
+
+        listing = context.listings.get(resource.address)
+        if listing is not None and listing.package_digest == package.get("digest"):
+            try:
+                return tools_block(listing.tools, where=resource.address)
+            except ListingRefused:
+                pass  # recorded before a check tightened: list it again at apply
+        if applied is not None and isinstance(applied.state.get("tools"), dict):
+            return dict(applied.state["tools"])
+        return None
+
     def risk(self, action: Action, diff: tuple[FieldDiff, ...]) -> Risk:
         if action in ("delete", "replace"):
             return "high"
@@ -58,7 +81,7 @@ class ConnectorProvider(RecordProvider):
             return "medium"
         touched = {d.path for d in diff}
         if touched & {"spec.publisher", "package.digest", "spec.source"} or any(
-            d.path.startswith(WIDENING) for d in diff
+            d.path.startswith(WIDENING) or d.path.startswith("tools.pins.") for d in diff
         ):
             return "high"
         return "medium"
@@ -73,6 +96,10 @@ class ConnectorProvider(RecordProvider):
         if not isinstance(package, dict):
             raise ClonedError(f"{change.address}: the plan pinned no package; plan again")
         previous = installs.of(context.connection, change.address)
+        before = change.proposed.before or {}
+        if previous is not None and before.get("package") == package and "installed" not in before:
+            super().apply(context, change)  # the same package, installed and whole: record only
+            return
         installed = install(
             root=context.root,
             name=change.proposed.name,
@@ -116,6 +143,7 @@ class ConnectorProvider(RecordProvider):
             plan_id=context.plan_id,
         )
         installs.delete(context.connection, address)
+        listings.delete(context.connection, address)
         super().remove(context, address)
         if record is not None:
             _release(context, record.record.get("tree"))
@@ -138,6 +166,8 @@ class ConnectorProvider(RecordProvider):
             )
             if not refresh and not record.verified_ok and not problems:
                 problems = [f"failed verification at {record.verified_at}"]
+            if not problems and _unlisted(db, row):
+                problems = ["its tools were not listed yet"]
             if problems:
                 found[row.address] = "; ".join(problems[:3])
         return found
@@ -154,6 +184,16 @@ class ConnectorProvider(RecordProvider):
         if problems:
             return Health("down", "; ".join(problems[:5]))
         return Health("ok", "installed files verified")
+
+
+def _unlisted(db: StateDB, row: rows.Row) -> bool:
+    """An enabled connector with no pinned tools and no listing of its package: apply could not
+    list them after installing it, so the next plan lists them again."""
+    state = json.loads(row.state)
+    if state.get("tools") is not None or (state.get("spec") or {}).get("enabled") is False:
+        return False
+    listing = listings.get(db, row.address)
+    return listing is None or listing.package_digest != (state.get("package") or {}).get("digest")
 
 
 def _release(context: ApplyContext, tree: Any) -> None:

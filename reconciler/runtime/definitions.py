@@ -169,8 +169,8 @@ def check_listing(tools: Sequence[Mapping[str, Any]], *, where: str) -> None:
 
 
 def tools_block(tools: Sequence[Mapping[str, Any]], *, where: str) -> dict[str, Any]:
-    """The `tools` block a Connector's state records for a listing: the set digest and, per
-    tool, its pin digest, its definition and what is flagged in it."""
+    """The `tools` block a Connector's state records for a listing: the tool names and their
+    set digest and, per tool, its pin digest, its definition and what is flagged in it."""
     check_listing(tools, where=where)
     pins: dict[str, Any] = {}
     for tool in tools:
@@ -183,7 +183,11 @@ def tools_block(tools: Sequence[Mapping[str, Any]], *, where: str) -> dict[str, 
         if flagged:
             pin["flags"] = flagged
         pins[str(tool["name"])] = pin
-    block: dict[str, Any] = {"set": set_digest(pins), "pins": dict(sorted(pins.items()))}
+    block: dict[str, Any] = {
+        "names": sorted(pins),
+        "set": set_digest(pins),
+        "pins": dict(sorted(pins.items())),
+    }
     flagged_names = sorted(name for name, pin in pins.items() if pin.get("flags"))
     if flagged_names:
         block["flagged"] = flagged_names

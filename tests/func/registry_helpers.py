@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import cloned, commit_all, write
+from tests.fakes.tiny_mcp import server_source
 from tests.func.engine_helpers import Team, make_team
 
 PUBLISHER_KEYS = ("root", "targets", "online", "acme")
@@ -26,7 +27,14 @@ description: Forecasts.
 run: {{command: [python, server.py]}}
 tools: {tools}
 """
-SERVER = "import sys\nfor line in sys.stdin:\n    pass\n# weather {version}\n"
+
+
+def weather_server(version: str, tools: str = "[forecast]") -> str:
+    """acme/weather's server.py at `version`: a real MCP server serving the declared tools."""
+    names = [name.strip() for name in tools.strip("[]").split(",") if name.strip()]
+    return server_source(names, f"# weather {version}\n")
+
+
 CONNECTOR = """\
 apiVersion: cloned/v1
 kind: Registry
@@ -66,7 +74,7 @@ class Publisher:
         src = scratch / f"src-{version}"
         shutil.rmtree(src, ignore_errors=True)
         write(src, "connector.yaml", MANIFEST.format(version=version, tools=tools))
-        write(src, "server.py", SERVER.format(version=version))
+        write(src, "server.py", weather_server(version, tools))
         out = scratch / f"weather-{version}.tar.gz"
         self.run("connectors", "pack", str(src), "--out", str(out))
         self.run(

@@ -25,6 +25,7 @@ from tests.func.registry_helpers import (
     approve_pending,
     connector_yaml,
     make_publisher,
+    weather_server,
     weather_team,
 )
 from tests.wheelhouse import TIME_PACKAGE, TIME_VERSION, pip_settings
@@ -72,9 +73,7 @@ def test_a_registry_repointed_in_the_same_change_as_an_upgrade_is_gated(
     plan = team.run("plan")
     assert "baseline/registry-change" in plan.out, plan.out
     assert team.run("apply").code == 3
-    assert store_servers(team.repo) == [
-        "import sys\nfor line in sys.stdin:\n    pass\n# weather 1.0.0\n"
-    ]
+    assert store_servers(team.repo) == [weather_server("1.0.0")]
 
 
 def test_a_folder_changed_after_its_approval_is_not_installed_on_that_approval(

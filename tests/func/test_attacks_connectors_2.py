@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import Result, commit_all, git, write
 from tests.func.attack_helpers import install_weather, store_servers
 from tests.func.engine_helpers import Team
-from tests.func.registry_helpers import Publisher, approve_pending, connector_yaml
+from tests.func.registry_helpers import Publisher, approve_pending, connector_yaml, weather_server
 
 STATE = Path(".cloned/state")
 
@@ -118,9 +118,7 @@ def test_a_store_entry_replaced_is_found_and_repaired_never_a_crash(
     assert plan.code == 0 and "- installed: " in plan.out, plan.out + plan.err
     applied = team.run("apply")
     assert applied.code == 0, applied.out + applied.err
-    assert store_servers(team.repo) == [
-        "import sys\nfor line in sys.stdin:\n    pass\n# weather 1.0.0\n"
-    ]
+    assert store_servers(team.repo) == [weather_server("1.0.0")]
     assert team.run("connectors", "verify").code == 0
 
 

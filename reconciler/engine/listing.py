@@ -1,0 +1,87 @@
+"""After apply installs a connector: list its tools and propose pinning them.
+
+A plan cannot know a new package's tool definitions without running it, and a plan never starts
+a connector. So once a Connector change is applied (the package approved and installed), apply
+starts the connector once, reads its `tools/list`, records the listing (`tool_listings`), and
+proposes the change from the pins it had to the pins of that listing. Policy judges that change
+like any other (`connector-tools`: new or changed tools need approval after bootstrap); it is the
+same change the next `cloned plan` shows, with the same hash, so an approval of it counts there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.clock import stamp
+from reconciler.engine.planner import propose_update
+from reconciler.errors import ClonedError
+from reconciler.plan.types import Change
+from reconciler.policy.engine import ActivePolicy, decide
+from reconciler.redact import Redactor
+from reconciler.state import installs, listings
+from reconciler.state.db import StateDB
+from reconciler.state.listings import Listing
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What listing one installed connector found."""
+
+    listing: Listing | None
+    error: str | None = None
+
+
+def needs_listing(db: StateDB, address: str, after: dict[str, Any]) -> bool:
+    """Whether the applied connector's package was never listed (an enabled connector only)."""
+    if (after.get("spec") or {}).get("enabled") is False:
+        return False
+    package = after.get("package") or {}
+    known = listings.get(db, address)
+    return known is None or known.package_digest != package.get("digest")
+
+
+def list_installed(
+    root: Path, db: StateDB, address: str, after: dict[str, Any], redactor: Redactor
+) -> Listed:
+    """Start the installed connector, read its tools, stop it (the caller records them)."""
+    from reconciler.runtime.definitions import check_listing
+    from reconciler.runtime.discovery import discover
+    from reconciler.runtime.launch import launch_of
+
+    name = address.split(".", 1)[1]
+    package = after.get("package") or {}
+    record = installs.of(db.reader, address)
+    if record is None:
+        return Listed(None, "it is not installed")
+    try:
+        launch = launch_of(root, name, package, record.record)
+        tools = discover(launch, redactor=redactor)
+        check_listing(tools, where=address)
+    except ClonedError as exc:
+        return Listed(None, exc.message)
+    return Listed(Listing(address, str(package.get("digest")), tools, stamp(), "apply"))
+
+
+def pin_change(
+    change: Change, listing: Listing, *, policy: ActivePolicy, bootstrap: bool
+) -> Change | None:
+    """The change from the pins `change` applied to those of `listing`, judged by `policy`;
+    None when they are the same."""
+    from reconciler.runtime.definitions import tools_block
+
+    after = change.proposed.after
+    assert after is not None
+    block = tools_block(listing.tools, where=change.address)
+    if block == after.get("tools"):
+        return None
+    proposed = propose_update(
+        change.proposed.kind,
+        change.proposed.name,
+        after,
+        {**after, "tools": block},
+        change.proposed.origin,
+        bootstrap,
+    )
+    return Change(proposed, decide(policy, proposed))
