@@ -13,7 +13,7 @@ Tools: echo(text), add(a, b), slow(seconds) (notes a cancellation in `$FAKE_MARK
 hang(seconds) (ignores cancellation, notes `$FAKE_MARKS/hung`), crash_now(code),
 print_stderr(n_bytes, text), big_result(n_bytes), leak(secret), env(), pid(),
 spawn_child() (forks a grandchild that sleeps; returns its pid), flood_stdout(n_bytes) (one
-line of that many bytes straight onto the wire).
+line of that many bytes straight onto the wire), freeze(seconds) (blocks the server, pings too).
 """
 
 from __future__ import annotations
@@ -22,15 +22,25 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-import anyio
-import mcp_types as types
-from mcp.server.lowlevel import Server
-
 SERVER = Path(__file__).resolve()
 MODE = sys.argv[1] if len(sys.argv) > 1 else "normal"
+
+# Before the SDK's imports (half a second): a server that never starts costs nothing.
+if MODE == "exit":
+    sys.stderr.write("fake server: refusing to start\n")
+    sys.stderr.flush()
+    os._exit(3)
+if MODE == "slowstart":
+    time.sleep(float(os.environ.get("FAKE_SLOWSTART", "5")))
+
+import anyio  # noqa: E402
+import mcp_types as types  # noqa: E402
+from mcp.server.lowlevel import Server  # noqa: E402
+
 WIRE = os.dup(1)  # before stdio_server points fd 1 at stderr: flood_stdout writes here
 
 
@@ -79,6 +89,7 @@ def tools() -> list[types.Tool]:
         ("pid", "The server's pid", _schema()),
         ("spawn_child", "Fork a grandchild", _schema()),
         ("flood_stdout", "One huge stdout line", _schema(n_bytes="integer")),
+        ("freeze", "Block the whole server (no pings answered)", _schema(seconds="number")),
     ]
     return [types.Tool(name=n, description=d, input_schema=s) for n, d, s in specs]
 
@@ -152,6 +163,9 @@ def _other(name: str, args: dict[str, Any]) -> types.CallToolResult:
             stderr=subprocess.DEVNULL,
         )
         return _text(str(child.pid))
+    if name == "freeze":
+        time.sleep(float(args["seconds"]))
+        return _text("thawed")
     if name == "flood_stdout":
         os.write(WIRE, b"z" * int(args["n_bytes"]) + b"\n")
         return _text("flooded")
@@ -161,12 +175,6 @@ def _other(name: str, args: dict[str, Any]) -> types.CallToolResult:
 async def main() -> None:
     from mcp.server.stdio import stdio_server
 
-    if MODE == "exit":
-        sys.stderr.write("fake server: refusing to start\n")
-        sys.stderr.flush()
-        os._exit(3)
-    if MODE == "slowstart":
-        await anyio.sleep(float(os.environ.get("FAKE_SLOWSTART", "5")))
     server = Server("fake", on_list_tools=on_list_tools, on_call_tool=on_call_tool)
     async with stdio_server() as (read, write):
         await server.run(read, write, server.create_initialization_options())
