@@ -189,4 +189,6 @@ def applied_digest(db: StateDB) -> str:
 
 def logs_dir(root: Path) -> Path:
     """Where each connector's stderr log is kept (`.cloned/state/logs/connectors/NAME.log`)."""
-    return root / ".cloned" / "state" / "logs" / "connectors"
+    from reconciler.runtime.launch import logs_dir as runtime_logs_dir
+
+    return runtime_logs_dir(root)  # one definition: the runtime writes the logs there

@@ -30,7 +30,7 @@ FAST = Settings(
     start_timeout=10.0,
     backoff_initial=0.01,
     backoff_max=0.05,
-    terminate_grace=0.5,
+    terminate_grace=0.2,
     stderr_log_bytes=64 * 1024,
     max_message_bytes=1024 * 1024,
 )
@@ -229,7 +229,6 @@ def test_idle_connectors_stop_and_a_frozen_one_fails_its_ping(tmp_path: Path) ->
             status = supervisor.status("idle")
             assert (status.consecutive_failures, status.last_error) == (0, None)  # not a failure
             assert eventually(lambda: not alive(idle_pid), 2)
-            await pid_of(supervisor, idle)  # the next call starts it again
 
     anyio.run(scenario)
 
