@@ -194,7 +194,21 @@ class Connection:
             return str(self.fault)
         if self.stopping:
             return None
-        code = f"code {self.returncode}" if self.returncode is not None else "still running"
+        code = exit_text(self.returncode)
         when = " during start" if not self.settled.is_set() else ""
         last = f": {self.stderr.tail[-1]}" if self.stderr.tail and when else ""
         return f"connector {self.launch.name} exited ({code}){when}{last}"
+
+
+def exit_text(returncode: int | None) -> str:
+    """How a process ended, for people: `code 1`, `killed by SIGKILL`."""
+    import signal
+
+    if returncode is None:
+        return "still running after SIGKILL"
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"code {returncode}"

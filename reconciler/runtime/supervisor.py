@@ -15,10 +15,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler.clock import SYSTEM, Clock
 from reconciler.redact import Redactor
-from reconciler.runtime.connection import Connection
+from reconciler.runtime.connection import Connection, exit_text
 from reconciler.runtime.health import Health
 from reconciler.runtime.process import Reaper
-from reconciler.runtime.types import ConnectorStatus, Launch, RuntimeFailure, Settings, ToolResult
+from reconciler.runtime.types import (
+    ConnectorStatus,
+    Launch,
+    ProcessState,
+    RuntimeFailure,
+    Settings,
+    ToolResult,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -109,7 +116,7 @@ class Supervisor:
         if entry is None:
             return ConnectorStatus(name=name, process="stopped", breaker="closed")
         health, conn = entry.health, entry.conn
-        process = "stopped"
+        process: ProcessState = "stopped"
         if conn is not None and not conn.done.is_set():
             process = "running" if conn.ready else "starting"
         elif health.failures and health.breaker == "closed" and health.retry_in():
@@ -119,7 +126,7 @@ class Supervisor:
         )
         return ConnectorStatus(
             name=name,
-            process=process,  # type: ignore[arg-type]
+            process=process,
             breaker=health.breaker,
             pid=pid,
             restarts=health.restarts,
@@ -296,7 +303,7 @@ def _ended_during(conn: Connection) -> RuntimeFailure:
         return RuntimeFailure("unavailable", f"connector {name} was stopped during the call")
     if conn.fault is not None:
         return RuntimeFailure("unavailable", str(conn.fault))
-    code = f"code {conn.returncode}" if conn.returncode is not None else "still running"
+    code = exit_text(conn.returncode)
     return RuntimeFailure("unavailable", f"connector {name} exited ({code}) during the call")
 
 
