@@ -253,15 +253,16 @@ class Redactor:
                 known.add(pattern)
                 self._seen.clear()
 
-    def text(self, value: str) -> str:
-        """`value` with every secret masked."""
+    def text(self, value: str, *, remember: bool = True) -> str:
+        """`value` with every secret masked (`remember=False` for a stream of one-off strings,
+        such as a connector's stderr, that would only fill the cache)."""
         if not self._values and not self._patterns:
             return value
         known = self._seen.get(value)
         if known is not None:
             return known
         masked = self._mask(value)
-        if len(self._seen) < 100_000:
+        if remember and len(self._seen) < 100_000:
             self._seen[value] = masked
         return masked
 

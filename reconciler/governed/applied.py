@@ -189,6 +189,6 @@ def applied_digest(db: StateDB) -> str:
 
 def logs_dir(root: Path) -> Path:
     """Where each connector's stderr log is kept (`.cloned/state/logs/connectors/NAME.log`)."""
-    from reconciler.runtime.launch import LOGS
+    from reconciler.runtime.launch import logs_dir as runtime_logs_dir
 
-    return root / LOGS
+    return runtime_logs_dir(root)  # one definition: the runtime writes the logs there

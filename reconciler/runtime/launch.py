@@ -1,7 +1,9 @@
-"""How a connector is started: its verified install made into a `Launch` with a scrubbed
-environment. Nothing of Cloned's own environment reaches a connector (no CLONED_HOME, no user
-HOME, no tokens): only a fixed PATH, the locale, and its own data folder, which is also its HOME.
-The sandbox (egress issue) and granted secrets (vault issue) add to this, never Cloned's env.
+"""How the runtime starts an installed connector: its verified command (packages.startable,
+which re-hashes the installed files first) and a scrubbed environment.
+
+The process gets a fixed PATH and locale, its own data folder as HOME and as
+`CLONED_CONNECTOR_DATA`, and nothing else of Cloned's environment: no CLONED_HOME, no user
+HOME, no secrets (those the vault grants are added by the caller, per connector).
 """
 
 from __future__ import annotations
@@ -13,24 +15,24 @@ from typing import Any
 from reconciler.packages.startable import DATA_ENV, startable
 from reconciler.runtime.types import Launch
 
-SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
-LOGS = Path(".cloned") / "state" / "logs" / "connectors"
+PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def log_path(root: Path, name: str) -> Path:
-    """Connector `name`'s stderr log."""
-    return root / LOGS / f"{name}.log"
+def logs_dir(root: Path) -> Path:
+    """Where each connector's stderr log is kept (`.cloned/state/logs/connectors/NAME.log`)."""
+    return root / ".cloned" / "state" / "logs" / "connectors"
 
 
 def launch_of(
     root: Path, name: str, package: Mapping[str, Any], install: Mapping[str, Any]
 ) -> Launch:
-    """Connector `name` ready to start: re-verified (`PackageRefused` when its files changed)."""
+    """Connector `name`'s Launch; `PackageRefused` when its installed files changed."""
     ready = startable(root, name, package, install)
-    env = {
-        "PATH": SAFE_PATH,
-        "LANG": "C.UTF-8",
-        "HOME": str(ready.data),
-        DATA_ENV: str(ready.data),
-    }
-    return Launch(name, ready.command, ready.cwd, env, log_path(root, name))
+    env = {"PATH": PATH, "LANG": "C.UTF-8", "HOME": str(ready.data), DATA_ENV: str(ready.data)}
+    return Launch(
+        name=name,
+        command=ready.command,
+        cwd=ready.cwd,
+        env=env,
+        log=logs_dir(root) / f"{name}.log",
+    )
