@@ -17,6 +17,7 @@ from reconciler.governed.calllog import MAX_RESULT_BYTES
 from reconciler.governed.calls import CallOutcome, CallRequest, GovernedCaller
 from reconciler.state import listings, usage
 from reconciler.state.db import StateDB
+from tests.conftest import cloned
 from tests.fakes.clock import FakeClock
 from tests.fakes.connectors import TOOLS, FakeConnectors, text
 from tests.func.governed_helpers import SECRET, Applied, applied, events, pin
@@ -124,13 +125,19 @@ def test_a_limit_of_seven_calls_allows_exactly_seven_of_twenty_concurrent(
 def test_budget_status_shows_the_use_against_each_limit(tmp_path: Path) -> None:
     ws = applied(tmp_path, "budget")
     run(ws.repo, FakeConnectors(), lambda c: c.call(call("echo", text="x")))
-    shown = ws.run("budgets", "status", "--json")
+    today = {"CLONED_NOW": "2026-01-01T18:00:00+00:00"}  # the fake clock's day
+    shown = cloned("budgets", "status", "--json", cwd=ws.repo, env=today)
     assert shown.code == 0, shown.err
     (seven,) = json.loads(shown.out)["budgets"]
-    assert seven["name"] == "seven"
+    assert seven["name"] == "seven" and seven["period_key"] == "2026-01-01"
     assert seven["limits"]["calls"] == {"limit": 7, "used": 1, "left": 6}
-    text_out = ws.run("budgets", "status")
-    assert "seven" in text_out.out and "calls 1/7" in text_out.out
+    assert seven["exhausted"] is False
+    text_out = cloned("budgets", "status", cwd=ws.repo, env=today)
+    assert "seven  connector notes  day 2026-01-01  calls 1/7  onExceed block" in text_out.out
+    tomorrow = cloned(
+        "budgets", "status", "--json", cwd=ws.repo, env={"CLONED_NOW": "2026-01-02T00:00:00+00:00"}
+    )
+    assert json.loads(tomorrow.out)["budgets"][0]["limits"]["calls"]["used"] == 0
 
 
 def test_a_result_is_redacted_and_a_huge_one_withheld(ws: Applied) -> None:
