@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from reconciler.governed.calls import CallOutcome, CallRequest
 
 MAX_RESULT_BYTES = 1024 * 1024
-"""The largest result a call returns, in bytes of its compact JSON (docs/gateway.md); a larger
+"""The largest result a call returns, in bytes of its compact JSON (docs/connectors.md); a larger
 one is replaced by a tool error naming its size."""
 
 MAX_AUDITED_ARGUMENTS = 16 * 1024

@@ -1,6 +1,6 @@
 """The one governed call path: every tool call (the gateway's, `cloned connectors call`'s, a
 pipeline step's) goes through `GovernedCaller.call`, which checks in this order and lets
-nothing reach the connector before all pass (docs/gateway.md, "The governed call path"):
+nothing reach the connector before all pass (docs/connectors.md, "Governed calls"):
 
 1. the connector is applied, enabled and installed, and the tool allowed (`view.allowed`);
 2. the tool is pinned, and the live listing of this start of the connector agrees (rug pull);
