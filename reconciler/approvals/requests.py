@@ -79,6 +79,11 @@ class Opened:
     superseded: tuple[str, ...]
 
 
+CALL_ACTION = "call"
+"""The action of a per-call approval request (a governed tool call, `governed.approval`): it
+names no planned change, so apply neither supersedes nor retires it."""
+
+
 def open_request(
     connection: Connection, change: Change, *, author: str, at: str, redactor: Redactor
 ) -> Opened:
@@ -86,34 +91,63 @@ def open_request(
 
     The stored summary (origin, risk, diff) is for display only, so it passes through
     `redactor`: the change hash, computed from the unredacted change, is what approvals sign."""
-    existing = rows.by_hash(connection, change.change_hash)
+    summary = {
+        "origin": change.proposed.origin,
+        "risk": change.proposed.risk,
+        "diff": [field.to_json() for field in change.proposed.diff],
+    }
+    return open_for(
+        connection,
+        change_hash=change.change_hash,
+        address=change.address,
+        action=change.action,
+        summary=summary,
+        rules=change.decision.requirements,
+        author=author,
+        at=at,
+        redactor=redactor,
+    )
+
+
+def open_for(
+    connection: Connection,
+    *,
+    change_hash: str,
+    address: str,
+    action: str,
+    summary: dict[str, Any],
+    rules: tuple[RuleRef, ...],
+    author: str,
+    at: str,
+    redactor: Redactor,
+    supersede: bool = True,
+) -> Opened:
+    """The request for the change hashed `change_hash`, created if new with `summary` (shown,
+    redacted) and `rules`; with `supersede`, older open requests of `address` are superseded
+    (a planned resource has one version; calls with other arguments do not replace each other)."""
+    existing = rows.by_hash(connection, change_hash)
     if existing is not None and existing.status != "superseded":
         return Opened(Request.from_row(existing), False, ())
-    new_id = request_id(change.change_hash)
+    new_id = request_id(change_hash)
     superseded = []
-    for old in rows.active(connection, change.address):
-        if old.id != new_id:
+    for old in rows.active(connection, address) if supersede else ():
+        if old.id != new_id and old.action != CALL_ACTION:
             rows.set_status(connection, old.id, "superseded", at, superseded_by=new_id)
             superseded.append(old.id)
     if existing is not None:
         # The change went back to a version that was requested before: that request (and the
         # approvals that name it) speaks for the change again.
         rows.set_status(connection, existing.id, "pending", at)
-        revived = rows.by_hash(connection, change.change_hash)
+        revived = rows.by_hash(connection, change_hash)
         assert revived is not None
         return Opened(Request.from_row(revived), False, tuple(superseded))
-    summary = {
-        "origin": change.proposed.origin,
-        "risk": change.proposed.risk,
-        "diff": [field.to_json() for field in change.proposed.diff],
-    }
     row = rows.RequestRow(
         id=new_id,
-        change_hash=change.change_hash,
-        address=change.address,
-        action=change.action,
+        change_hash=change_hash,
+        address=address,
+        action=action,
         change=json.dumps(redactor.data(summary), sort_keys=True),
-        rules=json.dumps([rule.to_json() for rule in change.decision.requirements], sort_keys=True),
+        rules=json.dumps([rule.to_json() for rule in rules], sort_keys=True),
         author=author,
         status="pending",
         created_at=at,
@@ -132,10 +166,10 @@ def mark(connection: Connection, request: Request, status: str, at: str) -> None
 
 def retire_obsolete(connection: Connection, current: set[str], at: str) -> list[tuple[str, str]]:
     """Supersede open requests whose change is no longer planned (reverted or already
-    converged another way); returns their (id, address)."""
+    converged another way), per-call requests aside; returns their (id, address)."""
     retired = []
     for row in rows.active(connection):
-        if row.change_hash not in current:
+        if row.change_hash not in current and row.action != CALL_ACTION:
             rows.set_status(connection, row.id, "superseded", at)
             retired.append((row.id, row.address))
     return retired

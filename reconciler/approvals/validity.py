@@ -19,7 +19,7 @@ from reconciler.approvals.records import Record
 from reconciler.plan.types import RuleRef
 
 if TYPE_CHECKING:
-    from reconciler.model.workspace import Workspace
+    from reconciler.model.workspace import Workspace, WorkspaceSpec
 
 Status = Literal["pending", "approved", "denied", "expired", "superseded"]
 
@@ -76,9 +76,14 @@ class Approver:
 
 def approvers_of(workspace: Workspace) -> dict[str, Approver]:
     """The approvers of an applied (or, at bootstrap, desired) Workspace, by name."""
+    return approvers_in(workspace.spec)
+
+
+def approvers_in(spec: WorkspaceSpec) -> dict[str, Approver]:
+    """The approvers a Workspace spec lists, by name (the runtime holds the applied spec)."""
     return {
         entry.name: Approver(entry.name, entry.public_key, tuple(entry.groups))
-        for entry in workspace.spec.approvers
+        for entry in spec.approvers
     }
 
 

@@ -10,6 +10,7 @@ from reconciler.cli import (
     approvals_cmd,
     archive_cmd,
     audit_cmd,
+    budgets_cmd,
     connectors_cmd,
     drift_cmd,
     init_cmd,
@@ -76,6 +77,7 @@ app.command("reconcile", epilog=EPILOG)(reconcile_cmd.reconcile)
 app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(archive_cmd.app, name="archive")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(budgets_cmd.app, name="budgets")
 app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(policy_cmd.app, name="policy")

@@ -19,7 +19,9 @@ from typing import Any
 from reconciler import gitrepo
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
+from reconciler.approvals import spent as spent_events
 from reconciler.approvals.records import Record
+from reconciler.approvals.spent import SPENT_EVENT, spent_from
 from reconciler.approvals.validity import (
     Authorship,
     Evaluation,
@@ -41,12 +43,8 @@ from reconciler.errors import Problem
 from reconciler.load.files import CLONED_DIR, is_resource_path
 from reconciler.plan.document import PlanDocument
 from reconciler.plan.types import Change
-from reconciler.state import audit_rows
 from reconciler.state.db import StateDB
 
-SPENT_EVENT = "approval.spent"
-"""The audit event apply records for each approval it used: payload `{"request", "approver",
-"record", "file"}`, `record` being the record's id (`Record.id`)."""
 MAX_SEGMENT_BYTES = 256 * 1024 * 1024
 
 
@@ -183,8 +181,7 @@ def _against(root: Path, base_ref: str, targets: tuple[str, ...], refresh: bool)
 
 def spent_in(db: StateDB) -> dict[str, int]:
     """The approvals applies used, from the state database's audit log."""
-    rows = audit_rows.select(db.reader, type_prefix=SPENT_EVENT)
-    return _spent((row.seq, row.type, row.payload) for row in rows)
+    return spent_events.spent_in(db.reader)
 
 
 def spent_in_tree(root: Path) -> dict[str, int]:
@@ -198,7 +195,7 @@ def spent_in_tree(root: Path) -> dict[str, int]:
         except (OSError, UnicodeDecodeError):
             continue  # `cloned audit verify` reports it
         found += _event_fields(lines)
-    return _spent(found)
+    return spent_from(found)
 
 
 def spent_at(root: Path, revision: Revision) -> dict[str, int]:
@@ -214,7 +211,7 @@ def spent_at(root: Path, revision: Revision) -> dict[str, int]:
     found: list[tuple[int, str, object]] = []
     for file in files:
         found += _event_fields(file.data.decode("utf-8", "replace").splitlines())
-    return _spent(found)
+    return spent_from(found)
 
 
 def _event_fields(lines: list[str]) -> list[tuple[int, str, object]]:
@@ -227,29 +224,6 @@ def _event_fields(lines: list[str]) -> list[tuple[int, str, object]]:
         if isinstance(event, dict) and event.get("type") == SPENT_EVENT:
             found.append((event.get("seq", 0), SPENT_EVENT, event.get("payload")))
     return found
-
-
-def _spent(events: Any) -> dict[str, int]:
-    spent: dict[str, int] = {}
-    for seq, type_, payload in events:
-        if type_ != SPENT_EVENT:
-            continue
-        data = _payload(payload)
-        record = data.get("record") if isinstance(data, dict) else None
-        if isinstance(record, str) and isinstance(seq, int):
-            spent.setdefault(record, seq)
-    return spent
-
-
-def _payload(payload: object) -> object:
-    """An event's payload: JSON text in the database, an object in a segment (a string there,
-    or text that does not parse, is an edited line that `cloned audit verify` reports)."""
-    if not isinstance(payload, str):
-        return payload
-    try:
-        return parse_json(payload)
-    except ValueError:
-        return None
 
 
 def _branch_changes(

@@ -13,6 +13,7 @@ from typing import Any
 
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
+from reconciler.approvals.spent import SPENT_EVENT
 from reconciler.approvals.validity import Evaluation, Panel, Subject, evaluate
 from reconciler.audit.log import events
 from reconciler.clock import now, stamp
@@ -21,7 +22,7 @@ from reconciler.engine.applyresult import ApplyResult, StepFailed
 from reconciler.engine.journal import Journal
 from reconciler.engine.outcome import Outcome, count
 from reconciler.engine.planner import Plan
-from reconciler.engine.preview import SPENT_EVENT, spent_in
+from reconciler.engine.preview import spent_in
 from reconciler.engine.session import Session
 from reconciler.errors import ClonedError, Problem
 from reconciler.load import refs
@@ -212,7 +213,10 @@ class Run:
         if self.plan.targets:
             return False
         planned = {change.change_hash for change in self.plan.changes}
-        return any(row.change_hash not in planned for row in approval_rows.active(self.db.reader))
+        return any(
+            row.change_hash not in planned and row.action != requests.CALL_ACTION
+            for row in approval_rows.active(self.db.reader)
+        )
 
     def _write_lock(self) -> bool:
         """Rewrite cloned.lock from the applied state when this apply changed it (or it is

@@ -1,0 +1,118 @@
+"""The governed call path's parts on their own: rate windows, concurrency slots, argument
+validation against pinned schemas, the listing comparison, and the audit sink's group commit."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from reconciler.audit.verify import verify
+from reconciler.governed import arguments
+from reconciler.governed.auditsink import AuditSink
+from reconciler.governed.limits import Rate, RateWindows, Slots
+from reconciler.governed.pins import refusal
+from reconciler.state import audit_rows
+from reconciler.state.db import StateDB
+from tests.fakes.clock import FakeClock
+
+
+def test_a_rate_window_slides_on_the_monotonic_clock() -> None:
+    clock = FakeClock()
+    windows = RateWindows(clock)
+    rate = [Rate("connector.x", 2, 60.0, "connector.x limits.ratePerMinute (2)")]
+    at = windows.admit(rate)
+    windows.admit(rate)
+    assert windows.full(rate) == rate[0]
+    clock.advance(30)
+    assert windows.full(rate) is not None
+    windows.release(rate, at)  # a call admitted and then refused gives its place back
+    assert windows.full(rate) is None
+    windows.admit(rate)
+    clock.advance(31)  # the second call is now over a minute old
+    assert windows.full(rate) is None
+
+
+def test_slots_cap_concurrency_and_time_out() -> None:
+    async def main() -> tuple[bool, bool]:
+        slots = Slots()
+        held = await slots.acquire("x", 1, 1.0)
+        assert held is not None
+        none = await slots.acquire("x", 1, 0.05)
+        held.release()
+        again = await slots.acquire("x", 1, 0.05)
+        return none is None, again is not None
+
+    assert asyncio.run(main()) == (True, True)
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"items": {"type": "array", "items": {"type": "integer"}}},
+    "required": ["items"],
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({"items": [1, "two"]}, "$.items[1]: 'two' is not of type 'integer'"),
+        ({}, "$: 'items' is a required property"),
+    ],
+)
+def test_arguments_name_the_failing_path(value: object, where: str) -> None:
+    found = arguments.problem("sha256:a", SCHEMA, value)
+    assert found is not None and where in found
+    assert arguments.problem("sha256:a", SCHEMA, {"items": [1, 2]}) is None
+
+
+def test_a_bad_pinned_schema_refuses_with_a_clear_reason_and_the_dialect_is_honoured() -> None:
+    found = arguments.problem("sha256:bad", {"type": "nonsense"}, {})
+    assert found is not None and "is not a valid JSON Schema" in found
+    draft7 = {"$schema": "http://json-schema.org/draft-07/schema#", "items": [{"type": "string"}]}
+    assert arguments.problem("sha256:d7", draft7, [1]) is not None  # tuple items in draft 7
+
+
+def test_listing_refusals_name_the_tool() -> None:
+    from reconciler.governed.pins import Observed
+
+    seen = Observed((1, 0, "s"), {"echo": "changed", "gone": "removed", "extra": "new"})
+    assert str(refusal(seen, "t", "echo")).startswith("rug pull: the definition of t__echo")
+    assert "no longer lists t__gone" in str(refusal(seen, "t", "gone"))
+    assert refusal(seen, "t", "same") is None
+
+
+def test_the_sink_commits_concurrent_writes_in_shared_transactions(tmp_path: Path) -> None:
+    from reconciler.audit.log import append
+    from reconciler.redact import Redactor
+
+    StateDB.open(tmp_path).close()  # type: ignore[union-attr]
+
+    def event(n: int):  # type: ignore[no-untyped-def]
+        return lambda c: append(
+            c, actor="t", type="tool.called", subject="s", payload={"n": n}, redactor=Redactor()
+        )
+
+    def broken(connection: object) -> None:
+        raise ValueError("this write fails")
+
+    async def main() -> tuple[int, list[object]]:
+        sink = AuditSink(tmp_path)
+        await asyncio.gather(*(sink.commit([event(n)]) for n in range(40)))
+        grouped = sink.transactions
+        results = await asyncio.gather(
+            *(sink.commit([event(n)]) for n in range(40, 50)),
+            sink.commit([broken]),
+            return_exceptions=True,
+        )
+        await sink.aclose()
+        return grouped, results
+
+    grouped, results = asyncio.run(main())
+    assert grouped < 40
+    assert results[:10] == [None] * 10 and isinstance(results[-1], ValueError)
+    with StateDB.open(tmp_path) as db:
+        assert db is not None
+        assert audit_rows.count(db.reader) == 50  # the failing write sank no other
+        assert verify(tmp_path, db).ok
