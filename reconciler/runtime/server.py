@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reconciler.errors import ClonedError
+from reconciler.errors import ClonedError, UsageError
 
 if TYPE_CHECKING:
     import mcp_types
@@ -65,7 +65,7 @@ class HandlerResult:
 Handler = Callable[[str, dict[str, Any]], Awaitable[HandlerResult]]
 
 
-class ListenRefused(ClonedError):
+class ListenRefused(UsageError):
     """A listen address the gateway will not serve on (not loopback, bad port)."""
 
 
