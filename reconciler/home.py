@@ -27,3 +27,8 @@ def registries_dir() -> Path:
     highest metadata versions seen, which rollback and freeze protection need, so they
     outlive a checkout's `.cloned/state/` and hold across this user's clones."""
     return cloned_home() / "registries"
+
+
+def gateway_token_path() -> Path:
+    """The bearer token `cloned gateway --listen` requires (`gateway/token`, mode 0600)."""
+    return cloned_home() / "gateway" / "token"

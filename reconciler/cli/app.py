@@ -13,6 +13,7 @@ from reconciler.cli import (
     budgets_cmd,
     connectors_cmd,
     drift_cmd,
+    gateway_cmd,
     init_cmd,
     keys_cmd,
     plan_cmd,
@@ -79,6 +80,7 @@ app.add_typer(archive_cmd.app, name="archive")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(budgets_cmd.app, name="budgets")
 app.add_typer(connectors_cmd.app, name="connectors")
+app.add_typer(gateway_cmd.app, name="gateway")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(registry_cmd.app, name="registry")
