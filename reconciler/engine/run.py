@@ -340,7 +340,11 @@ class Run:
                 self.ignored[verdict.path] = Problem(verdict.path, 0, 0, verdict.reason.text)
         judged = {verdict.path for verdict in evaluation.verdicts}
         for path, record in self.records:
-            if record.address == change.address and path not in judged:
+            if (
+                record.address == change.address
+                and path not in judged
+                and record.id not in self.spent
+            ):
                 self.ignored.setdefault(
                     path, Problem(path, 0, 0, "it approves an earlier version of this change")
                 )
@@ -388,13 +392,14 @@ class Run:
                 if approved_by:
                     payload["approved_by"] = list(approved_by)
                 self.journal.record(connection, "change.applied", change.address, payload)
-                package = _package(change)
+                package = _package(change) if _installs(change) else None
                 if package is not None:
                     self.journal.record(connection, "connector.installed", change.address, package)
                 # An approval authorises one application of its change: the records used here
                 # are spent, and the same change made again needs new ones.
                 for verdict in evaluation.verdicts if evaluation is not None else ():
                     if verdict.counts and verdict.record.verdict == "approve":
+                        self.spent.setdefault(verdict.record.id, 0)  # spent now, by this apply
                         self.journal.record(
                             connection,
                             SPENT_EVENT,
@@ -448,6 +453,13 @@ def _package(change: Change) -> dict[str, Any] | None:
         found["registry"] = registry.get("name")
         found["target"] = registry.get("target")
     return found
+
+
+def _installs(change: Change) -> bool:
+    """Whether applying `change` installs a package (not when only its tool pins change)."""
+    before = change.proposed.before or {}
+    after = change.proposed.after or {}
+    return "installed" in before or before.get("package") != after.get("package")
 
 
 def _summary(change: Change) -> dict[str, Any]:

@@ -173,11 +173,11 @@ async def _serve(
         read_applied(db)  # a workspace never applied is refused before anything starts
         # The two pieces other helpers are writing (issue 11): until they are merged mypy
         # cannot see them, hence the ignores, which the merge makes unused.
-        from reconciler.governed.calls import (  # type: ignore[import-untyped, unused-ignore]
+        from reconciler.governed.calls import (
             CallRequest,
             GovernedCaller,
         )
-        from reconciler.runtime.supervisor import (  # type: ignore[import-untyped, unused-ignore]
+        from reconciler.runtime.supervisor import (
             Supervisor,
         )
 

@@ -142,8 +142,9 @@ class ConnectorProvider(RecordProvider):
             at=context.applied_at,
             plan_id=context.plan_id,
         )
+        # The tool listing stays: declared again with the same package, the plan pins it, so
+        # the reviewer of the new create reads its definitions (a listing is of one digest).
         installs.delete(context.connection, address)
-        listings.delete(context.connection, address)
         super().remove(context, address)
         if record is not None:
             _release(context, record.record.get("tree"))

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import cloned, commit_all, write
+from tests.conftest import Result, cloned, commit_all, write
 from tests.fakes.tiny_mcp import server_source
 from tests.func.engine_helpers import Team, make_team
 
@@ -151,6 +151,18 @@ def approve_pending(team: Team, who: str = "alice") -> list[str]:
         approved = team.run("approvals", "approve", request, "--key", who, who=who)
         assert approved.code == 0, approved.err
     return ids
+
+
+def approve_until_applied(team: Team, who: str = "alice", rounds: int = 3) -> Result:
+    """Approve what is pending and apply again until nothing waits: an approved package is
+    installed first, and the tool definitions it lists then need their own approval."""
+    applied = team.run("apply")
+    for _ in range(rounds):
+        if applied.code != 3:
+            break
+        approve_pending(team, who)
+        applied = team.run("apply")
+    return applied
 
 
 def events(team: Team, kind: str) -> list[dict[str, object]]:

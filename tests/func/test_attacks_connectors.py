@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import commit_all, git, write
+from tests.fakes.tiny_mcp import server_source
 from tests.func.attack_helpers import (
     install_weather,
     republish,
@@ -23,6 +24,7 @@ from tests.func.engine_helpers import MASK_PACK, TOKEN, Team
 from tests.func.registry_helpers import (
     Publisher,
     approve_pending,
+    approve_until_applied,
     connector_yaml,
     make_publisher,
     weather_server,
@@ -49,7 +51,7 @@ def test_a_version_republished_after_its_approval_is_not_installed_on_that_appro
     write(
         src, "connector.yaml", (tmp_path / "scratch" / "src-1.1.0" / "connector.yaml").read_text()
     )
-    write(src, "server.py", "# evil 1.1.0\n")
+    write(src, "server.py", server_source(["forecast", "alerts"], "# evil 1.1.0\n"))
     publisher.run("connectors", "pack", str(src), "--out", str(tmp_path / "evil.tar.gz"))
     republish(publisher, tmp_path / "evil.tar.gz", "acme/weather-1.1.0.tar.gz")
     applied = team.run("apply")
@@ -57,8 +59,8 @@ def test_a_version_republished_after_its_approval_is_not_installed_on_that_appro
     assert not any("evil" in text for text in store_servers(team.repo))
     # The registry really serves the other bytes: approved on their own, they install.
     approve_pending(team)
-    assert team.run("apply").code == 0
-    assert store_servers(team.repo) == ["# evil 1.1.0\n"]
+    assert approve_until_applied(team).code == 0
+    assert store_servers(team.repo) == [server_source(["forecast", "alerts"], "# evil 1.1.0\n")]
 
 
 def test_a_registry_repointed_in_the_same_change_as_an_upgrade_is_gated(
@@ -80,15 +82,17 @@ def test_a_folder_changed_after_its_approval_is_not_installed_on_that_approval(
     repo: Path, tmp_path: Path
 ) -> None:
     team = echo_team(repo, tmp_path)
-    write(repo, "tools/echo/server.py", "print('v2')\n")
+    write(repo, "tools/echo/server.py", server_source(["echo"], "# v2\n"))
     commit_all(repo, "echo v2")
     assert team.run("apply").code == 3
     approve_pending(team)
-    write(repo, "tools/echo/server.py", "print('evil')\n")  # after the review, before apply
+    write(
+        repo, "tools/echo/server.py", server_source(["echo"], "# evil\n")
+    )  # after the review, before apply
     applied = team.run("apply")
     assert applied.code == 3, applied.out + applied.err
-    assert "print('evil')\n" not in echo_servers(repo)
-    assert echo_servers(repo) == ["print('v1')\n"]
+    assert server_source(["echo"], "# evil\n") not in echo_servers(repo)
+    assert echo_servers(repo) == [server_source(["echo"], "# v1\n")]
 
 
 def test_a_folder_that_links_outside_the_repository_is_refused(repo: Path, tmp_path: Path) -> None:
@@ -135,7 +139,7 @@ def echo_team(repo: Path, tmp_path: Path) -> Team:
     """The weather team with a folder connector `echo` (tools/echo) applied at v1."""
     team, _ = weather_team(repo, tmp_path)
     write(repo, "tools/echo/connector.yaml", MANIFEST_ECHO)
-    write(repo, "tools/echo/server.py", "print('v1')\n")
+    write(repo, "tools/echo/server.py", server_source(["echo"], "# v1\n"))
     write(repo, ".cloned/echo.yaml", ECHO)
     commit_all(repo, "echo connector")
     applied = team.run("apply")

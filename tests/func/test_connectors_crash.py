@@ -19,7 +19,13 @@ import pytest
 from reconciler.packages.install import store_of
 from tests.conftest import CLONED, NO_TERMINAL, commit_all, write
 from tests.func.engine_helpers import Team
-from tests.func.registry_helpers import Publisher, approve_pending, connector_yaml, weather_team
+from tests.func.registry_helpers import (
+    Publisher,
+    approve_pending,
+    approve_until_applied,
+    connector_yaml,
+    weather_team,
+)
 
 
 class Stalling:
@@ -113,7 +119,7 @@ def test_killed_during_install_nothing_is_installed_and_the_next_apply_converges
     assert team.run("apply").code == 3
     approve_pending(team)
 
-    applied = team.run("apply")
+    applied = approve_until_applied(team)  # then its tools, listed after the install
     assert applied.code == 0, applied.out + applied.err
     (entry,) = entries(team.repo)
     assert store_of(team.repo).verify(f"sha256:{entry}") == []

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import commit_all, write
+from tests.fakes.tiny_mcp import server_source
 from tests.func.engine_helpers import Team
 from tests.func.registry_helpers import (
     Publisher,
     approve_pending,
+    approve_until_applied,
     connector_yaml,
     events,
     weather_team,
@@ -100,10 +102,20 @@ def test_an_upgrade_declaring_a_new_tool_needs_approval_then_replaces_the_old_en
     assert gated.code == 3, gated.out + gated.err
     assert store_entries(team.repo) == [old]
     approve_pending(team)
-    applied = team.run("apply")
-    assert applied.code == 0, applied.out + applied.err
+    installed_now = team.run("apply")
+    # The approved package is installed; the definition of its new tool, listed only now, is
+    # a change of its own for a reviewer to read before agents see it.
+    assert installed_now.code == 3, installed_now.out + installed_now.err
+    assert "baseline/connector-tools" in installed_now.out
     (new,) = store_entries(team.repo)
     assert new != old and "# weather 1.1.0" in (new / "server.py").read_text()
+    review = team.run("plan")
+    assert '+ tools.pins.alerts.definition.description: "The alerts tool."' in review.out
+    approve_pending(team)
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    pins = lock(team.repo)["resources"]["connector.weather"]["state"]["tools"]  # type: ignore[index]
+    assert pins["names"] == ["alerts", "forecast"]
 
 
 def test_an_upgrade_declaring_nothing_new_applies_automatically(
@@ -163,11 +175,11 @@ def test_a_folder_connector_whose_tree_changes_is_a_gated_plan_change(
 ) -> None:
     team, _ = weather_team(repo, tmp_path)
     write(repo, "tools/echo/connector.yaml", MANIFEST_ECHO)
-    write(repo, "tools/echo/server.py", "print('v1')\n")
+    write(repo, "tools/echo/server.py", server_source(["echo"], "# v1\n"))
     write(repo, ".cloned/echo.yaml", ECHO)
     commit_all(repo, "echo connector")
     assert team.run("apply").code == 0
-    write(repo, "tools/echo/server.py", "print('v2')\n")
+    write(repo, "tools/echo/server.py", server_source(["echo"], "# v2\n"))
     commit_all(repo, "echo v2")
     plan = team.run("plan")
     assert "~ connector.echo" in plan.out
@@ -324,7 +336,7 @@ def test_a_restored_registry_package_is_installed_again_without_a_download(
     commit_all(team.repo, "weather is back")
     assert team.run("apply").code == 3
     approve_pending(team)
-    applied = team.run("apply")
+    applied = approve_until_applied(team)
     assert applied.code == 0, applied.out + applied.err
     assert store_entries(team.repo) == [entry]
     assert team.run("connectors", "verify").code == 0

@@ -15,6 +15,7 @@ from reconciler.packages.startable import startable
 from reconciler.state import installs
 from reconciler.state.db import StateDB
 from tests.conftest import commit_all, write
+from tests.fakes.tiny_mcp import server_source
 from tests.func.engine_helpers import Team, make_team
 from tests.func.registry_helpers import events
 from tests.wheelhouse import TIME_PACKAGE, TIME_VERSION, pip_settings, wheel
@@ -153,7 +154,8 @@ def test_a_folder_package_with_requirements_runs_in_its_own_environment(
     )
     team = team_with(repo, tmp_path, ".cloned/zones.yaml", connector)
     write(repo, "tools/zones/connector.yaml", REQUIRES)
-    write(repo, "tools/zones/server.py", "import tzdata\n")
+    # It imports tzdata from its own environment, then serves its tools.
+    write(repo, "tools/zones/server.py", "import tzdata\n" + server_source(["zones"]))
     write(repo, "tools/zones/requirements.txt", f"tzdata=={version} --hash=sha256:{sha}\n")
     commit_all(repo, "zones connector")
     applied = team.run("apply", env=pip)

@@ -15,6 +15,8 @@ BASELINE_RULES = [
     "connector-widening",
     "connector-publisher",
     "connector-outside-registry",
+    "connector-tools",
+    "connector-tool-flagged",
     "registry-change",
     "secret-widening",
     "pipeline-budget",

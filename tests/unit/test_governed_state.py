@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import StateUnavailable
-from reconciler.state.listings import Listing
 from reconciler.state import listings, usage
 from reconciler.state.db import StateDB
+from reconciler.state.listings import Listing
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_a_listing_is_recorded_replaced_and_read_back(db: StateDB) -> None:
     assert found.observed_by == "runtime"
     assert [tool["name"] for tool in found.tools] == ["echo", "ping"]
     assert listings.get(db, "connector.other") is None
-    assert [item.address for item in listings.all_listings(db)] == ["connector.echo"]
+    assert list(listings.all_listings(db)) == ["connector.echo"]
     with db.transaction() as connection:
         listings.delete(connection, "connector.echo")
     assert listings.all_listings(db) == {}
