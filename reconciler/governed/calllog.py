@@ -18,8 +18,8 @@ from reconciler.governed.pins import Observed
 from reconciler.redact import Redactor
 from reconciler.runtime.types import ToolResult
 from reconciler.state import listings
-from reconciler.state.listings import Listing
 from reconciler.state.db import Connection
+from reconciler.state.listings import Listing
 
 if TYPE_CHECKING:
     from reconciler.governed.calls import CallOutcome, CallRequest

@@ -28,9 +28,9 @@ from reconciler.governed.admission import Admission, Admitter, Refusal
 from reconciler.governed.applied import AppliedConnector, AppliedView, applied_digest, read_applied
 from reconciler.governed.auditsink import AuditSink, Write
 from reconciler.governed.calllog import audited_arguments, called_event, drift_writes, result_of
-from reconciler.runtime.launch import launch_of
 from reconciler.governed.pins import Observed, PinGuard, refusal
 from reconciler.redact import Redactor, active
+from reconciler.runtime.launch import launch_of
 from reconciler.runtime.types import ConnectorStatus, Launch, RuntimeFailure, ToolResult
 from reconciler.state.db import StateDB
 
