@@ -15,7 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.cli import diffview, inert
-from reconciler.plan.document import Approvals, PlanDocument, PlannedChange, RevisionRef
+from reconciler.plan.document import (
+    Approvals,
+    PinChanges,
+    PlanDocument,
+    PlannedChange,
+    RevisionRef,
+)
 
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
 COLOURS = {"create": "32", "update": "33", "delete": "31", "replace": "35", "deny": "31"}
@@ -81,6 +87,7 @@ def text(plan: PlanDocument, *, colour: bool) -> str:
             lines.append("      (not changed by this branch: already pending on the base)")
         if change.widens:
             lines.append(f"      widens: {widens_text(change.widens)}")
+        lines.extend(f"      {line}" for line in pins_lines(change.pins))
         lines.extend(f"      {line}" for line in change_lines(change))
         out.extend(inert.text(line) for line in lines)
         out.append("")
@@ -93,6 +100,18 @@ def text(plan: PlanDocument, *, colour: bool) -> str:
             )
         )
     return "\n".join(out)
+
+
+def pins_lines(pins: PinChanges | None) -> list[str]:
+    """`tools: +alerts ~forecast -old` and one `! flagged` line per finding, for a reviewer."""
+    if pins is None:
+        return []
+    moved = [f"+{n}" for n in pins.added] + [f"~{n}" for n in pins.changed]
+    moved += [f"-{n}" for n in pins.removed]
+    lines = [f"tools: {' '.join(moved)}"]
+    for name, flags in pins.flagged.items():
+        lines.extend(f"! flagged {name}: {flag}" for flag in flags)
+    return lines
 
 
 WIDENS_LABELS = {"tools": "tools", "egress_hosts": "egress hosts", "secrets": "secrets"}
@@ -267,6 +286,9 @@ def _section(change: PlannedChange) -> str:
     title = inert.html(f"{SYMBOLS.get(change.action, '?')} {change.address}")
     summary = inert.html(f"{change.action} · {decision_text(change)} · risk {change.risk}{note}")
     widened = f"Widens: {inert.markdown(widens_text(change.widens))}\n\n" if change.widens else ""
+    pinned = pins_lines(change.pins)
+    if pinned:
+        widened += "".join(f"{inert.markdown(line)}  \n" for line in pinned) + "\n"
     return (
         f"<details><summary>{icon} <code>{title}</code> "
         f"{summary}</summary>\n\n"

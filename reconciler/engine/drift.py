@@ -4,6 +4,9 @@ desired change (that is `cloned plan`'s business).
 Three checks, each against a record Cloned wrote itself:
 - `modified`: an applied record whose content no longer hashes to the digest it was applied
   with (the state database was edited outside Cloned);
+- `tools`: a connector whose last listing seen of its applied package (live, by the runtime or
+  `plan --refresh`) differs from its pins; it is a change to review (`cloned plan`), never
+  repaired here.
 - `unaudited`: an applied record the audit log does not account for: its digest differs from
   the one the last `change.applied` event for it recorded, or it exists though the audit log
   says it was deleted or never applied it;
@@ -39,10 +42,11 @@ from reconciler.errors import ClonedError, StateUnavailable
 from reconciler.providers.base import ActualResource, ApplyContext
 from reconciler.providers.lookup import provider_for
 from reconciler.redact import Redactor
+from reconciler.state import listings
 from reconciler.state import resources as rows
 from reconciler.state.db import StateDB
 
-Kind = Literal["modified", "unaudited", "lock"]
+Kind = Literal["modified", "unaudited", "lock", "tools"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,34 @@ def detect(root: Path, db: StateDB) -> Report:
     applied = {row.address: row for row in rows.all_rows(db)}
     found = _unaccounted(applied, _audited(db))
     found.extend(_lock_drift(root, applied))
+    found.extend(_tools_drift(db, applied))
     return Report(tuple(found), len(applied))
+
+
+def _tools_drift(db: StateDB, applied: dict[str, rows.Row]) -> list[Drifted]:
+    """Connectors whose last listing seen (by the runtime, `plan --refresh` or apply) of the
+    applied package differs from their pins: served from the pins, the rest refused, until a
+    plan re-pinning them is approved. Nothing here is repaired: it is a change to review."""
+    from reconciler.runtime.definitions import compare
+
+    found = []
+    for address, listing in listings.all_listings(db).items():
+        row = applied.get(address)
+        if row is None:
+            continue
+        state = json.loads(row.state)
+        if listing.package_digest != (state.get("package") or {}).get("digest"):
+            continue
+        moved = [d for d in compare(state.get("tools"), listing.tools) if d.status != "same"]
+        if moved:
+            marks = {"changed": "~", "new": "+", "removed": "-"}
+            what = " ".join(f"{marks[d.status]}{d.name}" for d in moved)
+            detail = (
+                f"its live tools differ from the pins ({what}; seen by {listing.observed_by} "
+                f"at {listing.observed_at}); `cloned plan` shows the re-pin to review"
+            )
+            found.append(Drifted("tools", address, detail))
+    return found
 
 
 def unaccounted(db: StateDB) -> list[Drifted]:

@@ -85,3 +85,29 @@ def pin_change(
         bootstrap,
     )
     return Change(proposed, decide(policy, proposed))
+
+
+def refresh_listings(root: Path, db: StateDB, redactor: Redactor) -> dict[str, Listing]:
+    """`plan --refresh`: list every enabled, installed connector's tools again (starting each
+    one), record the listings that differ from the pins, and return every listing known."""
+    import json
+
+    from reconciler.runtime.definitions import ListingRefused, tools_block
+    from reconciler.state import resources as rows
+
+    for row in rows.of_kind(db, "Connector"):
+        state = json.loads(row.state)
+        if (state.get("spec") or {}).get("enabled") is False:
+            continue
+        listed = list_installed(root, db, row.address, state, redactor)
+        if listed.listing is None:
+            continue  # not startable: the plan's repair of the install says why
+        try:
+            block = tools_block(listed.listing.tools, where=row.address)
+        except ListingRefused:
+            continue
+        if block != state.get("tools"):
+            refreshed = Listing(**{**listed.listing.__dict__, "observed_by": "refresh"})
+            with db.transaction() as connection:
+                listings.put(connection, refreshed)
+    return listings.all_listings(db)

@@ -96,6 +96,7 @@ def change_json(change: Change) -> dict[str, Any]:
         "origin": proposed.origin,
         "diff": [field.to_json() for field in proposed.diff],
         **({"widens": widened} if (widened := widens(proposed)) else {}),
+        **({"pins": pinned} if (pinned := pin_changes(proposed)) else {}),
     }
 
 
@@ -119,6 +120,43 @@ def widens(change: ProposedChange) -> dict[str, list[str]]:
         if added:
             found[what] = added
     return found
+
+
+def pin_changes(change: ProposedChange) -> dict[str, Any]:
+    """How a Connector change moves its tool pins: the tools `added`, `changed` (another
+    definition digest) and `removed`, and what is `flagged` in the added or changed ones."""
+    if change.kind != "Connector":
+        return {}
+    before = _pins(change.before)
+    after = _pins(change.after)
+    if before == after or change.after is None:
+        return {}
+    added = sorted(set(after) - set(before))
+    changed = sorted(
+        name
+        for name in set(after) & set(before)
+        if after[name].get("digest") != before[name].get("digest")
+    )
+    removed = sorted(set(before) - set(after))
+    flagged = {
+        name: [str(flag) for flag in after[name].get("flags") or []]
+        for name in (*added, *changed)
+        if after[name].get("flags")
+    }
+    found: dict[str, Any] = {"added": added, "changed": changed, "removed": removed}
+    if flagged:
+        found["flagged"] = dict(sorted(flagged.items()))
+    return found if added or changed or removed else {}
+
+
+def _pins(state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    tools = (state or {}).get("tools")
+    pins = tools.get("pins") if isinstance(tools, dict) else None
+    return (
+        {str(k): v for k, v in pins.items() if isinstance(v, dict)}
+        if isinstance(pins, dict)
+        else {}
+    )
 
 
 def _names_at(state: dict[str, Any] | None, path: tuple[str, ...]) -> list[str]:

@@ -8,6 +8,7 @@ applied. A run whose changes would all end as they stand records nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from reconciler.engine import authorship, listing, lockfile
 from reconciler.engine.applyresult import ApplyResult, StepFailed
 from reconciler.engine.journal import Journal
 from reconciler.engine.outcome import Outcome, count
-from reconciler.engine.planner import Plan
+from reconciler.engine.planner import Plan, pin_changes
 from reconciler.engine.preview import spent_in
 from reconciler.engine.session import Session
 from reconciler.errors import ClonedError, Problem
@@ -277,7 +278,7 @@ class Run:
         if derived is None:
             return []
         self.derived.append(derived)
-        return [self._one(derived, at)]
+        return [_pinned(derived, self._one(derived, at))]
 
     def _open(self, change: Change, at: str) -> requests.Request:
         """The request for this change, opened (and audited) if it is new."""
@@ -453,6 +454,21 @@ def _package(change: Change) -> dict[str, Any] | None:
         found["registry"] = registry.get("name")
         found["target"] = registry.get("target")
     return found
+
+
+def _pinned(change: Change, outcome: Outcome) -> Outcome:
+    """The outcome of a pin change, saying which tools it pins (or would)."""
+    moved = pin_changes(change.proposed)
+    if outcome.status == "applied":
+        names = ((change.proposed.after or {}).get("tools") or {}).get("names") or []
+        what = f"pinned {len(names)} tool{'s' if len(names) != 1 else ''} ({', '.join(names)})"
+    else:
+        marks = [f"+{n}" for n in moved.get("added", [])] + [
+            f"~{n}" for n in moved.get("changed", [])
+        ]
+        what = f"tools listed at install: {' '.join(marks)}" if marks else "tools listed at install"
+    detail = f"{what}; {outcome.detail}" if outcome.detail else what
+    return replace(outcome, detail=detail)
 
 
 def _installs(change: Change) -> bool:

@@ -51,17 +51,16 @@ class Session:
         again at packages that are pinned already (a registry is asked even when the
         Connector did not change)."""
         actual = self.actual
+        seen = self.listings
         if refresh and actual.source == "state":
-            actual = _reverified(self.root, actual)
+            actual, seen = _reverified(self.root, actual, self.redactor, seen)
         return make_plan(
             self.desired,
             actual,
             decide=lambda change: decide(self.policy, change),
             policy_source=self.policy_source,
             redact=self.redactor.data,
-            pins=pin_context(
-                self.desired, refresh=refresh, fresh=self.fresh, listings=self.listings
-            ),
+            pins=pin_context(self.desired, refresh=refresh, fresh=self.fresh, listings=seen),
             targets=targets,
         )
 
@@ -113,16 +112,20 @@ def open_session(
     )
 
 
-def _reverified(root: Path, actual: ActualState) -> ActualState:
-    """`actual` with what is installed re-hashed (`plan --refresh`)."""
+def _reverified(
+    root: Path, actual: ActualState, redactor: Redactor, seen: Mapping[str, Listing]
+) -> tuple[ActualState, Mapping[str, Listing]]:
+    """`actual` with what is installed re-hashed, and the connectors' tools listed again
+    (`plan --refresh`)."""
     from dataclasses import replace
 
-    from reconciler.state.db import StateDB
+    from reconciler.engine.listing import refresh_listings
 
     with StateDB.existing(root) as db:
         if db is None:
-            return actual
-        return replace(actual, damaged=actual_state.from_db(db, root, refresh=True).damaged)
+            return actual, seen
+        damaged = actual_state.from_db(db, root, refresh=True).damaged
+        return replace(actual, damaged=damaged), refresh_listings(root, db, redactor)
 
 
 _SOURCES = {

@@ -95,6 +95,26 @@ class Approvals:
 
 
 @dataclass(frozen=True)
+class PinChanges:
+    """How a Connector change moves its tool pins (engine.planner.pin_changes)."""
+
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    flagged: Mapping[str, tuple[str, ...]]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "added": list(self.added),
+            "changed": list(self.changed),
+            "removed": list(self.removed),
+        }
+        if self.flagged:
+            out["flagged"] = {name: list(flags) for name, flags in self.flagged.items()}
+        return out
+
+
+@dataclass(frozen=True)
 class PlannedChange:
     """One change of the document: what changes, policy's decision, its diff and approvals."""
 
@@ -110,6 +130,7 @@ class PlannedChange:
     approvals: Approvals | None = None  # only on changes whose decision is approval
     in_branch: bool | None = None  # only with --base
     widens: Mapping[str, tuple[str, ...]] | None = None  # only on Connector changes that widen
+    pins: PinChanges | None = None  # only on Connector changes that move tool pins
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -127,6 +148,8 @@ class PlannedChange:
         }
         if self.widens:
             out["widens"] = {what: list(names) for what, names in self.widens.items()}
+        if self.pins is not None:
+            out["pins"] = self.pins.to_json()
         if self.approvals is not None:
             out["approvals"] = self.approvals.to_json()
         if self.in_branch is not None:
@@ -250,6 +273,7 @@ def _change(read: _Object) -> PlannedChange:
     approvals = read.optional("approvals")
     in_branch = read.optional("in_branch")
     widens = _widens(read.optional("widens"), read.at("widens"))
+    pins = _pins(read.optional("pins"), read.at("pins"))
     if in_branch is not ABSENT and type(in_branch) is not bool:
         raise MalformedPlan(f"{read.at('in_branch')}: not true or false")
     change = PlannedChange(
@@ -270,9 +294,37 @@ def _change(read: _Object) -> PlannedChange:
         else _approvals(_Object(approvals, read.at("approvals"))),
         in_branch=None if in_branch is ABSENT else bool(in_branch),
         widens=widens,
+        pins=pins,
     )
     read.done()
     return change
+
+
+def _pins(value: Any, at: str) -> PinChanges | None:
+    """A change's `pins`: the tools added, changed and removed, and what is flagged."""
+    if value is ABSENT:
+        return None
+    known = ("added", "changed", "removed", "flagged")
+    if not isinstance(value, dict) or not set(value) <= set(known):
+        raise MalformedPlan(f"{at}: not an object of {', '.join(known)}")
+    lists = {}
+    for what in ("added", "changed", "removed"):
+        names = value.get(what, [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise MalformedPlan(f"{at}.{what}: not a list of names")
+        lists[what] = tuple(names)
+    flagged = value.get("flagged", {})
+    if not isinstance(flagged, dict) or not all(
+        isinstance(flags, list) and all(isinstance(f, str) for f in flags)
+        for flags in flagged.values()
+    ):
+        raise MalformedPlan(f"{at}.flagged: not an object of lists of flags")
+    return PinChanges(
+        lists["added"],
+        lists["changed"],
+        lists["removed"],
+        {str(name): tuple(flags) for name, flags in flagged.items()},
+    )
 
 
 def _widens(value: Any, at: str) -> Mapping[str, tuple[str, ...]] | None:

@@ -2,8 +2,9 @@
 
 One workspace is built and applied per test process (keys, Workspace, a PolicyPack, the
 builtin `notes` connector, budgets), then copied for each test. Until apply pins tools at
-install (the lead's change on main), `pin` writes the `tools` block into the applied Connector
-state exactly as `runtime.definitions.tools_block` makes it.
+install, these workspaces are applied for real; `pin` then overwrites the `tools` block of the
+applied Connector with the in-process fake's tools (exactly as `runtime.definitions.tools_block`
+makes it), for tests that need a server misbehaving in ways notes never does.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ _BUILT: dict[str, Path] = {}
 
 
 def applied(tmp_path: Path, variant: str = "plain") -> Applied:
-    """A copy of the applied workspace `variant` (`plain`, or `budget` with the 7-call budget)."""
+    """A copy of the applied workspace `variant`: `plain` and `budget` (the 7-call budget) pin
+    the in-process fake's tools (tests/fakes/connectors.py) over the real ones; `real` keeps the
+    notes server's own pins, as apply listed them."""
     if variant not in _BUILT:
         _BUILT[variant] = _build(tmp_path.parent / f"governed-{variant}", variant)
     source = _BUILT[variant]
@@ -99,7 +102,8 @@ def _build(base: Path, variant: str) -> Path:
     commit_all(repo, "governed workspace")
     done = cloned("apply", cwd=repo, env={"CLONED_HOME": str(alice)})
     assert done.code == 0, done.out + done.err
-    pin(repo, "notes", TOOLS)
+    if variant != "real":  # `real` keeps the pins apply took from the notes server itself
+        pin(repo, "notes", TOOLS)
     return base
 
 

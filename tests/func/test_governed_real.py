@@ -1,56 +1,42 @@
 """The governed call path against a real connector process: the builtin `notes` server,
-started from its verified install over stdio.
-
-LEAD: these use `tests/fakes/stdio_connectors.py`; point them at
-`reconciler.runtime.supervisor.Supervisor` (and `runtime.launch.launch_of`) at merge.
-"""
+started from its verified install over stdio by the runtime's supervisor, with the pins apply
+took from it."""
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 from pathlib import Path
-from typing import Any
+
+import anyio
 
 from reconciler.governed.calls import CallOutcome, CallRequest, GovernedCaller
-from tests.conftest import REPO
-from tests.fakes.stdio_connectors import StdioConnectors
-from tests.func.governed_helpers import applied, events, pin
-
-
-def notes_tools() -> list[dict[str, Any]]:
-    spec = importlib.util.spec_from_file_location(
-        "notes_server", REPO / "connectors/notes/server.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.TOOLS)
+from reconciler.redact import Redactor
+from reconciler.runtime.supervisor import Supervisor
+from tests.func.governed_helpers import applied, events
 
 
 def test_real_notes_calls_go_through_and_bad_arguments_never_reach_it(tmp_path: Path) -> None:
-    ws = applied(tmp_path)
-    pin(ws.repo, "notes", notes_tools())
-    runtime = StdioConnectors()
+    ws = applied(tmp_path, "real")
 
-    async def main() -> list[CallOutcome]:
-        caller = GovernedCaller(ws.repo, connectors=runtime, actor="test")
-        try:
-            return [
-                await caller.call(CallRequest("notes", "list_notes", {})),
-                await caller.call(CallRequest("notes", "read_note", {"name": "Not Valid!"})),
-                await caller.call(CallRequest("notes", "read_note", {"name": "missing"})),
-            ]
-        finally:
-            await caller.aclose()
-            await runtime.stop()
+    async def main() -> tuple[list[CallOutcome], int]:
+        async with Supervisor(redactor=Redactor()) as supervisor:
+            caller = GovernedCaller(ws.repo, connectors=supervisor, actor="test")
+            try:
+                outcomes = [
+                    await caller.call(CallRequest("notes", "list_notes", {})),
+                    await caller.call(CallRequest("notes", "read_note", {"name": "Not Valid!"})),
+                    await caller.call(CallRequest("notes", "read_note", {"name": "missing"})),
+                ]
+            finally:
+                await caller.aclose()
+            return outcomes, supervisor.status("notes").restarts
 
-    listed, invalid, missing = asyncio.run(main())
+    (listed, invalid, missing), restarts = anyio.run(main)
     assert listed.decision == "allowed" and not listed.is_error, listed.reason
     assert invalid.decision == "refused" and "at $.name" in str(invalid.reason)
     assert missing.decision == "allowed" and missing.is_error  # the tool's own error
-    assert runtime.starts == 1
+    assert restarts == 0
     called = [e["payload"] for e in events(ws.repo, "tool.called")]
     assert [p["decision"] for p in called] == ["allowed", "refused", "allowed"]
     assert called[2]["error"].startswith("the tool answered with an error")
     assert ws.run("audit", "verify").code == 0
+    assert ws.run("plan", "--detailed-exitcode").code == 0  # the real pins: nothing to re-pin
