@@ -55,7 +55,7 @@ def test_calls_refusals_and_a_sigkill_leave_a_verified_audit_and_no_orphans(repo
     killed: list[int] = []
     try:
         anyio.run(main)
-    except BaseException:  # noqa: BLE001 - the killed server ends the client's session
+    except BaseException:
         if not killed:
             raise  # a failure before the kill is the test's failure
     deadline = time.monotonic() + 15
