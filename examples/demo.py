@@ -159,7 +159,16 @@ def connectors(repo: Path, base: Path, env: dict[str, str]) -> None:
     step("clock 1.1.0 declares a new tool: policy wants an admin", "plan", cwd=repo, env=env)
     step("Apply holds it (exit 3)", "apply", cwd=repo, env=env, expect=3)
     approve_all(repo, env)
-    step("Approved: the upgrade installs", "apply", cwd=repo, env=env)
+    step(
+        "Approved: the upgrade installs; the new tool's definition, listed now, waits (exit 3)",
+        "apply",
+        cwd=repo,
+        env=env,
+        expect=3,
+    )
+    step("The plan shows the whole new definition to review", "plan", cwd=repo, env=env)
+    approve_all(repo, env)
+    step("Approved: the new tool is pinned, and only now served", "apply", cwd=repo, env=env)
 
     registry = repo / ".cloned" / "registry.yaml"
     registry.write_text(registry.read_text() + SCRATCHPAD)
@@ -172,7 +181,15 @@ def connectors(repo: Path, base: Path, env: dict[str, str]) -> None:
         expect=3,
     )
     approve_all(repo, env)
-    step("Approved: it installs", "apply", cwd=repo, env=env)
+    step(
+        "Approved: it installs; its tools wait for review (exit 3)",
+        "apply",
+        cwd=repo,
+        env=env,
+        expect=3,
+    )
+    approve_all(repo, env)
+    step("Approved: its tools are pinned", "apply", cwd=repo, env=env)
     data = repo / ".cloned" / "state" / "connectors" / "scratchpad" / "data"
     (data / "idea.txt").write_text("Ask the clock for the time in Tokyo.\n")
     registry.write_text(registry.read_text().replace(SCRATCHPAD, ""))
