@@ -171,11 +171,7 @@ class GovernedCaller:
             reason = redactor.text(exc.message)
             outcome = self._stopped(call, _Stop("failed", reason, f"runtime {exc.kind}"))
         call.writes.insert(0, called_event(call.request, outcome, self.actor, redactor))
-        try:
-            await self._sink.commit(call.writes)
-        finally:
-            if call.admission is not None:
-                self._admitter.release_claims(call.admission)
+        await self._sink.commit(call.writes)
         return outcome
 
     async def _governed(self, call: _Call, view: AppliedView, redactor: Redactor) -> CallOutcome:
@@ -276,11 +272,12 @@ class GovernedCaller:
                 launch, call.request.tool, call.request.arguments, timeout=limits.timeout_seconds
             )
         except RuntimeFailure as exc:
-            call.writes += self._admitter.after(admission, time.monotonic() - began, redactor)
-            raise _Stop("failed", redactor.text(exc.message), f"runtime {exc.kind}") from None
+            call.writes += self._admitter.after(admission, time.monotonic() - began)
+            reason = redactor.text(exc.message)
+            raise _Stop("failed", reason, f"runtime {exc.kind}", admission.request_id) from None
         finally:
             pool.release()
-        call.writes += self._admitter.after(admission, time.monotonic() - began, redactor)
+        call.writes += self._admitter.after(admission, time.monotonic() - began)
         content, structured, size, capped = result_of(result, redactor)
         return CallOutcome(
             decision="allowed",
