@@ -118,9 +118,8 @@ class Supervisor:
             if cursor is None:
                 return tools
             if cursor in cursors:
-                raise RuntimeFailure(
-                    "protocol", f"connector {launch.name} repeated the tools/list cursor {cursor[:40]!r}"
-                )
+                again = f"repeated the tools/list cursor {cursor[:40]!r}"
+                raise RuntimeFailure("protocol", f"connector {launch.name} {again}")
             cursors.add(cursor)
         raise RuntimeFailure("protocol", f"connector {launch.name} listed over {MAX_PAGES} pages")
 
