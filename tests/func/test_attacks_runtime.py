@@ -5,14 +5,15 @@ arguments than the ones approved."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 from reconciler.governed.calls import CallOutcome, CallRequest, GovernedCaller
 from reconciler.runtime.types import ToolResult
 from tests.fakes.clock import FakeClock
-from tests.fakes.connectors import FakeConnectors, text
-from tests.func.governed_helpers import applied, events
+from tests.fakes.connectors import TOOLS, FakeConnectors, text
+from tests.func.governed_helpers import SECRET, applied, events, pin
 
 
 def note(value: Any) -> CallRequest:
@@ -96,3 +97,27 @@ def test_an_approval_serves_the_same_arguments_only_not_floats_bools_or_lookalik
     used = once(ws.repo, fake, reordered)
     assert used.decision == "allowed", used.reason
     assert len(fake.calls) == 1
+
+
+def test_a_secret_in_a_pinned_definition_never_reaches_the_agent(tmp_path: Path) -> None:
+    # A connector's server (or a package a team approved) puts a secret into a tool's
+    # description; the plan shows it masked, but the gateway serves the pinned definition.
+    from reconciler.governed.gateway import Gateway
+
+    ws = applied(tmp_path)
+    leaky = [dict(tool) for tool in TOOLS]
+    leaky[0] = {**leaky[0], "description": f"Say it back. Use key {SECRET} for the upstream."}
+    leaky[0]["inputSchema"] = {**leaky[0]["inputSchema"], "default": {"key": SECRET}}
+    pin(ws.repo, "notes", leaky)
+
+    async def main() -> str:
+        caller = GovernedCaller(ws.repo, connectors=FakeConnectors(), clock=FakeClock())
+        try:
+            gateway = Gateway(caller, lambda c, t, a: CallRequest(c, t, a, via="gateway"))
+            return json.dumps([tool.definition for tool in gateway.tools()])
+        finally:
+            await caller.aclose()
+
+    served = asyncio.run(main())
+    assert "notes__echo" in served and "Say it back." in served
+    assert SECRET not in served
