@@ -178,7 +178,8 @@ class GovernedCaller:
         request = call.request
         try:
             call.args_digest = digest(request.arguments)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
+            # RecursionError: a pipeline step's arguments may be a connector's nested output.
             raise _Stop("refused", "the arguments are not plain JSON data", "arguments") from None
         connector = _applied(view, request.connector)
         rule = view.allowed(connector, request.tool)

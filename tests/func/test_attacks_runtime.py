@@ -121,3 +121,23 @@ def test_a_secret_in_a_pinned_definition_never_reaches_the_agent(tmp_path: Path)
     served = asyncio.run(main())
     assert "notes__echo" in served and "Say it back." in served
     assert SECRET not in served
+
+
+def test_arguments_nested_past_the_recursion_limit_are_refused_and_audited(
+    tmp_path: Path,
+) -> None:
+    # A pipeline step may pass on what a connector returned: nesting deeper than Python's
+    # recursion limit must be one refused, audited call, not an exception with no event.
+    ws = applied(tmp_path)
+    fake = FakeConnectors()
+    deep: dict[str, Any] = {}
+    inner = deep
+    for _ in range(5000):
+        inner["a"] = {}
+        inner = inner["a"]
+    outcome = once(ws.repo, fake, CallRequest("notes", "echo", {"text": "x", "n": deep}))
+    assert outcome.decision == "refused" and "not plain JSON" in str(outcome.reason)
+    assert fake.calls == []
+    (called,) = events(ws.repo, "tool.called")
+    assert called["payload"]["decision"] == "refused"
+    assert ws.run("audit", "verify").code == 0
