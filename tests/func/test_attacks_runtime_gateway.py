@@ -93,3 +93,17 @@ def test_a_huge_body_or_a_doubled_host_gets_nowhere() -> None:
             assert (await anyio.to_thread.run_sync(doubled)).split(b" ")[1] in (b"400", b"403")
 
     run(main)
+
+
+def test_a_tool_named_with_the_separator_is_served_and_routed_as_itself() -> None:
+    # Connector names cannot hold `_`, so the first `__` always ends the connector's name: a
+    # tool called `list__admin` cannot pass for another connector's tool.
+    from reconciler.governed.applied import split_public
+    from reconciler.governed.gateway import served_tools
+    from tests.func.test_gateway_compose import connector, tool, view
+
+    odd = connector("a", [tool("list__admin", "Odd."), tool("x", "X.")], tools={"deny": ["x"]})
+    assert [t.public_name for t in served_tools(view(odd))] == ["a__list__admin"]
+    assert split_public("a__list__admin") == ("a", "list__admin")
+    assert split_public("a__x") == ("a", "x")  # and the deny applies to it by its own name
+    assert view(odd).allowed(odd, "x") == "connector.a tools.deny"
