@@ -60,7 +60,7 @@ def test_a_connection_flood_is_cut_off_before_it_eats_the_gateways_descriptors(
             def attack() -> int:
                 held = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
                 try:
-                    return sum(closed_by_server(sock, 0.5) for sock in held)
+                    return sum(closed_by_server(sock, 0.15) for sock in held)
                 finally:
                     for sock in held:
                         sock.close()
