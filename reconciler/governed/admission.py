@@ -5,8 +5,9 @@ Without budgets or gates in scope nothing is written and only the in-process rat
 consulted. Otherwise one `BEGIN IMMEDIATE` transaction reads the budgets' use, opens or judges
 the call's approval request, checks the rate windows and counts the call, so concurrent calls
 (and other processes) cannot both take the last unit of a budget. The approval records a call
-will spend are claimed in-process until its audit event commits, so two concurrent identical
-calls cannot spend one approval twice.
+uses are spent in that same transaction, when the call is admitted: two concurrent identical
+calls, in one process or two, cannot both use one approval (an admitted call that then fails
+or finds no concurrency slot has used its approval all the same).
 """
 
 from __future__ import annotations
@@ -77,7 +78,6 @@ class Admitter:
         self._clock = clock
         self._actor = actor
         self._windows = RateWindows(clock)
-        self._claimed: set[str] = set()
         self.slots = Slots()
 
     async def admit(
@@ -135,7 +135,7 @@ class Admitter:
                         root=self._root,
                         view=view,
                         shown=shown,
-                        spent={**spent_in(connection), **dict.fromkeys(self._claimed, 0)},
+                        spent=spent_in(connection),
                         actor=self._actor,
                         at=stamp(moment),
                         now=moment,
@@ -147,10 +147,14 @@ class Admitter:
                 if full is not None:
                     raise _Abort(_rate_refusal(full))
                 charge = budgets.charge(connection, scoped, moment) if scoped else None
+                if gated is not None:
+                    # Spent here, not with the call's audit event: another process judging
+                    # the same call after this commit must already see it used.
+                    approval.spend(
+                        connection, gated, actor=self._actor, at=stamp(moment), redactor=redactor
+                    )
         except _Abort as abort:
             return abort.refusal
-        if gated is not None:
-            self._claimed.update(v.record.id for v in gated.spend)
         return Admission(rates, self._windows.admit(list(rates)), charge, gated)
 
     def give_back(self, admission: Admission) -> None:
@@ -160,30 +164,14 @@ class Admitter:
             charged = admission.charge
             with self._db.transaction() as connection:
                 budgets.refund(connection, charged)
-        self.release_claims(admission)
 
-    def after(self, admission: Admission, seconds: float, redactor: Redactor) -> list[Write]:
-        """The writes a made call adds to its audit transaction: wall time, spent approvals."""
-        writes: list[Write] = []
+    def after(self, admission: Admission, seconds: float) -> list[Write]:
+        """The writes a made call adds to its audit transaction: its wall time."""
         charged = admission.charge
-        if charged is not None:
-            wall_ms = max(0, round(seconds * 1000))
-            writes.append(lambda connection: budgets.charge_wall(connection, charged, wall_ms))
-        gated = admission.gated
-        if gated is not None and gated.spend:
-            at = stamp(self._clock.now())
-            actor = self._actor
-            writes.append(
-                lambda connection: approval.spend(
-                    connection, gated, actor=actor, at=at, redactor=redactor
-                )
-            )
-        return writes
-
-    def release_claims(self, admission: Admission) -> None:
-        """Once a call's audit transaction committed (its approvals are spent, or were not)."""
-        if admission.gated is not None:
-            self._claimed.difference_update(v.record.id for v in admission.gated.spend)
+        if charged is None:
+            return []
+        wall_ms = max(0, round(seconds * 1000))
+        return [lambda connection: budgets.charge_wall(connection, charged, wall_ms)]
 
 
 def rates_for(view: AppliedView, connector: AppliedConnector) -> list[Rate]:

@@ -171,18 +171,15 @@ class GovernedCaller:
             reason = redactor.text(exc.message)
             outcome = self._stopped(call, _Stop("failed", reason, f"runtime {exc.kind}"))
         call.writes.insert(0, called_event(call.request, outcome, self.actor, redactor))
-        try:
-            await self._sink.commit(call.writes)
-        finally:
-            if call.admission is not None:
-                self._admitter.release_claims(call.admission)
+        await self._sink.commit(call.writes)
         return outcome
 
     async def _governed(self, call: _Call, view: AppliedView, redactor: Redactor) -> CallOutcome:
         request = call.request
         try:
             call.args_digest = digest(request.arguments)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
+            # RecursionError: a pipeline step's arguments may be a connector's nested output.
             raise _Stop("refused", "the arguments are not plain JSON data", "arguments") from None
         connector = _applied(view, request.connector)
         rule = view.allowed(connector, request.tool)
@@ -276,11 +273,12 @@ class GovernedCaller:
                 launch, call.request.tool, call.request.arguments, timeout=limits.timeout_seconds
             )
         except RuntimeFailure as exc:
-            call.writes += self._admitter.after(admission, time.monotonic() - began, redactor)
-            raise _Stop("failed", redactor.text(exc.message), f"runtime {exc.kind}") from None
+            call.writes += self._admitter.after(admission, time.monotonic() - began)
+            reason = redactor.text(exc.message)
+            raise _Stop("failed", reason, f"runtime {exc.kind}", admission.request_id) from None
         finally:
             pool.release()
-        call.writes += self._admitter.after(admission, time.monotonic() - began, redactor)
+        call.writes += self._admitter.after(admission, time.monotonic() - began)
         content, structured, size, capped = result_of(result, redactor)
         return CallOutcome(
             decision="allowed",

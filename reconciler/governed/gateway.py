@@ -58,12 +58,19 @@ RequestFactory = Callable[[str, str, dict[str, Any]], Any]
 
 
 def served_tools(view: AppliedView) -> list[ServedTool]:
-    """The tools the gateway lists for `view`, each with its pinned definition."""
+    """The tools the gateway lists for `view`, each with its pinned definition, redacted."""
+    from reconciler.redact import active
+
+    # A definition is what a connector sent: a secret in it is masked before the agent reads
+    # it, as in a result (the pin keeps its digest of what was approved).
+    redactor = active()
+    redactor.add_patterns(view.policy.redaction_patterns)
     found: list[ServedTool] = []
     for public, connector, tool in view.served():
-        definition = pinned_definition(connector.tools, tool)
-        if definition is None:
+        pinned = pinned_definition(connector.tools, tool)
+        if pinned is None:
             continue
+        definition: dict[str, Any] = redactor.data(pinned)
         definition["name"] = public
         found.append(ServedTool(public, definition))
     return found
