@@ -1,9 +1,9 @@
 """Admission of a governed call that passed the static checks: its per-call approval, the
 budgets in scope and the rate windows, decided together.
 
-Without budgets or gates in scope nothing is written and only the in-process rate windows are
-consulted. Otherwise one `BEGIN IMMEDIATE` transaction reads the budgets' use, opens or judges
-the call's approval request, checks the rate windows and counts the call, so concurrent calls
+Without budgets, gates or rate limits in scope nothing is written. Otherwise one `BEGIN
+IMMEDIATE` transaction reads the budgets' use, opens or judges the call's approval request,
+checks the rate windows (kept in the state database) and counts the call, so concurrent calls
 (and other processes) cannot both take the last unit of a budget. The approval records a call
 uses are spent in that same transaction, when the call is admitted: two concurrent identical
 calls, in one process or two, cannot both use one approval (an admitted call that then fails
@@ -114,14 +114,12 @@ class Admitter:
         redactor: Redactor,
         shown: dict[str, object],
     ) -> Admission | Refusal:
-        if not gates and not scoped:
-            full = self._windows.full(list(rates))
-            if full is not None:
-                return _rate_refusal(full)
-            return Admission(rates, self._windows.admit(list(rates)), None, None)
+        if not gates and not scoped and not rates:
+            return Admission(rates, 0.0, None, None)
         try:
             with self._db.transaction() as connection:
                 moment = self._clock.now()
+                counted_at = moment.timestamp()
                 over = budgets.exceeded(connection, scoped, moment)
                 blocking = [o for o in over if o.budget.on_exceed == "block"]
                 if blocking:
@@ -143,9 +141,10 @@ class Admitter:
                     )
                     if gated.status != "approved":
                         return _approval_refusal(subject, gated)  # commits the request
-                full = self._windows.full(list(rates))
+                full = self._windows.full(connection, list(rates), counted_at)
                 if full is not None:
                     raise _Abort(_rate_refusal(full))
+                self._windows.admit(connection, list(rates), counted_at)
                 charge = budgets.charge(connection, scoped, moment) if scoped else None
                 if gated is not None:
                     # Spent here, not with the call's audit event: another process judging
@@ -155,15 +154,16 @@ class Admitter:
                     )
         except _Abort as abort:
             return abort.refusal
-        return Admission(rates, self._windows.admit(list(rates)), charge, gated)
+        return Admission(rates, counted_at, charge, gated)
 
     def give_back(self, admission: Admission) -> None:
         """Uncount an admitted call that was never made (no concurrency slot came free)."""
-        self._windows.release(list(admission.rates), admission.admitted_at)
-        if admission.charge is not None:
-            charged = admission.charge
-            with self._db.transaction() as connection:
-                budgets.refund(connection, charged)
+        if not admission.rates and admission.charge is None:
+            return
+        with self._db.transaction() as connection:
+            self._windows.release(connection, list(admission.rates), admission.admitted_at)
+            if admission.charge is not None:
+                budgets.refund(connection, admission.charge)
 
     def after(self, admission: Admission, seconds: float) -> list[Write]:
         """The writes a made call adds to its audit transaction: its wall time."""
