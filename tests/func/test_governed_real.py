@@ -54,3 +54,31 @@ def test_real_notes_calls_go_through_and_bad_arguments_never_reach_it(tmp_path: 
     assert [p["decision"] for p in called] == ["allowed", "refused", "allowed"]
     assert called[2]["error"].startswith("the tool answered with an error")
     assert ws.run("audit", "verify").code == 0
+
+
+def test_changed_installed_files_are_refused_before_the_next_start(tmp_path: Path) -> None:
+    """The installed files are verified before each start of the connector (not on every call
+    a running process answers): once it stops, a changed store entry refuses the call."""
+    ws = applied(tmp_path)
+    pin(ws.repo, "notes", notes_tools())
+    runtime = StdioConnectors()
+    (server,) = (ws.repo / ".cloned" / "state" / "store").glob("sha256/*/server.py")
+
+    async def main() -> list[CallOutcome]:
+        caller = GovernedCaller(ws.repo, connectors=runtime, actor="test")
+        try:
+            first = await caller.call(CallRequest("notes", "list_notes", {}))
+            await runtime.stop()
+            server.parent.chmod(0o755)
+            server.chmod(0o644)
+            server.write_text(server.read_text() + "\n# changed after install\n")
+            return [first, await caller.call(CallRequest("notes", "list_notes", {}))]
+        finally:
+            await caller.aclose()
+            await runtime.stop()
+
+    first, second = asyncio.run(main())
+    assert first.decision == "allowed" and not first.is_error, first.reason
+    assert second.decision == "refused" and second.rule == "package"
+    assert "installed files differ" in str(second.reason)
+    assert runtime.starts == 1
