@@ -100,6 +100,16 @@ class Connectors(Protocol):
 
 
 @dataclass
+class _Verified:
+    """A Launch whose installed files were verified under applied state `applied`; `pid` is
+    the connector process known to run from them (None until one is seen running)."""
+
+    applied: str
+    launch: Launch
+    pid: int | None
+
+
+@dataclass
 class _Call:
     """One call on its way through the path: what the audit event will say."""
 
@@ -144,6 +154,7 @@ class GovernedCaller:
         self._sink = AuditSink(root)
         self._pins = PinGuard()
         self._admitter = Admitter(root, db, clock, actor)
+        self._verified: dict[str, _Verified] = {}
 
     def view(self) -> AppliedView:
         """The applied view, read again whenever the applied state changed."""
@@ -193,7 +204,7 @@ class GovernedCaller:
                 "approved; run `cloned plan --refresh` to review it",
                 "pin",
             )
-        launch = self._launch(connector)
+        launch = self._launch(connector, view.digest)
         await self._check_listing(call, connector, launch, redactor)
         definition = pin.get("definition") or {}
         problem = arguments.problem(pin["digest"], definition.get("inputSchema"), request.arguments)
@@ -222,12 +233,29 @@ class GovernedCaller:
         call.admission = admitted
         return await self._make(call, connector, launch, redactor)
 
-    def _launch(self, connector: AppliedConnector) -> Launch:
+    def _launch(self, connector: AppliedConnector, applied: str) -> Launch:
+        """The connector's Launch, its installed files re-verified whenever a start may follow.
+
+        Verifying re-hashes every installed file (a pypi connector's environment holds
+        thousands: about 100 ms), so it is done once per process the connector runs as: again
+        when no process verified under this applied state is running (a start, or a restart
+        after a crash, may follow) and never while that one keeps serving, whose code is
+        already loaded from the files verified before it started."""
         assert connector.install is not None
+        running = self._connectors.status(connector.name).pid
+        held = self._verified.get(connector.name)
+        if held is not None and held.applied == applied and running is not None:
+            if held.pid is None:
+                held.pid = running  # the process started from the files verified last
+            if held.pid == running:
+                return held.launch
         try:
-            return launch_of(self.root, connector.name, connector.package, connector.install)
+            launch = launch_of(self.root, connector.name, connector.package, connector.install)
         except ClonedError as exc:
+            self._verified.pop(connector.name, None)
             raise _Stop("refused", exc.message, "package") from None
+        self._verified[connector.name] = _Verified(applied, launch, running)
+        return launch
 
     async def _check_listing(
         self, call: _Call, connector: AppliedConnector, launch: Launch, redactor: Redactor
