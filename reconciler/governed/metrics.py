@@ -5,7 +5,7 @@
 the extra). `from_environment` gives an OpenTelemetry recorder only when the `otel` extra is
 installed and the user turned export on: `OTEL_EXPORTER_OTLP_ENDPOINT` (the standard OTLP
 variable; an OTLP exporter package must be installed) or `CLONED_OTEL=console` (printed to
-stdout every `OTEL_METRIC_EXPORT_INTERVAL` milliseconds, 60 s by default, and at exit).
+stderr every `OTEL_METRIC_EXPORT_INTERVAL` milliseconds, 60 s by default, and at exit).
 docs/gateway.md, "Metrics".
 
 Instruments: the counter `cloned.tool.calls` (attributes `connector`, `tool`, `decision`) and
@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -116,7 +117,8 @@ def _provider(kind: str) -> MeterProvider | None:
 
     exporter: MetricExporter | None
     if kind == CONSOLE:
-        exporter = ConsoleMetricExporter()
+        # stderr: a stdio gateway's stdout is the MCP stream, `--json`'s is the answer.
+        exporter = ConsoleMetricExporter(out=sys.stderr)
     else:
         exporter = _otlp_exporter()
         if exporter is None:
