@@ -111,9 +111,9 @@ def tools(
 
     \b
       cloned connectors tools notes
-      TOOL        GATEWAY NAME       TITLE  PIN           STATUS
-      add_note    notes__add_note    -      3f0c1a9e2b7d  needs approval per call (notes__add_note)
-      list_notes  notes__list_notes  -      91d2e4c07a55  served
+      TOOL        GATEWAY NAME       TITLE        PIN           STATUS
+      add_note    notes__add_note    Add a note   9aa593c004af  served
+      list_notes  notes__list_notes  List notes   166beb8f4b01  denied (connector.notes tools.deny)
     """
     from reconciler.usecases.connector_tools import tools as run
 
