@@ -28,6 +28,7 @@ from reconciler.governed.admission import Admission, Admitter, Refusal
 from reconciler.governed.applied import AppliedConnector, AppliedView, applied_digest, read_applied
 from reconciler.governed.auditsink import AuditSink, Write
 from reconciler.governed.calllog import audited_arguments, called_event, drift_writes, result_of
+from reconciler.governed.metrics import Recorder, from_environment
 from reconciler.governed.pins import Observed, PinGuard, refusal
 from reconciler.redact import Redactor, active
 from reconciler.runtime.launch import launch_of
@@ -137,7 +138,13 @@ class GovernedCaller:
     """The governed call path over one workspace's applied state."""
 
     def __init__(
-        self, root: Path, *, connectors: Connectors, clock: Clock = SYSTEM, actor: str = "gateway"
+        self,
+        root: Path,
+        *,
+        connectors: Connectors,
+        clock: Clock = SYSTEM,
+        actor: str = "gateway",
+        metrics: Recorder | None = None,
     ) -> None:
         db = StateDB.open(root, create=False)
         if db is None:
@@ -155,6 +162,8 @@ class GovernedCaller:
         self._pins = PinGuard()
         self._admitter = Admitter(root, db, clock, actor)
         self._verified: dict[str, _Verified] = {}
+        # OpenTelemetry when installed and asked for (governed.metrics), else nothing.
+        self._metrics = metrics if metrics is not None else from_environment()
 
     def view(self) -> AppliedView:
         """The applied view, read again whenever the applied state changed."""
@@ -182,6 +191,12 @@ class GovernedCaller:
             reason = redactor.text(exc.message)
             outcome = self._stopped(call, _Stop("failed", reason, f"runtime {exc.kind}"))
         call.writes.insert(0, called_event(call.request, outcome, self.actor, redactor))
+        self._metrics.record(
+            connector=call.request.connector,
+            tool=call.request.tool,
+            decision=outcome.decision,
+            latency_ms=outcome.latency_ms,
+        )
         await self._sink.commit(call.writes)
         return outcome
 

@@ -8,6 +8,7 @@ apply's tool pins: skipped until those are merged."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -134,8 +135,12 @@ def test_http_gateway_needs_the_token_and_stops_on_sigterm(applied: Path) -> Non
                 assert [t.name for t in (await client.list_tools()).tools] == SERVED
 
         anyio.run(main)
+        # `connectors stats` sees this gateway through the status file it writes while serving.
+        stats = json.loads(cloned("connectors", "stats", "--json", cwd=applied).out)
+        assert stats["gateway"]["pid"] == process.pid
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+        assert not (applied / ".cloned/state/runtime/status.json").exists()
         assert token not in (process.stderr.read() or "")
         assert process.stdout is not None and process.stdout.read() == ""
     finally:
