@@ -40,11 +40,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(STAMP) wheelhouse
 	$(BIN)/python tests/bench/bench.py
 	$(BIN)/python tests/bench/bench_audit.py
 	$(BIN)/python tests/bench/bench_reconcile.py
 	$(BIN)/python tests/bench/bench_connectors.py
+	$(BIN)/python tests/bench/bench_gateway.py
 
 # Regenerate schemas/ from the pydantic models, the built-in policy packs JSON from their
 # YAML, and the builtin connectors' digests (tests fail when any drifts).

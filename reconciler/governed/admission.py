@@ -1,12 +1,13 @@
 """Admission of a governed call that passed the static checks: its per-call approval, the
 budgets in scope and the rate windows, decided together.
 
-Without budgets or gates in scope nothing is written and only the in-process rate windows are
-consulted. Otherwise one `BEGIN IMMEDIATE` transaction reads the budgets' use, opens or judges
-the call's approval request, checks the rate windows and counts the call, so concurrent calls
+Without budgets, gates or rate limits in scope nothing is written. Otherwise one `BEGIN
+IMMEDIATE` transaction reads the budgets' use, opens or judges the call's approval request,
+checks the rate windows (kept in the state database) and counts the call, so concurrent calls
 (and other processes) cannot both take the last unit of a budget. The approval records a call
-will spend are claimed in-process until its audit event commits, so two concurrent identical
-calls cannot spend one approval twice.
+uses are spent in that same transaction, when the call is admitted: two concurrent identical
+calls, in one process or two, cannot both use one approval (an admitted call that then fails
+or finds no concurrency slot has used its approval all the same).
 """
 
 from __future__ import annotations
@@ -77,7 +78,6 @@ class Admitter:
         self._clock = clock
         self._actor = actor
         self._windows = RateWindows(clock)
-        self._claimed: set[str] = set()
         self.slots = Slots()
 
     async def admit(
@@ -114,14 +114,12 @@ class Admitter:
         redactor: Redactor,
         shown: dict[str, object],
     ) -> Admission | Refusal:
-        if not gates and not scoped:
-            full = self._windows.full(list(rates))
-            if full is not None:
-                return _rate_refusal(full)
-            return Admission(rates, self._windows.admit(list(rates)), None, None)
+        if not gates and not scoped and not rates:
+            return Admission(rates, 0.0, None, None)
         try:
             with self._db.transaction() as connection:
                 moment = self._clock.now()
+                counted_at = moment.timestamp()
                 over = budgets.exceeded(connection, scoped, moment)
                 blocking = [o for o in over if o.budget.on_exceed == "block"]
                 if blocking:
@@ -135,7 +133,7 @@ class Admitter:
                         root=self._root,
                         view=view,
                         shown=shown,
-                        spent={**spent_in(connection), **dict.fromkeys(self._claimed, 0)},
+                        spent=spent_in(connection),
                         actor=self._actor,
                         at=stamp(moment),
                         now=moment,
@@ -143,47 +141,37 @@ class Admitter:
                     )
                     if gated.status != "approved":
                         return _approval_refusal(subject, gated)  # commits the request
-                full = self._windows.full(list(rates))
+                full = self._windows.full(connection, list(rates), counted_at)
                 if full is not None:
                     raise _Abort(_rate_refusal(full))
+                self._windows.admit(connection, list(rates), counted_at)
                 charge = budgets.charge(connection, scoped, moment) if scoped else None
+                if gated is not None:
+                    # Spent here, not with the call's audit event: another process judging
+                    # the same call after this commit must already see it used.
+                    approval.spend(
+                        connection, gated, actor=self._actor, at=stamp(moment), redactor=redactor
+                    )
         except _Abort as abort:
             return abort.refusal
-        if gated is not None:
-            self._claimed.update(v.record.id for v in gated.spend)
-        return Admission(rates, self._windows.admit(list(rates)), charge, gated)
+        return Admission(rates, counted_at, charge, gated)
 
     def give_back(self, admission: Admission) -> None:
         """Uncount an admitted call that was never made (no concurrency slot came free)."""
-        self._windows.release(list(admission.rates), admission.admitted_at)
-        if admission.charge is not None:
-            charged = admission.charge
-            with self._db.transaction() as connection:
-                budgets.refund(connection, charged)
-        self.release_claims(admission)
+        if not admission.rates and admission.charge is None:
+            return
+        with self._db.transaction() as connection:
+            self._windows.release(connection, list(admission.rates), admission.admitted_at)
+            if admission.charge is not None:
+                budgets.refund(connection, admission.charge)
 
-    def after(self, admission: Admission, seconds: float, redactor: Redactor) -> list[Write]:
-        """The writes a made call adds to its audit transaction: wall time, spent approvals."""
-        writes: list[Write] = []
+    def after(self, admission: Admission, seconds: float) -> list[Write]:
+        """The writes a made call adds to its audit transaction: its wall time."""
         charged = admission.charge
-        if charged is not None:
-            wall_ms = max(0, round(seconds * 1000))
-            writes.append(lambda connection: budgets.charge_wall(connection, charged, wall_ms))
-        gated = admission.gated
-        if gated is not None and gated.spend:
-            at = stamp(self._clock.now())
-            actor = self._actor
-            writes.append(
-                lambda connection: approval.spend(
-                    connection, gated, actor=actor, at=at, redactor=redactor
-                )
-            )
-        return writes
-
-    def release_claims(self, admission: Admission) -> None:
-        """Once a call's audit transaction committed (its approvals are spent, or were not)."""
-        if admission.gated is not None:
-            self._claimed.difference_update(v.record.id for v in admission.gated.spend)
+        if charged is None:
+            return []
+        wall_ms = max(0, round(seconds * 1000))
+        return [lambda connection: budgets.charge_wall(connection, charged, wall_ms)]
 
 
 def rates_for(view: AppliedView, connector: AppliedConnector) -> list[Rate]:

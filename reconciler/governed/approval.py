@@ -172,8 +172,8 @@ def summary(subject: CallSubject, *, arguments: Any, via: str, public: str) -> d
 
 
 def spend(connection: Connection, gated: Gated, *, actor: str, at: str, redactor: Redactor) -> None:
-    """Spend the approvals a call used and mark its request approved (inside the transaction
-    that records the call)."""
+    """Spend the approvals a call uses and mark its request approved (inside the transaction
+    that admits the call)."""
     for verdict in gated.spend:
         append(
             connection,

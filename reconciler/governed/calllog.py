@@ -89,7 +89,7 @@ def audited_arguments(arguments: Any, redactor: Redactor) -> Any:
     out when too large to be worth keeping (the digest still names them)."""
     try:
         size = len(canonical_json(arguments))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return {"omitted": "not plain JSON data"}
     if size > MAX_AUDITED_ARGUMENTS:
         return {"omitted": f"{size:,} bytes"}

@@ -28,6 +28,7 @@ from reconciler.governed.admission import Admission, Admitter, Refusal
 from reconciler.governed.applied import AppliedConnector, AppliedView, applied_digest, read_applied
 from reconciler.governed.auditsink import AuditSink, Write
 from reconciler.governed.calllog import audited_arguments, called_event, drift_writes, result_of
+from reconciler.governed.metrics import Recorder, from_environment
 from reconciler.governed.pins import Observed, PinGuard, refusal
 from reconciler.redact import Redactor, active
 from reconciler.runtime.launch import launch_of
@@ -100,6 +101,16 @@ class Connectors(Protocol):
 
 
 @dataclass
+class _Verified:
+    """A Launch whose installed files were verified under applied state `applied`; `pid` is
+    the connector process known to run from them (None until one is seen running)."""
+
+    applied: str
+    launch: Launch
+    pid: int | None
+
+
+@dataclass
 class _Call:
     """One call on its way through the path: what the audit event will say."""
 
@@ -127,7 +138,13 @@ class GovernedCaller:
     """The governed call path over one workspace's applied state."""
 
     def __init__(
-        self, root: Path, *, connectors: Connectors, clock: Clock = SYSTEM, actor: str = "gateway"
+        self,
+        root: Path,
+        *,
+        connectors: Connectors,
+        clock: Clock = SYSTEM,
+        actor: str = "gateway",
+        metrics: Recorder | None = None,
     ) -> None:
         db = StateDB.open(root, create=False)
         if db is None:
@@ -144,6 +161,9 @@ class GovernedCaller:
         self._sink = AuditSink(root)
         self._pins = PinGuard()
         self._admitter = Admitter(root, db, clock, actor)
+        self._verified: dict[str, _Verified] = {}
+        # OpenTelemetry when installed and asked for (governed.metrics), else nothing.
+        self._metrics = metrics if metrics is not None else from_environment()
 
     def view(self) -> AppliedView:
         """The applied view, read again whenever the applied state changed."""
@@ -171,18 +191,21 @@ class GovernedCaller:
             reason = redactor.text(exc.message)
             outcome = self._stopped(call, _Stop("failed", reason, f"runtime {exc.kind}"))
         call.writes.insert(0, called_event(call.request, outcome, self.actor, redactor))
-        try:
-            await self._sink.commit(call.writes)
-        finally:
-            if call.admission is not None:
-                self._admitter.release_claims(call.admission)
+        self._metrics.record(
+            connector=call.request.connector,
+            tool=call.request.tool,
+            decision=outcome.decision,
+            latency_ms=outcome.latency_ms,
+        )
+        await self._sink.commit(call.writes)
         return outcome
 
     async def _governed(self, call: _Call, view: AppliedView, redactor: Redactor) -> CallOutcome:
         request = call.request
         try:
             call.args_digest = digest(request.arguments)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
+            # RecursionError: a pipeline step's arguments may be a connector's nested output.
             raise _Stop("refused", "the arguments are not plain JSON data", "arguments") from None
         connector = _applied(view, request.connector)
         rule = view.allowed(connector, request.tool)
@@ -196,7 +219,7 @@ class GovernedCaller:
                 "approved; run `cloned plan --refresh` to review it",
                 "pin",
             )
-        launch = self._launch(connector)
+        launch = self._launch(connector, view.digest)
         await self._check_listing(call, connector, launch, redactor)
         definition = pin.get("definition") or {}
         problem = arguments.problem(pin["digest"], definition.get("inputSchema"), request.arguments)
@@ -225,12 +248,29 @@ class GovernedCaller:
         call.admission = admitted
         return await self._make(call, connector, launch, redactor)
 
-    def _launch(self, connector: AppliedConnector) -> Launch:
+    def _launch(self, connector: AppliedConnector, applied: str) -> Launch:
+        """The connector's Launch, its installed files re-verified whenever a start may follow.
+
+        Verifying re-hashes every installed file (a pypi connector's environment holds
+        thousands: about 100 ms), so it is done once per process the connector runs as: again
+        when no process verified under this applied state is running (a start, or a restart
+        after a crash, may follow) and never while that one keeps serving, whose code is
+        already loaded from the files verified before it started."""
         assert connector.install is not None
+        running = self._connectors.status(connector.name).pid
+        held = self._verified.get(connector.name)
+        if held is not None and held.applied == applied and running is not None:
+            if held.pid is None:
+                held.pid = running  # the process started from the files verified last
+            if held.pid == running:
+                return held.launch
         try:
-            return launch_of(self.root, connector.name, connector.package, connector.install)
+            launch = launch_of(self.root, connector.name, connector.package, connector.install)
         except ClonedError as exc:
+            self._verified.pop(connector.name, None)
             raise _Stop("refused", exc.message, "package") from None
+        self._verified[connector.name] = _Verified(applied, launch, running)
+        return launch
 
     async def _check_listing(
         self, call: _Call, connector: AppliedConnector, launch: Launch, redactor: Redactor
@@ -276,11 +316,12 @@ class GovernedCaller:
                 launch, call.request.tool, call.request.arguments, timeout=limits.timeout_seconds
             )
         except RuntimeFailure as exc:
-            call.writes += self._admitter.after(admission, time.monotonic() - began, redactor)
-            raise _Stop("failed", redactor.text(exc.message), f"runtime {exc.kind}") from None
+            call.writes += self._admitter.after(admission, time.monotonic() - began)
+            reason = redactor.text(exc.message)
+            raise _Stop("failed", reason, f"runtime {exc.kind}", admission.request_id) from None
         finally:
             pool.release()
-        call.writes += self._admitter.after(admission, time.monotonic() - began, redactor)
+        call.writes += self._admitter.after(admission, time.monotonic() - began)
         content, structured, size, capped = result_of(result, redactor)
         return CallOutcome(
             decision="allowed",

@@ -21,10 +21,14 @@ from reconciler import __version__
 from reconciler.governed.applied import AppliedView, applied_digest, split_public
 from reconciler.runtime.definitions import pinned_definition
 from reconciler.runtime.server import GatewayServer, HandlerResult, ServedTool, check_listen
-from reconciler.runtime.types import Settings
+from reconciler.runtime.types import ConnectorStatus, Settings
 
 POLL_INTERVAL = 1.0
 """Seconds between two looks at the applied state."""
+STATUS_POLL = 0.25
+"""Seconds between two looks at the supervisor's statuses (in memory, cheap)."""
+STATUS_REFRESH = 5.0
+"""Seconds after which the status file is written again though nothing changed."""
 SERVER_NAME = "cloned"
 
 
@@ -58,12 +62,19 @@ RequestFactory = Callable[[str, str, dict[str, Any]], Any]
 
 
 def served_tools(view: AppliedView) -> list[ServedTool]:
-    """The tools the gateway lists for `view`, each with its pinned definition."""
+    """The tools the gateway lists for `view`, each with its pinned definition, redacted."""
+    from reconciler.redact import active
+
+    # A definition is what a connector sent: a secret in it is masked before the agent reads
+    # it, as in a result (the pin keeps its digest of what was approved).
+    redactor = active()
+    redactor.add_patterns(view.policy.redaction_patterns)
     found: list[ServedTool] = []
     for public, connector, tool in view.served():
-        definition = pinned_definition(connector.tools, tool)
-        if definition is None:
+        pinned = pinned_definition(connector.tools, tool)
+        if pinned is None:
             continue
+        definition: dict[str, Any] = redactor.data(pinned)
         definition["name"] = public
         found.append(ServedTool(public, definition))
     return found
@@ -192,8 +203,49 @@ async def _serve(
                 group.start_soon(
                     lambda: gateway.follow(lambda: applied_digest(db), interval=interval)
                 )
-                await _transport(gateway.server, listen, token, on_ready)
-                group.cancel_scope.cancel()
+                group.start_soon(write_statuses, root, supervisor.statuses)
+                try:
+                    await _transport(gateway.server, listen, token, on_ready)
+                finally:
+                    group.cancel_scope.cancel()
+                    _forget_statuses(root)
+
+
+async def write_statuses(
+    root: Path,
+    statuses: Callable[[], list[ConnectorStatus]],
+    *,
+    poll: float = STATUS_POLL,
+    refresh: float = STATUS_REFRESH,
+) -> None:
+    """Write the supervisor's statuses to the status file (`governed.statusfile`) at once,
+    whenever one changes and every `refresh` seconds; runs until cancelled."""
+    import os
+    import time
+
+    import anyio
+
+    from reconciler.clock import stamp
+    from reconciler.governed import statusfile
+
+    last: list[dict[str, Any]] | None = None
+    written = 0.0
+    while True:
+        current = statuses()
+        # retry_in counts down on its own: a change of it alone waits for the refresh.
+        shape = [{**status.to_json(), "retry_in": None} for status in current]
+        if shape != last or time.monotonic() - written >= refresh:
+            statusfile.write(root, current, pid=os.getpid(), at=stamp())
+            last, written = shape, time.monotonic()
+        await anyio.sleep(poll)
+
+
+def _forget_statuses(root: Path) -> None:
+    import os
+
+    from reconciler.governed import statusfile
+
+    statusfile.remove(root, pid=os.getpid())
 
 
 async def _transport(

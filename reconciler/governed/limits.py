@@ -1,19 +1,21 @@
-"""The governed call path's in-process limits: rate windows and concurrency slots.
+"""The governed call path's limits: rate windows and concurrency slots.
 
-Rates are sliding windows on the clock's monotonic counter: a connector's
+Rates are sliding windows over the times of admitted calls, kept in the state database so that
+a second gateway or a `cloned connectors call` gets no allowance of its own: a connector's
 `limits.ratePerMinute` counts that connector's calls, the policy's `rateLimits.callsPerMinute`
-and `callsPerHour` count every call of the workspace. `check` and `admit` are separate so the
-caller can check, reserve the budgets, and admit in one step with no await between. A
-connector's `limits.concurrency` is a slot pool: a call over the cap waits for a slot.
+and `callsPerHour` count every call of the workspace. `full` and `admit` run in the one
+transaction that also reserves the budgets. A connector's `limits.concurrency` is a slot pool
+of this process: a call over the cap waits for a slot.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from dataclasses import dataclass
 
 from reconciler.clock import Clock
+from reconciler.state import rates as rate_rows
+from reconciler.state.db import Connection
 
 
 @dataclass(frozen=True)
@@ -28,40 +30,33 @@ class Rate:
 
 
 class RateWindows:
-    """Sliding windows of call times, by key."""
+    """Sliding windows of call times, kept in the state database (`state/rates.py`) so every
+    process of the workspace counts against the same limits. Used inside the transaction that
+    admits a call."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._calls: dict[tuple[str, float], deque[float]] = {}
 
-    def full(self, rates: list[Rate]) -> Rate | None:
-        """The first of `rates` that has no room for one more call now, if any."""
-        now = self._clock.monotonic()
+    def now(self) -> float:
+        """The time a call is counted at: seconds since the epoch, from the injected clock."""
+        return self._clock.now().timestamp()
+
+    def full(self, connection: Connection, rates: list[Rate], now: float) -> Rate | None:
+        """The first of `rates` that has no room for one more call at `now`, if any."""
         for rate in rates:
-            window = self._window(rate, now)
-            if len(window) >= rate.limit:
+            if rate_rows.count(connection, rate.key, now - rate.span) >= rate.limit:
                 return rate
         return None
 
-    def admit(self, rates: list[Rate]) -> float:
-        """Count one call in each of `rates`; the time it was counted at (for `release`)."""
-        now = self._clock.monotonic()
-        for rate in rates:
-            self._window(rate, now).append(now)
-        return now
+    def admit(self, connection: Connection, rates: list[Rate], now: float) -> None:
+        """Count one call at `now` under each distinct key of `rates`."""
+        for key in dict.fromkeys(rate.key for rate in rates):
+            rate_rows.add(connection, key, now)
 
-    def release(self, rates: list[Rate], at: float) -> None:
+    def release(self, connection: Connection, rates: list[Rate], at: float) -> None:
         """Uncount a call admitted at `at` that was then refused (no slot)."""
-        for rate in rates:
-            window = self._calls.get((rate.key, rate.span))
-            if window is not None and at in window:
-                window.remove(at)
-
-    def _window(self, rate: Rate, now: float) -> deque[float]:
-        window = self._calls.setdefault((rate.key, rate.span), deque())
-        while window and window[0] <= now - rate.span:
-            window.popleft()
-        return window
+        for key in dict.fromkeys(rate.key for rate in rates):
+            rate_rows.remove(connection, key, at)
 
 
 class Slots:

@@ -36,6 +36,11 @@ MCP_PATH = "/mcp"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 NOTIFY_TIMEOUT = 2.0
 """Seconds one client may take to accept a list-changed notification before it is dropped."""
+HEADER_SECONDS = 10.0
+"""Seconds a connection may take to send a request's headers (uvicorn sets no such limit)."""
+MAX_CONNECTIONS = 256
+"""Open connections past this are closed at once, so a local flood cannot use up the
+gateway's file descriptors (its connectors need them for their pipes)."""
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -330,7 +335,12 @@ async def _serve_asgi(app: ASGIApp, sock: socket.socket) -> None:
             yield
 
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2
+        app,
+        http=_guarded_protocol(),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
     )
     server = _Uvicorn(config)
     done = anyio.Event()
@@ -352,3 +362,44 @@ async def _serve_asgi(app: ASGIApp, sock: socket.socket) -> None:
             server.should_exit = True
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                 await done.wait()
+
+
+def _guarded_protocol() -> type[Any]:
+    """uvicorn's h11 protocol with a deadline on each request's headers and a connection cap:
+    without them any local process holds connections open forever by sending nothing
+    (slowloris), before the token is ever checked."""
+    import asyncio
+
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class _Guarded(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            if len(self.connections) > MAX_CONNECTIONS:
+                transport.close()
+                return
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(HEADER_SECONDS, self._too_slow)
+
+        def _too_slow(self) -> None:
+            # Only between requests: a request whose headers came is the app's to finish
+            # (a streamed answer may rightly last long).
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.close()
+
+    return _Guarded

@@ -74,24 +74,54 @@ class Supervisor:
         await self.aclose()
 
     async def list_tools(self, launch: Launch) -> list[dict[str, Any]]:
-        """Every tool the server lists now (all pages), as wire JSON."""
-        from mcp_types import PaginatedRequestParams
+        """Every tool the server lists now (all pages), as wire JSON; a listing that takes over
+        `start_timeout`, repeats a cursor or passes `max_message_bytes` in all is refused."""
+        timeout = self._settings.start_timeout
 
         async def pages(session: ClientSession) -> list[dict[str, Any]]:
-            tools: list[dict[str, Any]] = []
-            cursor: str | None = None
-            for _ in range(MAX_PAGES):
-                params = PaginatedRequestParams(cursor=cursor) if cursor is not None else None
-                result = await session.list_tools(params=params)
-                tools += [_wire(tool) for tool in result.tools]
-                if result.next_cursor is None:
-                    return tools
-                cursor = result.next_cursor
-            raise RuntimeFailure(
-                "protocol", f"connector {launch.name} listed over {MAX_PAGES} pages"
-            )
+            import anyio
 
-        return await self._request(launch, "tools/list", pages, self._settings.start_timeout)
+            try:
+                with anyio.fail_after(timeout):
+                    return await self._pages(launch, session)
+            except TimeoutError:
+                raise RuntimeFailure(
+                    "timeout", f"connector {launch.name}: tools/list took over {timeout:g}s"
+                ) from None
+
+        return await self._request(launch, "tools/list", pages, timeout)
+
+    async def _pages(self, launch: Launch, session: ClientSession) -> list[dict[str, Any]]:
+        import json
+
+        from mcp_types import PaginatedRequestParams
+
+        tools: list[dict[str, Any]] = []
+        cursors: set[str] = set()
+        size = 0
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            params = PaginatedRequestParams(cursor=cursor) if cursor is not None else None
+            result = await session.list_tools(params=params)
+            page = [_wire(tool) for tool in result.tools]
+            # Each page is bounded by the message cap; the whole listing is bounded too, or
+            # a server paging on would hold MAX_PAGES messages' worth in memory.
+            size += len(json.dumps(page))
+            if size > self._settings.max_message_bytes:
+                raise RuntimeFailure(
+                    "too-large",
+                    f"connector {launch.name} listed over {self._settings.max_message_bytes} "
+                    "bytes of tools",
+                )
+            tools += page
+            cursor = result.next_cursor
+            if cursor is None:
+                return tools
+            if cursor in cursors:
+                again = f"repeated the tools/list cursor {cursor[:40]!r}"
+                raise RuntimeFailure("protocol", f"connector {launch.name} {again}")
+            cursors.add(cursor)
+        raise RuntimeFailure("protocol", f"connector {launch.name} listed over {MAX_PAGES} pages")
 
     async def call_tool(
         self, launch: Launch, tool: str, arguments: dict[str, Any], *, timeout: float

@@ -80,7 +80,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # 2 -> 3: the runtime. The last tool listing seen for each connector (at install, on
-    # `--refresh`, or live when it differed from the pins), and budget use per period.
+    # `--refresh`, or live when it differed from the pins), budget use per period, and the
+    # times of recent calls that rate limits count (shared by every process of the workspace).
     """
     CREATE TABLE tool_listings (
         address TEXT PRIMARY KEY,
@@ -98,6 +99,8 @@ MIGRATIONS: tuple[str, ...] = (
         cost_micros INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (budget, period)
     );
+    CREATE TABLE rate_calls (key TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX rate_calls_by_key ON rate_calls (key, at);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -40,3 +40,31 @@ def test_real_notes_calls_go_through_and_bad_arguments_never_reach_it(tmp_path: 
     assert called[2]["error"].startswith("the tool answered with an error")
     assert ws.run("audit", "verify").code == 0
     assert ws.run("plan", "--detailed-exitcode").code == 0  # the real pins: nothing to re-pin
+
+
+def test_changed_installed_files_are_refused_before_the_next_start(tmp_path: Path) -> None:
+    """The installed files are verified before each start of the connector (not on every call
+    a running process answers): once it stops, a changed store entry refuses the call."""
+    ws = applied(tmp_path, "real")
+    (server,) = (ws.repo / ".cloned" / "state" / "store").glob("sha256/*/server.py")
+
+    async def main() -> tuple[CallOutcome, CallOutcome, int]:
+        async with Supervisor(redactor=Redactor()) as supervisor:
+            caller = GovernedCaller(ws.repo, connectors=supervisor, actor="test")
+            try:
+                first = await caller.call(CallRequest("notes", "list_notes", {}))
+                started = supervisor.status("notes").pid
+                await supervisor.stop("notes")
+                server.parent.chmod(0o755)
+                server.chmod(0o644)
+                server.write_text(server.read_text() + "\n# changed after install\n")
+                second = await caller.call(CallRequest("notes", "list_notes", {}))
+                return first, second, int(started is not None)
+            finally:
+                await caller.aclose()
+
+    first, second, started = anyio.run(main)
+    assert first.decision == "allowed" and not first.is_error, first.reason
+    assert started == 1
+    assert second.decision == "refused" and second.rule == "package"
+    assert "installed files differ" in str(second.reason)

@@ -7,14 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anyio
-
-from reconciler.governed.calls import CallOutcome, CallRequest, GovernedCaller
-from reconciler.redact import Redactor
-from reconciler.runtime.supervisor import Supervisor
+from reconciler.governed.calls import CallOutcome, CallRequest
 from tests.conftest import commit_all, write
 from tests.fakes.tiny_mcp import server_source
 from tests.func.engine_helpers import Team, make_team
+from tests.func.governed_helpers import real_calls
 from tests.func.registry_helpers import approve_pending
 
 MANIFEST = "name: echo\nversion: 0.1.0\npublisher: team\nrun: {command: [python, server.py]}\n"
@@ -83,15 +80,8 @@ def test_a_poisoned_description_is_flagged_and_gated_even_at_bootstrap(
 
 
 def call(team: Team, tool: str) -> CallOutcome:
-    async def main() -> CallOutcome:
-        async with Supervisor(redactor=Redactor()) as supervisor:
-            caller = GovernedCaller(team.repo, connectors=supervisor, actor="test")
-            try:
-                return await caller.call(CallRequest("echo", tool, {"text": "hi"}))
-            finally:
-                await caller.aclose()
-
-    return anyio.run(main)
+    (outcome,) = real_calls(team.repo, CallRequest("echo", tool, {"text": "hi"}))
+    return outcome
 
 
 def test_a_rug_pull_is_refused_until_a_plan_showing_it_is_approved(

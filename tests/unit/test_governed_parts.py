@@ -18,20 +18,27 @@ from reconciler.state.db import StateDB
 from tests.fakes.clock import FakeClock
 
 
-def test_a_rate_window_slides_on_the_monotonic_clock() -> None:
+def test_a_rate_window_slides_and_is_shared_by_every_process(tmp_path: Path) -> None:
     clock = FakeClock()
-    windows = RateWindows(clock)
     rate = [Rate("connector.x", 2, 60.0, "connector.x limits.ratePerMinute (2)")]
-    at = windows.admit(rate)
-    windows.admit(rate)
-    assert windows.full(rate) == rate[0]
-    clock.advance(30)
-    assert windows.full(rate) is not None
-    windows.release(rate, at)  # a call admitted and then refused gives its place back
-    assert windows.full(rate) is None
-    windows.admit(rate)
-    clock.advance(31)  # the second call is now over a minute old
-    assert windows.full(rate) is None
+    with StateDB.open(tmp_path) as one, StateDB.open(tmp_path) as other:
+        assert one is not None and other is not None
+        mine, theirs = RateWindows(clock), RateWindows(clock)
+        with one.transaction() as connection:
+            at = mine.now()
+            mine.admit(connection, rate, at)
+        with other.transaction() as connection:  # another process of the same workspace
+            theirs.admit(connection, rate, theirs.now())
+            assert theirs.full(connection, rate, theirs.now()) == rate[0]
+        clock.advance(30)
+        with one.transaction() as connection:
+            assert mine.full(connection, rate, mine.now()) is not None
+            mine.release(connection, rate, at)  # admitted, then refused: its place is back
+            assert mine.full(connection, rate, mine.now()) is None
+            mine.admit(connection, rate, mine.now())
+        clock.advance(31)  # the other process's call is now over a minute old
+        with other.transaction() as connection:
+            assert theirs.full(connection, rate, theirs.now()) is None
 
 
 def test_slots_cap_concurrency_and_time_out() -> None:
