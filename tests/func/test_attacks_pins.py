@@ -103,3 +103,34 @@ def test_a_re_pin_of_a_description_holding_a_masked_value_pins_what_the_server_l
     assert served.decision == "allowed", served
     assert team.run("plan", "--detailed-exitcode").code == 0
     assert TOKEN not in (repo / ".cloned" / "cloned.lock").read_text()
+
+
+def test_an_upgrade_whose_listing_failed_is_listed_again_by_the_next_apply(
+    repo: Path, tmp_path: Path
+) -> None:
+    # A server that cannot be listed right after its upgrade is installed kept the old pins
+    # beside the new package: nothing planned it again, so the new version's tools waited,
+    # unreviewed and unseen by `cloned plan`, until some agent's call happened to list them.
+    team = echo_team(repo, tmp_path)
+    assert team.run("apply").code == 0
+    source = server_source(["echo", "shout", "leak"]).replace(
+        'if method == "tools/list":',
+        'if method == "tools/list" and os.path.exists(os.path.join('
+        'os.environ["CLONED_CONNECTOR_DATA"], "fail")):\n        raise KeyError(method)\n'
+        '    if method == "tools/list":',
+    )
+    write(repo, "tools/echo/server.py", source)
+    write(repo, "tools/echo/connector.yaml", MANIFEST + "tools: [echo, shout, leak]\n")
+    commit_all(repo, "echo 2")
+    data = repo / ".cloned" / "state" / "connectors" / "echo" / "data"
+    (data / "fail").write_text("")
+    assert team.run("apply").code == 3
+    approve_pending(team, "alice")
+    upgraded = team.run("apply")
+    assert "its tools could not be listed" in upgraded.out, upgraded.out
+    (data / "fail").unlink()
+    plan = team.run("plan")
+    assert "connector.echo" in plan.out and "its tools were not listed yet" in plan.out, plan.out
+    listed = team.run("apply")
+    assert listed.code == 3, listed.out + listed.err
+    assert "tools listed at install: +leak" in listed.out, listed.out
