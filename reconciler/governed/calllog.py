@@ -118,7 +118,10 @@ def drift_writes(
     address = f"connector.{connector.name}"
     tools = [{"name": name, "status": status} for name, status in sorted(observed.drift.items())]
     package = str(connector.package.get("digest") or "")
-    listing = [redactor.data(dict(tool)) for tool in live]
+    # Recorded as listed, as apply records an install's listing: it is what the next plan pins
+    # (and the gateway then serves and compares with the live one), so a masked copy would pin
+    # a definition the server never lists. Plans and the lock mask it when they show it.
+    listing = [dict(tool) for tool in live]
     at = stamp()
 
     def write(connection: Connection) -> None:
