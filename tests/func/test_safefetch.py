@@ -122,7 +122,7 @@ def test_loopback_is_reached_only_with_the_test_allowance(port: int) -> None:
 def test_a_redirect_to_a_host_not_allowed_is_refused_before_connecting(port: int) -> None:
     record = Record()
     client = fetch(record, f"127.0.0.1:{port}", loopback=["127.0.0.1"])
-    with pytest.raises(EgressRefused, match="evil.example:443 is not in any allow list"):
+    with pytest.raises(EgressRefused, match=r"evil\.example:443 is not in any allow list"):
         client.get(f"http://127.0.0.1:{port}/redirect?to=https://evil.example/")
     assert record.lookups == []  # refused on its name: never even resolved
     assert [address for _, address, _ in record.connects] == ["127.0.0.1"]

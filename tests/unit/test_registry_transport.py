@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from tuf.api import exceptions
 
-from reconciler.errors import UsageError
 from reconciler.egress.rules import EgressRules
+from reconciler.errors import UsageError
 from reconciler.http.errors import EgressRefused, HttpFailed
 from reconciler.http.safefetch import SafeFetch
 from reconciler.packages.registry.fetcher import RegistryFetcher
@@ -69,7 +69,7 @@ def test_a_body_past_the_cap_is_refused(server: str) -> None:
 
 
 def test_a_redirect_to_another_scheme_is_refused(server: str) -> None:
-    with pytest.raises(EgressRefused, match="file:///etc/passwd: refused: .*only absolute http"):
+    with pytest.raises(EgressRefused, match=r"file:///etc/passwd: refused: .*only absolute http"):
         get(f"{server}/redirect", 10)
 
 
@@ -100,7 +100,7 @@ def test_a_registry_named_by_a_public_name_may_not_resolve_to_loopback(server: s
     port = server.rsplit(":", 1)[1]
     rules = EgressRules.for_registry("acme", f"http://registry.acme.example:{port}/")
     fetch = SafeFetch(rules, resolver=lambda host, port: ["127.0.0.1"])
-    with pytest.raises(EgressRefused, match="is 127.0.0.1: loopback"):
+    with pytest.raises(EgressRefused, match=r"is 127\.0\.0\.1: loopback"):
         fetch.get(f"http://registry.acme.example:{port}/file")
 
 
