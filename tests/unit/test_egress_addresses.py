@@ -85,11 +85,8 @@ def test_public_addresses_pass(ip: str) -> None:
 
 
 def test_the_stdlib_gaps_are_closed() -> None:
-    # What `ipaddress` gets wrong (environment-facts.md): each is refused here.
-    import ipaddress
-
-    for ip in ("::ffff:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::", "192.0.0.8"):
-        assert not ipaddress.ip_address(ip).is_loopback or ip == "::1"
+    # Where `ipaddress` says loopback-free or global (environment-facts.md), refusal says no.
+    for ip in ("::ffff:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::", "192.0.0.8", "100.64.0.1"):
         assert refusal(ip) is not None
 
 
