@@ -24,11 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import os
+import logging
 import socket
-import stat
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -44,6 +43,7 @@ from reconciler.egress.proxyrequest import (
     read_head,
 )
 from reconciler.egress.rules import EgressRules
+from reconciler.egress.unixsocket import bind_unix
 from reconciler.errors import ClonedError
 
 Resolver = Callable[[str, int], Sequence[str]]
@@ -54,6 +54,7 @@ OnConnect = Callable[[str, str, int], None]
 
 Decision = Literal["allowed", "refused", "invalid", "failed"]
 
+LOG = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 READ_LIMIT = 64 * 1024  # the stream buffer; the head itself is capped at MAX_HEAD
 REASONS = {400: "Bad Request", 403: "Forbidden", 411: "Length Required", 502: "Bad Gateway"}
@@ -181,9 +182,9 @@ class EgressProxy:
         try:
             record = await self._exchange(reader, writer, exchange)
         except asyncio.CancelledError:
-            record = self._record(exchange, "allowed", "closed by the proxy's shutdown")
-            await self._report(record)
-            raise
+            # Only `close` cancels a connection's task; ending it normally rather than
+            # re-raising keeps Python 3.11's stream callback from logging the cancellation.
+            record = self._record(exchange, _ended(exchange), "closed by the proxy's shutdown")
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -376,9 +377,12 @@ class EgressProxy:
     async def _report(self, record: Connection) -> None:
         if self._on_connection is None:
             return
-        result = self._on_connection(record)
-        if inspect.isawaitable(result):
-            await result
+        try:
+            result = self._on_connection(record)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:  # noqa: BLE001 - the bytes have moved; say so, keep serving
+            LOG.error("egress proxy %s: recording a connection failed: %s", self.connector, exc)
 
 
 class _Refused(Exception):
@@ -401,41 +405,10 @@ async def _answer(writer: asyncio.StreamWriter, status: int, reason: str) -> Non
         await writer.drain()
 
 
+def _ended(exchange: _Exchange) -> Decision:
+    """The decision of a connection the proxy's shutdown ended: forwarded once it connected."""
+    return "allowed" if exchange.address is not None else "failed"
+
+
 def _short(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {exc}" if exc is not None else "no error"
-
-
-def bind_unix(path: Path) -> socket.socket:
-    """A listening Unix socket at `path` (mode 0600) in a folder made private (0700).
-
-    A path longer than a socket address holds (108 bytes) is bound through the folder's
-    `/proc/self/fd` entry, so a deep checkout still works on Linux."""
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
-    with contextlib.suppress(FileNotFoundError):
-        if not stat.S_ISSOCK(path.lstat().st_mode):
-            raise ClonedError(f"{path} exists and is not a socket; not replacing it")
-        path.unlink()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        with _short_path(path) as address:
-            sock.bind(address)
-        os.chmod(path, 0o600)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise ClonedError(f"{path}: cannot listen for the egress proxy ({exc})") from None
-    return sock
-
-
-@contextlib.contextmanager
-def _short_path(path: Path) -> Iterator[str]:
-    if len(os.fsencode(path)) < 100:
-        yield str(path)
-        return
-    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{fd}/{path.name}"
-    finally:
-        os.close(fd)

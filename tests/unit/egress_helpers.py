@@ -17,6 +17,7 @@ from reconciler.egress.rules import EgressRules
 from reconciler.model.kinds import ConnectorEgress
 
 TARGET = "target.test"  # the loopback test site's name (resolved by `Resolver` only)
+LOOPBACK = {TARGET: [["127.0.0.1"]]}
 
 
 @dataclass

@@ -15,6 +15,7 @@ import pytest
 
 from reconciler.egress.pool import ProxyPool, socket_path
 from tests.unit.egress_helpers import (
+    LOOPBACK,
     TARGET,
     Resolver,
     Seen,
@@ -28,7 +29,6 @@ from tests.unit.egress_helpers import (
     status,
 )
 
-LOOPBACK = {TARGET: [["127.0.0.1"]]}
 GET = b"GET http://a.example/ HTTP/1.1\r\n"
 
 
