@@ -1,6 +1,6 @@
 """Which IP addresses egress may never reach, whatever the allow lists say.
 
-SafeFetch (and, to come, the egress proxy) call `refusal` on every address before connecting:
+SafeFetch and the egress proxy (`proxy.py`) call `refusal` on every address before connecting:
 a literal address in a URL, and every address a name resolved to. The rules are explicit
 tables, not `ipaddress.is_global`: the standard library calls `::ffff:127.0.0.1` not loopback
 and `64:ff9b::7f00:1` or `2002:7f00:1::` global. An IPv6 address that embeds an IPv4 address

@@ -252,7 +252,12 @@ class EgressProxy:
         if target.host.address is not None:
             addresses: Sequence[str] = [target.host.address]
         else:
-            addresses = await asyncio.to_thread(self._resolver, host, target.port)
+            try:
+                addresses = await asyncio.to_thread(self._resolver, host, target.port)
+            except Unreachable:
+                raise
+            except (ClonedError, OSError) as exc:  # SafeFetch's resolver raises HttpFailed
+                raise Unreachable(f"{host}: could not resolve ({exc})") from None
         if not addresses:
             raise _Refused(f"{host} did not resolve to any address", None)
         for address in addresses:

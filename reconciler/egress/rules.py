@@ -2,7 +2,7 @@
 
 Built from the connector's `spec.egress` (`allowHosts`, `insecureHosts`), the Workspace's
 `defaults.egress.allowHosts` and every active PolicyPack's `egress`, and read by SafeFetch before
-each request and each redirect hop (and, to come, by the egress proxy for each connection):
+each request and each redirect hop and by the egress proxy (`proxy.py`) for each connection:
 
 - allowed: the host matches the connector's or the Workspace's allow list (their union: the
   defaults are hosts every connector may reach), and every pack that lists `allowHosts` (each

@@ -218,6 +218,25 @@ def test_an_unreachable_target_is_a_502_naming_it(tmp_path: Path) -> None:
     assert seen.records[0].decision == "failed"
 
 
+def test_a_name_that_does_not_resolve_is_a_502_naming_it(tmp_path: Path) -> None:
+    from reconciler.errors import ClonedError
+
+    def failing(host: str, port: int) -> list[str]:
+        raise ClonedError("no such name")
+
+    async def main() -> tuple[bytes, Seen]:
+        seen = Seen()
+        async with proxy(tmp_path, rules("api.example.org"), failing, seen) as p:  # type: ignore[arg-type]
+            answer = await exchange(p.path, b"CONNECT api.example.org:443 HTTP/1.1\r\n\r\n")
+            await seen.record()
+        return answer, seen
+
+    answer, seen = asyncio.run(main())
+    assert status(answer) == 502
+    assert body(answer) == b"api.example.org: could not resolve (no such name)\n"
+    assert seen.records[0].decision == "failed" and seen.connects == []
+
+
 def test_the_pool_listens_privately_per_connector_and_cleans_up(tmp_path: Path) -> None:
     async def main() -> tuple[Path, int, int, tuple[str, ...]]:
         pool = ProxyPool(tmp_path, resolver=Resolver())
