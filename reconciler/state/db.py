@@ -198,6 +198,42 @@ class StateDB:
             raise
         connection.execute("COMMIT")
 
+    def without_waiting(self) -> StateDB:
+        """Make this connection never wait: a busy write lock makes `transaction_if_free` yield
+        None at once, and its commits leave WAL checkpoints to `checkpoint()` (run elsewhere),
+        so a caller on an event loop is never stalled by another process or by a checkpoint."""
+        self._connection.execute("PRAGMA busy_timeout=0")
+        self._connection.execute("PRAGMA wal_autocheckpoint=0")
+        return self
+
+    @contextmanager
+    def transaction_if_free(self) -> Iterator[sqlite3.Connection | None]:
+        """`transaction()` when the write lock can be taken now, else None (nothing done)."""
+        connection = self._connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            yield None
+            return
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file as far as no reader needs it (PASSIVE)."""
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def data_version(self) -> int:
+        """SQLite's `PRAGMA data_version`: it changes only when another connection (in this
+        process or another) committed since this connection last looked; microseconds."""
+        return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+
     @property
     def reader(self) -> sqlite3.Connection:
         """The connection, for reads outside a transaction."""
