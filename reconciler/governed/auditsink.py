@@ -34,13 +34,16 @@ CHECKPOINT_EVERY = 200
 class AuditSink:
     """Batches the writes of concurrent calls into shared transactions (see the module)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, here: StateDB | None = None) -> None:
+        """`here`: the event loop's connection to commit on (the caller's own, so its commits
+        do not count as another connection's in `data_version`); else one is opened."""
         self._root = root
+        self._owned = here is None
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cloned-audit")
         self._db: StateDB | None = None  # opened and used only in the worker thread
-        self._here: StateDB | None = None  # opened and used only on the event loop's thread
+        self._here = here.checkpoint_elsewhere() if here is not None else None  # loop thread only
         self._since_checkpoint = 0
         self.transactions = 0
         """How many transactions committed (what the batching saves is visible in tests)."""
@@ -95,7 +98,7 @@ class AuditSink:
     def _open_here(self) -> StateDB | None:
         if self._here is None:
             db = StateDB.open(self._root, create=False)
-            self._here = db.without_waiting() if db is not None else None
+            self._here = db.checkpoint_elsewhere() if db is not None else None
         return self._here
 
     def _checkpoint(self) -> None:
@@ -144,7 +147,7 @@ class AuditSink:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._worker, self._close)
         self._worker.shutdown(wait=True)
-        if self._here is not None:
+        if self._here is not None and self._owned:
             self._here.close()
             self._here = None
 
