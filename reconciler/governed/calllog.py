@@ -50,9 +50,14 @@ def result_of(
 
 
 def called_event(
-    request: CallRequest, outcome: CallOutcome, actor: str, redactor: Redactor
+    request: CallRequest,
+    outcome: CallOutcome,
+    actor: str,
+    redactor: Redactor,
+    audited: Any = None,
 ) -> Write:
-    """The write of the call's `tool.called` event."""
+    """The write of the call's `tool.called` event; `audited`: the call's `audited_arguments`
+    when the path already has them (else they are made here)."""
     payload: dict[str, Any] = {
         "connector": request.connector,
         "tool": request.tool,
@@ -61,7 +66,9 @@ def called_event(
         "latency_ms": outcome.latency_ms,
         "error": _error(outcome),
         "rule": outcome.rule,
-        "arguments": audited_arguments(request.arguments, redactor),
+        "arguments": audited
+        if audited is not None
+        else audited_arguments(request.arguments, redactor),
         "result_bytes": outcome.result_bytes,
         "via": request.via,
     }
@@ -84,13 +91,15 @@ def called_event(
     return write
 
 
-def audited_arguments(arguments: Any, redactor: Redactor) -> Any:
+def audited_arguments(arguments: Any, redactor: Redactor, size: int | None = None) -> Any:
     """The arguments as the audit log and an approval request keep them: redacted, and left
-    out when too large to be worth keeping (the digest still names them)."""
-    try:
-        size = len(canonical_json(arguments))
-    except (TypeError, ValueError, RecursionError):
-        return {"omitted": "not plain JSON data"}
+    out when too large to be worth keeping (the digest still names them). `size`: the length
+    of their canonical JSON when the caller has it already."""
+    if size is None:
+        try:
+            size = len(canonical_json(arguments))
+        except (TypeError, ValueError, RecursionError):
+            return {"omitted": "not plain JSON data"}
     if size > MAX_AUDITED_ARGUMENTS:
         return {"omitted": f"{size:,} bytes"}
     return redactor.data(arguments)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from reconciler.canonical import digest
+from reconciler.canonical import canonical_json, digest_of
 from reconciler.clock import SYSTEM, Clock
 from reconciler.errors import ClonedError
 from reconciler.governed import approval, arguments
@@ -116,6 +116,8 @@ class _Call:
     request: CallRequest
     started: float
     args_digest: str = ""
+    audited: Any = None
+    """The arguments as audited (redacted, or omitted when large), once computed."""
     writes: list[Write] = field(default_factory=list)
     admission: Admission | None = None
 
@@ -190,17 +192,21 @@ class GovernedCaller:
         except RuntimeFailure as exc:
             reason = redactor.text(exc.message)
             outcome = self._stopped(call, _Stop("failed", reason, f"runtime {exc.kind}"))
-        call.writes.insert(0, called_event(call.request, outcome, self.actor, redactor))
+        event = called_event(call.request, outcome, self.actor, redactor, call.audited)
+        call.writes.insert(0, event)
         await self._sink.commit(call.writes)
         return outcome
 
     async def _governed(self, call: _Call, view: AppliedView, redactor: Redactor) -> CallOutcome:
         request = call.request
         try:
-            call.args_digest = digest(request.arguments)
+            canonical = canonical_json(request.arguments)
         except (TypeError, ValueError, RecursionError):
             # RecursionError: a pipeline step's arguments may be a connector's nested output.
             raise _Stop("refused", "the arguments are not plain JSON data", "arguments") from None
+        # Serialized once: the digest, the audited size and the approval summary share it.
+        call.args_digest = digest_of(canonical)
+        call.audited = audited_arguments(request.arguments, redactor, len(canonical))
         connector = _applied(view, request.connector)
         rule = view.allowed(connector, request.tool)
         if rule is not None:
@@ -224,7 +230,7 @@ class GovernedCaller:
         )
         shown = approval.summary(
             subject,
-            arguments=audited_arguments(request.arguments, redactor),
+            arguments=call.audited,
             via=request.via,
             public=_public(request),
         )
