@@ -200,6 +200,26 @@ def connectors(repo: Path, base: Path, env: dict[str, str]) -> None:
     step("The archive keeps them", "archive", "list", cwd=repo, env=env)
 
 
+def governed_calls(repo: Path, env: dict[str, str]) -> None:
+    """What agents reach through `cloned gateway`, here called from the command line: the
+    pinned tools, a call that goes through, a refusal before the server sees it, the stats."""
+    step("The tools apply pinned for notes, as agents see them", "connectors", "tools", "notes",
+         cwd=repo, env=env)  # fmt: skip
+    step(
+        "A governed call: allowed, pinned, arguments valid, within budget, audited",
+        "connectors", "call", "notes", "add_note",
+        "--args", '{"name": "launch", "text": "Ship the gateway on Friday."}',
+        cwd=repo, env=env,
+    )  # fmt: skip
+    step(
+        "Arguments that do not fit the pinned schema never reach the server (exit 1)",
+        "connectors", "call", "notes", "read_note", "--args", '{"name": "Not A Name"}',
+        cwd=repo, env=env, expect=1,
+    )  # fmt: skip
+    step("Every call is in the audit log: the stats", "connectors", "stats", cwd=repo, env=env)
+    step("Budget use this period", "budgets", "status", cwd=repo, env=env)
+
+
 SCRATCHPAD = """---
 apiVersion: cloned/v1
 kind: Connector
@@ -243,6 +263,7 @@ def main() -> int:
         )
         step("Apply", "apply", cwd=repo, env=env)
         step("Nothing left to do", "plan", "--detailed-exitcode", cwd=repo, env=env)
+        governed_calls(repo, env)
 
         # The GitOps way: a branch, a dry-run against main as CI runs it, an approval made on
         # the branch, a merge, and the apply that converges (with its audit commit).

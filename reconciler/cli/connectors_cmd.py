@@ -1,6 +1,7 @@
 """`cloned connectors ...`: `list`, `show NAME`, `verify [NAME...]` and `restore NAME` (the
-installed connectors), `lock NAME` (the hash lock of a pypi Connector's environment) and
-`pack SRC` (a reproducible archive of a connector folder)."""
+installed connectors), `tools NAME`, `call NAME TOOL` and `stats` (their pinned tools, one
+governed call, the calls' statistics), `lock NAME` (the hash lock of a pypi Connector's
+environment) and `pack SRC` (a reproducible archive of a connector folder)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from pathlib import Path
 
 import typer
 
-from reconciler.cli import render_connectors
+from reconciler.cli import render_connectors, render_tools
 from reconciler.cli.output import print_json, say
 
 app = typer.Typer(
-    help="Connectors: list, show, verify and restore installed connectors; lock their PyPI "
-    "dependencies; pack connector folders.",
+    help="Connectors: list, show, verify and restore installed connectors; their pinned tools, "
+    "a governed call and call statistics; lock their PyPI dependencies; pack connector folders.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -82,6 +83,123 @@ def show(
         print_json(result.to_json())
     else:
         render_connectors.detail(result)
+    return int(result.exit_code)
+
+
+@app.command("tools")
+def tools(
+    name: str = typer.Argument(..., help="The Connector's metadata.name."),
+    path: Path = PATH,
+    as_json: bool = JSON,
+) -> int:
+    """Show an applied Connector's pinned tools and what the gateway does with each.
+
+    Read from the applied state and the last tool listing seen (never the YAML; the connector
+    is not started). Each tool's gateway name (CONNECTOR__TOOL), title and pin digest, and its
+    status: `served`; `denied (RULE)` by the connector's tools.allow/deny or a pack's
+    tools.deny; `needs approval per call (PATTERN)` by tools.requireApproval; `drifted
+    (changed|removed|new)` when the last listing of the same package differs from the pin (the
+    call is refused until a plan re-pins it); `flagged` when the pin was flagged (control
+    characters, invisible text, instructions aimed at the model: printed in full); `not
+    served` when the connector is disabled or not installed.
+
+    JSON (stable): {connector, enabled, installed, pinned, set, listing: {observed_at,
+    observed_by} | null, tools: [{name, public, title, digest, pinned, status, rule, drift,
+    flags}]}; status is served | denied | needs-approval | drifted | flagged | disabled.
+
+    Example:
+
+    \b
+      cloned connectors tools notes
+      TOOL        GATEWAY NAME       TITLE        PIN           STATUS
+      add_note    notes__add_note    Add a note   9aa593c004af  served
+      list_notes  notes__list_notes  List notes   166beb8f4b01  denied (connector.notes tools.deny)
+    """
+    from reconciler.usecases.connector_tools import tools as run
+
+    result = run(path=path, name=name)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        render_tools.tools(result)
+    return int(result.exit_code)
+
+
+@app.command("call")
+def call(
+    name: str = typer.Argument(..., help="The Connector's metadata.name."),
+    tool: str = typer.Argument(..., help="The tool's name (as pinned, without the prefix)."),
+    args: str = typer.Option(
+        "{}", "--args", help="The arguments: a JSON object, or @FILE holding one."
+    ),
+    wait: float = typer.Option(
+        0.0, "--wait", help="Seconds to wait for a per-call approval before answering."
+    ),
+    path: Path = PATH,
+    as_json: bool = typer.Option(False, "--json", help="Print the call's outcome as JSON."),
+) -> int:
+    """Make one tool call through the governed call path, as the gateway would.
+
+    The same checks as a gateway call, in the same order (allowed, pinned, the live listing
+    agrees, arguments valid, per-call approval, budgets and rate limits, concurrency, timeout),
+    then the result, capped and redacted, and one `tool.called` audit event (via "cli"). The
+    connector is started for the call and stopped after it. Prints the result's text, or its
+    structured content as JSON. A refusal prints the reason and the rule.
+
+    Exit codes: 0 the tool answered; 1 refused, failed, or the tool answered with an error;
+    3 the call needs a per-call approval (its request id is printed: approve it, then run the
+    same call again). `--json` prints {decision, content, structuredContent, isError, rule,
+    reason, request, latency_ms, args_digest, result_bytes}.
+
+    Example:
+
+    \b
+      cloned connectors call notes read_note --args '{"name": "ideas"}'
+      cloned connectors call notes add_note --args @note.json --wait 300
+    """
+    from reconciler.usecases.connector_call import call as run
+
+    result = run(path=path, name=name, tool=tool, args=args, wait=wait)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        render_tools.call(result)
+    return int(result.exit_code)
+
+
+@app.command("stats")
+def stats(
+    since: str = typer.Option(
+        None, "--since", help="Only calls in the last DURATION (30m, 12h, 7d, 2w)."
+    ),
+    path: Path = PATH,
+    as_json: bool = JSON,
+) -> int:
+    """Show calls, errors, refusals and latency per connector and tool, and the breakers.
+
+    Counted from the audit log's `tool.called` events (gateway, `connectors call` and
+    pipeline calls alike). Latency percentiles (p50, p95, p99, nearest rank, in ms) are of
+    the calls that were made (allowed or failed), not of refusals. Each connector's circuit
+    breaker and process are those a running `cloned gateway` last wrote to
+    .cloned/state/runtime/status.json (every few seconds and on every change); without one
+    running, stats says so.
+
+    JSON: {since, gateway: {pid, written_at} | null, connectors: [{name, breaker, process,
+    status}], tools: [{connector, tool, calls, errors, refusals, approvals, latency_ms: {p50,
+    p95, p99}}]}.
+
+    Example:
+
+    \b
+      cloned connectors stats --since 1d --json | jq '.tools[] | select(.errors > 0)'
+    """
+    from reconciler.usecases.connector_stats import stats as run
+
+    result = run(path=path, since=since)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        render_tools.stats(result)
     return int(result.exit_code)
 
 

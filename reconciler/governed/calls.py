@@ -1,6 +1,6 @@
 """The one governed call path: every tool call (the gateway's, `cloned connectors call`'s, a
 pipeline step's) goes through `GovernedCaller.call`, which checks in this order and lets
-nothing reach the connector before all pass (docs/connectors.md, "Governed calls"):
+nothing reach the connector before all pass (docs/connectors.md, "The governed call path"):
 
 1. the connector is applied, enabled and installed, and the tool allowed (`view.allowed`);
 2. the tool is pinned, and the live listing of this start of the connector agrees (rug pull);
@@ -27,11 +27,19 @@ from reconciler.governed import approval, arguments
 from reconciler.governed.admission import Admission, Admitter, Refusal
 from reconciler.governed.applied import AppliedConnector, AppliedView, applied_digest, read_applied
 from reconciler.governed.auditsink import AuditSink, Write
-from reconciler.governed.calllog import audited_arguments, called_event, drift_writes, result_of
+from reconciler.governed.calllog import (
+    audited_arguments,
+    called_event,
+    drift_writes,
+    result_of,
+    settled_writes,
+)
+from reconciler.governed.metrics import Recorder, from_environment
 from reconciler.governed.pins import Observed, PinGuard, refusal
 from reconciler.redact import Redactor, active
 from reconciler.runtime.launch import launch_of
 from reconciler.runtime.types import ConnectorStatus, Launch, RuntimeFailure, ToolResult
+from reconciler.state import listings
 from reconciler.state.db import StateDB
 
 Decision = Literal["allowed", "refused", "approval", "failed"]
@@ -139,7 +147,13 @@ class GovernedCaller:
     """The governed call path over one workspace's applied state."""
 
     def __init__(
-        self, root: Path, *, connectors: Connectors, clock: Clock = SYSTEM, actor: str = "gateway"
+        self,
+        root: Path,
+        *,
+        connectors: Connectors,
+        clock: Clock = SYSTEM,
+        actor: str = "gateway",
+        metrics: Recorder | None = None,
     ) -> None:
         db = StateDB.open(root, create=False)
         if db is None:
@@ -158,6 +172,8 @@ class GovernedCaller:
         self._pins = PinGuard()
         self._admitter = Admitter(root, db, clock, actor)
         self._verified: dict[str, _Verified] = {}
+        # OpenTelemetry when installed and asked for (governed.metrics), else nothing.
+        self._metrics = metrics if metrics is not None else from_environment()
 
     def view(self) -> AppliedView:
         """The applied view, read again whenever the applied state changed."""
@@ -194,6 +210,12 @@ class GovernedCaller:
             outcome = self._stopped(call, _Stop("failed", reason, f"runtime {exc.kind}"))
         event = called_event(call.request, outcome, self.actor, redactor, call.audited)
         call.writes.insert(0, event)
+        self._metrics.record(
+            connector=call.request.connector,
+            tool=call.request.tool,
+            decision=outcome.decision,
+            latency_ms=outcome.latency_ms,
+        )
         await self._sink.commit(call.writes)
         return outcome
 
@@ -286,6 +308,9 @@ class GovernedCaller:
                 observed, fresh = self._pins.observe(connector, status, live)
                 if fresh:
                     call.writes += drift_writes(connector, observed, live, self.actor, redactor)
+                elif not observed.drift:
+                    stored = listings.get(self._db, f"connector.{connector.name}")
+                    call.writes += settled_writes(connector, stored, live, redactor)
         reason = refusal(observed, connector.name, call.request.tool)
         if reason is not None:
             raise _Stop("refused", reason, "pin")

@@ -21,13 +21,17 @@ from reconciler import __version__
 from reconciler.governed.applied import AppliedView, applied_digest, read_applied, split_public
 from reconciler.runtime.definitions import pinned_definition
 from reconciler.runtime.server import GatewayServer, HandlerResult, ServedTool, check_listen
-from reconciler.runtime.types import Settings
+from reconciler.runtime.types import ConnectorStatus, Settings
 
 if TYPE_CHECKING:
     from reconciler.state.db import StateDB
 
 POLL_INTERVAL = 1.0
 """Seconds between two looks at the applied state."""
+STATUS_POLL = 0.25
+"""Seconds between two looks at the supervisor's statuses (in memory, cheap)."""
+STATUS_REFRESH = 5.0
+"""Seconds after which the status file is written again though nothing changed."""
 SERVER_NAME = "cloned"
 
 
@@ -224,6 +228,8 @@ async def _serve(
                 hint="run `cloned apply` first",
             )
         view = read_applied(db)  # a workspace never applied is refused before anything starts
+        # Imported here, not at the top: `cloned gateway --help` and the token command need
+        # neither the supervisor nor the SDK (the call path loads after the first answer).
         from reconciler.runtime.supervisor import Supervisor
 
         def request(connector: str, tool: str, arguments: dict[str, Any]) -> Any:
@@ -246,8 +252,49 @@ async def _serve(
                 group.start_soon(
                     lambda: gateway.follow(lambda: applied_digest(db), interval=interval)
                 )
-                await _transport(gateway.server, listen, token, on_ready)
-                group.cancel_scope.cancel()
+                group.start_soon(write_statuses, root, supervisor.statuses)
+                try:
+                    await _transport(gateway.server, listen, token, on_ready)
+                finally:
+                    group.cancel_scope.cancel()
+                    _forget_statuses(root)
+
+
+async def write_statuses(
+    root: Path,
+    statuses: Callable[[], list[ConnectorStatus]],
+    *,
+    poll: float = STATUS_POLL,
+    refresh: float = STATUS_REFRESH,
+) -> None:
+    """Write the supervisor's statuses to the status file (`governed.statusfile`) at once,
+    whenever one changes and every `refresh` seconds; runs until cancelled."""
+    import os
+    import time
+
+    import anyio
+
+    from reconciler.clock import stamp
+    from reconciler.governed import statusfile
+
+    last: list[dict[str, Any]] | None = None
+    written = 0.0
+    while True:
+        current = statuses()
+        # retry_in counts down on its own: a change of it alone waits for the refresh.
+        shape = [{**status.to_json(), "retry_in": None} for status in current]
+        if shape != last or time.monotonic() - written >= refresh:
+            statusfile.write(root, current, pid=os.getpid(), at=stamp())
+            last, written = shape, time.monotonic()
+        await anyio.sleep(poll)
+
+
+def _forget_statuses(root: Path) -> None:
+    import os
+
+    from reconciler.governed import statusfile
+
+    statusfile.remove(root, pid=os.getpid())
 
 
 async def _transport(

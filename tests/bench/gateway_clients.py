@@ -23,6 +23,8 @@ import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.fakes.runtime_helpers import children
+
 LISTENING = re.compile(r"gateway listening on (http://127\.0\.0\.1:\d+/mcp)")
 WAIT = 30.0
 PYTHON = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python")
@@ -168,20 +170,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (a started connector would be one)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 INITIALIZE = {

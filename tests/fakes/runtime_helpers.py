@@ -1,5 +1,6 @@
 """Helpers for the runtime's tests: a Launch of the fake server, process checks that treat
-zombies as gone (PID 1 here may not reap them), and polling with a deadline."""
+zombies as gone (PID 1 here may not reap them), a process's children and command line, and
+polling with a deadline."""
 
 from __future__ import annotations
 
@@ -41,6 +42,28 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (a started connector would be one)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    """The command line of `pid` (NUL-separated), or nothing when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:

@@ -15,8 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from reconciler.canonical import digest
+from reconciler.governed.calls import CallOutcome, CallRequest, GovernedCaller
+from reconciler.redact import Redactor
 from reconciler.runtime.definitions import tools_block
+from reconciler.runtime.supervisor import Supervisor
 from reconciler.state import resources
 from reconciler.state.db import StateDB
 from tests.conftest import cloned, commit_all, git, write
@@ -128,3 +133,18 @@ def events(repo: Path, kind: str) -> list[dict[str, Any]]:
     shown = cloned("audit", "log", "--json", "--type", kind, cwd=repo)
     assert shown.code == 0, shown.err
     return [json.loads(line) for line in shown.out.splitlines() if line.strip()]
+
+
+def real_calls(repo: Path, *requests: CallRequest) -> list[CallOutcome]:
+    """Make `requests` in turn through the governed path with the real supervisor (the
+    connectors it starts are stopped at the end)."""
+
+    async def main() -> list[CallOutcome]:
+        async with Supervisor(redactor=Redactor()) as supervisor:
+            caller = GovernedCaller(repo, connectors=supervisor, actor="test")
+            try:
+                return [await caller.call(request) for request in requests]
+            finally:
+                await caller.aclose()
+
+    return anyio.run(main)

@@ -15,15 +15,7 @@ import anyio
 from mcp import Client, StdioServerParameters
 
 from tests.conftest import CLONED, cloned, commit_all, copy_quickstart, write
-from tests.func.test_gateway_workspace import _cmdline, children
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+from tests.fakes.runtime_helpers import alive, children, cmdline
 
 
 def test_calls_refusals_and_a_sigkill_leave_a_verified_audit_and_no_orphans(repo: Path) -> None:
@@ -46,7 +38,7 @@ def test_calls_refusals_and_a_sigkill_leave_a_verified_audit_and_no_orphans(repo
             assert bad.is_error and "$.name" in json.dumps(bad.model_dump(mode="json"))
             now = await client.call_tool("clock__now", {})
             assert not now.is_error, now
-            (gateway,) = [p for p in children(os.getpid()) if b"gateway" in _cmdline(p)]
+            (gateway,) = [p for p in children(os.getpid()) if b"gateway" in cmdline(p)]
             connectors.extend(children(gateway))
             assert len(connectors) >= 2, "notes and clock run under the gateway"
             killed.append(gateway)

@@ -8,6 +8,7 @@ apply's tool pins: skipped until those are merged."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import CLONED, cloned, commit_all, copy_quickstart, write
+from tests.fakes.runtime_helpers import children, cmdline
 
 pytest.importorskip("reconciler.governed.calls")
 pytest.importorskip("reconciler.runtime.supervisor")
@@ -43,20 +45,6 @@ def applied(repo: Path) -> Path:
     result = cloned("apply", cwd=repo)
     assert result.code == 0, result.out + result.err
     return repo
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (a started connector would be one)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def narrow_notes(repo: Path) -> None:
@@ -85,7 +73,7 @@ def test_stdio_gateway_lists_pins_starts_nothing_and_follows_applies(applied: Pa
             listed = await client.list_tools()
             assert [t.name for t in listed.tools] == SERVED
             assert all(t.description for t in listed.tools)
-            gateway = [p for p in children(os.getpid()) if b"gateway" in _cmdline(p)]
+            gateway = [p for p in children(os.getpid()) if b"gateway" in cmdline(p)]
             assert len(gateway) == 1 and children(gateway[0]) == [], "no connector started"
             await anyio.to_thread.run_sync(narrow_notes, applied)
             with anyio.fail_after(20):
@@ -97,13 +85,6 @@ def test_stdio_gateway_lists_pins_starts_nothing_and_follows_applies(applied: Pa
             assert refused.is_error
 
     anyio.run(main)
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def test_http_gateway_needs_the_token_and_stops_on_sigterm(applied: Path) -> None:
@@ -134,8 +115,12 @@ def test_http_gateway_needs_the_token_and_stops_on_sigterm(applied: Path) -> Non
                 assert [t.name for t in (await client.list_tools()).tools] == SERVED
 
         anyio.run(main)
+        # `connectors stats` sees this gateway through the status file it writes while serving.
+        stats = json.loads(cloned("connectors", "stats", "--json", cwd=applied).out)
+        assert stats["gateway"]["pid"] == process.pid
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+        assert not (applied / ".cloned/state/runtime/status.json").exists()
         assert token not in (process.stderr.read() or "")
         assert process.stdout is not None and process.stdout.read() == ""
     finally:

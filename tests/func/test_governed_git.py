@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anyio
-
-from reconciler.governed.calls import CallOutcome, CallRequest, GovernedCaller
-from reconciler.redact import Redactor
-from reconciler.runtime.supervisor import Supervisor
+from reconciler.governed.calls import CallRequest
 from tests.conftest import commit_all, git, write
 from tests.func.engine_helpers import Team, make_team
+from tests.func.governed_helpers import real_calls
 from tests.wheelhouse import pip_settings
 
 GIT = """\
@@ -57,18 +54,6 @@ def git_team(repo: Path, tmp_path: Path) -> tuple[Team, Path]:
     return team, work
 
 
-def calls(team: Team, *requests: CallRequest) -> list[CallOutcome]:
-    async def main() -> list[CallOutcome]:
-        async with Supervisor(redactor=Redactor()) as supervisor:
-            caller = GovernedCaller(team.repo, connectors=supervisor, actor="test")
-            try:
-                return [await caller.call(request) for request in requests]
-            finally:
-                await caller.aclose()
-
-    return anyio.run(main)
-
-
 def test_mcp_server_git_reads_refuses_and_commits_only_with_an_approval(
     repo: Path, tmp_path: Path
 ) -> None:
@@ -77,8 +62,8 @@ def test_mcp_server_git_reads_refuses_and_commits_only_with_an_approval(
     names = pins["connector.git"]["state"]["tools"]["names"]
     assert {"git_status", "git_commit", "git_reset"} <= set(names)
     commit = CallRequest("git", "git_commit", {"repo_path": str(work), "message": "first"})
-    status, reset, asked = calls(
-        team,
+    status, reset, asked = real_calls(
+        team.repo,
         CallRequest("git", "git_status", {"repo_path": str(work)}),
         CallRequest("git", "git_reset", {"repo_path": str(work)}),
         commit,
@@ -91,7 +76,7 @@ def test_mcp_server_git_reads_refuses_and_commits_only_with_an_approval(
     assert team.run("apply").code == 0  # leaves the call's request alone
     approved = team.run("approvals", "approve", asked.request_id, "--key", "alice", who="alice")
     assert approved.code == 0, approved.err
-    done, again = calls(team, commit, commit)
+    done, again = real_calls(team.repo, commit, commit)
     assert done.decision == "allowed" and not done.is_error, done
     assert "first" in git("log", "--oneline", cwd=work)
     # The approval was spent: the same call again waits on its request, pending once more.
