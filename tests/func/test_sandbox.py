@@ -7,6 +7,7 @@ loopback service of the host, and sees only its scrubbed environment. Without bu
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ from tests.fakes.probe_mcp import MANIFEST, SERVER, connector_yaml
 from tests.func.engine_helpers import Team, make_team
 from tests.func.governed_helpers import events, real_calls
 
+if os.environ.get("SANDBOX_TESTS") == "required":  # .ci/run: CI never skips these
+    assert isolation().available, isolation().reason
 pytestmark = pytest.mark.skipif(
     not isolation().available,
     reason=f"bubblewrap cannot isolate here ({isolation().reason}); .ci/run installs it",
