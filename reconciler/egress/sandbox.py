@@ -226,7 +226,11 @@ def bwrap_command(
     binds += [("--bind", path) for path in _resolved(writable, must_exist=False)]
     argv = [
         binary,
-        *("--unshare-all", "--unshare-net", "--die-with-parent", "--new-session"),
+        *("--unshare-all", "--unshare-net", "--die-with-parent"),
+        # No --new-session: the runtime starts bwrap in a session of its own already (so there
+        # is no terminal to inject into), and a second setsid inside would take the server out
+        # of the process group the supervisor signals and the reaper tracks: it would get no
+        # SIGTERM, only the namespace's SIGKILL.
         # Root inside keeps every capability unless dropped, and could then unmount the
         # tmpfs over a hidden tree to see what is under it.
         *("--cap-drop", "ALL"),

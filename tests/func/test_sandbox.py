@@ -205,3 +205,29 @@ def test_opting_out_with_profile_none_needs_an_approval(tmp_path: Path) -> None:
     write(team.repo, ".cloned/probe.yaml", connector_yaml("strict"))
     commit_all(team.repo, "probe: strict")
     assert team.run("apply").code == 0  # a stricter sandbox applies by itself
+
+
+def test_the_supervisor_s_sigterm_reaches_the_server_inside_the_sandbox(tmp_path: Path) -> None:
+    """A server that ignores its stdin closing is stopped by SIGTERM to its process group: the
+    sandbox keeps it in that group, so it can stop cleanly (here: note it in its data folder)."""
+    import anyio
+
+    from reconciler.egress.sandbox import wrap
+    from reconciler.runtime.process import spawn, stop
+    from reconciler.runtime.reaper import group_members
+    from reconciler.runtime.types import Launch
+
+    repo, data = tmp_path / "repo", tmp_path / "repo" / "data"
+    data.mkdir(parents=True)
+    script = "trap 'echo term > \"$HOME/stopped\"; exit 0' TERM; while :; do sleep 0.02; done"
+    plain = Launch("t", ("/bin/sh", "-c", script), data, {"HOME": str(data)}, tmp_path / "log")
+    common = {"root": repo, "cloned_home": tmp_path / "c", "user_home": None}
+    launch = wrap(plain, profile="strict", name="t", writable=[data], readable=[], **common)
+
+    async def run() -> list[int]:
+        process = await spawn(launch)
+        await stop(process, grace=0.2)
+        return group_members(process.pid)
+
+    assert anyio.run(run) == []
+    assert (data / "stopped").read_text() == "term\n"
