@@ -46,7 +46,7 @@ def list_installed(
     root: Path, db: StateDB, address: str, after: dict[str, Any], redactor: Redactor
 ) -> Listed:
     """Start the installed connector, read its tools, stop it (the caller records them)."""
-    from reconciler.providers.starting import profile_of, start_of
+    from reconciler.providers.starting import sandbox_of, start_of
     from reconciler.runtime.definitions import check_listing
     from reconciler.runtime.discovery import discover
 
@@ -56,7 +56,7 @@ def list_installed(
     if record is None:
         return Listed(None, "it is not installed")
     try:
-        start = start_of(root, name, package, record.record, profile_of(after.get("spec")))
+        start = start_of(root, name, package, record.record, sandbox_of(after.get("spec")))
         tools = discover(start.launch, redactor=redactor)
         check_listing(tools, where=address)
     except ClonedError as exc:

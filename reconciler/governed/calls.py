@@ -274,10 +274,10 @@ class GovernedCaller:
                 held.pid = running  # the process started from the files verified last
             if held.pid == running:
                 return held.start.launch
-        profile = connector.spec.sandbox.profile
+        sandbox = connector.spec.sandbox
         try:
             start = start_of(
-                self.root, connector.name, connector.package, connector.install, profile
+                self.root, connector.name, connector.package, connector.install, sandbox
             )
         except SandboxRefused as exc:
             self._verified.pop(connector.name, None)

@@ -130,7 +130,7 @@ def show(*, path: Path, name: str) -> ConnectorDetail:
     from reconciler.egress.sandbox import expected
     from reconciler.load.files import find_root
     from reconciler.packages.install import data_folder, verify
-    from reconciler.providers.starting import profile_of
+    from reconciler.providers.starting import sandbox_of
 
     root = find_root(path)
     applied = read_applied(root)
@@ -151,7 +151,7 @@ def show(*, path: Path, name: str) -> ConnectorDetail:
         environment=root / env["path"] if isinstance(env, dict) else None,
         data_folder=data_folder(root, name),
         health=Health(stamp(), tuple(verify(root, record.record))) if record else None,
-        isolation=expected(profile_of(state.get("spec"))),
+        isolation=expected(sandbox_of(state.get("spec")).profile),
     )
 
 

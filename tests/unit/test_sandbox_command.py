@@ -155,3 +155,32 @@ def test_wrap_leaves_the_environment_and_replaces_only_the_command(
     assert wrapped.command[0] == str(tmp_path / "bwrap")
     assert wrapped.command[-2:] == ("python", "s.py")
     assert wrap(launch, profile="none", **common) is launch
+
+
+def test_sandbox_paths_may_not_expose_cloned_s_own_files_or_the_whole_home(
+    tmp_path: Path,
+) -> None:
+    from reconciler.model.kinds import Sandbox
+    from reconciler.providers.starting import _granted
+
+    f = folders(tmp_path)
+    (f["home"] / "code").mkdir()
+    where = {"root": f["repo"], "home": f["home"], "config": f["cloned"]}
+
+    def granted(*paths: dict[str, object]) -> tuple[list[Path], list[Path]]:
+        return _granted("git", Sandbox.model_validate({"paths": list(paths)}), **where)  # type: ignore[arg-type]
+
+    code = (f["home"] / "code").resolve()
+    assert granted({"path": "~/code"}, {"path": str(code), "write": True}) == ([code], [code])
+    refusals = {
+        "~/": "the whole of the user's HOME",
+        str(tmp_path): "the whole of the user's HOME",
+        str(f["cloned"] / ".."): "$CLONED_HOME",
+        str(f["repo"]): "the repository's .cloned/ folder",
+        str(f["repo"] / ".cloned" / "state"): "the repository's .cloned/ folder",
+        "~/missing": "is not a folder here",
+    }
+    for path, why in refusals.items():
+        with pytest.raises(SandboxRefused) as refused:
+            granted({"path": path})
+        assert why in refused.value.message, path
