@@ -228,13 +228,16 @@ def bwrap_command(
         binary,
         *("--unshare-all", "--unshare-net", "--die-with-parent"),
         # No --new-session: the runtime starts bwrap in a session of its own already (so there
-        # is no terminal to inject into), and a second setsid inside would take the server out
-        # of the process group the supervisor signals and the reaper tracks: it would get no
-        # SIGTERM, only the namespace's SIGKILL.
+        # is no terminal to inject into), and a second setsid inside would take the server and
+        # what it forks out of the process group the supervisor signals and waits on and the
+        # reaper kills.
         # Root inside keeps every capability unless dropped, and could then unmount the
         # tmpfs over a hidden tree to see what is under it.
         *("--cap-drop", "ALL"),
         *("--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", str(TMP)),
+        # A read-only mount does not stop connect() on a Unix socket: hide the ones in /run
+        # (the Docker daemon's, the D-Bus buses, agents under /run/user/UID).
+        *("--tmpfs", "/run"),
     ]
     for tree in trees:
         argv += ["--tmpfs", str(tree)]

@@ -103,13 +103,14 @@ def test_a_sandboxed_connector_sees_nothing_of_the_user_cloned_or_the_repository
     keys = probed.team.homes["alice"] / "keys"
     key_file = next(path for path in keys.rglob("*") if path.is_file())
     state = probed.repo / ".cloned" / "state"
-    ssh, cloned_keys, db, listed_state, listed_home = probes(
+    ssh, cloned_keys, db, listed_state, listed_home, run = probes(
         probed.repo,
         {"read": str(probed.home / ".ssh" / "id_ed25519")},
         {"read": str(key_file)},
         {"read": str(state / "cloned.db")},
         {"list": str(state)},
         {"list": str(probed.home)},
+        {"list": "/run"},  # Unix sockets (Docker, D-Bus, agents) answer on read-only mounts
     )
     assert not ssh["ok"] and "No such file" in ssh["error"]
     assert not cloned_keys["ok"] and "No such file" in cloned_keys["error"]
@@ -117,6 +118,7 @@ def test_a_sandboxed_connector_sees_nothing_of_the_user_cloned_or_the_repository
     # Only the mount points of what is bound back: no database, logs, lock or YAML.
     assert listed_state["value"] == ["connectors", "store"]
     assert listed_home["value"] == []
+    assert run["value"] == []
 
 
 def test_it_writes_only_its_data_folder_and_reaches_no_host_service(probed: Probed) -> None:
@@ -207,9 +209,10 @@ def test_opting_out_with_profile_none_needs_an_approval(tmp_path: Path) -> None:
     assert team.run("apply").code == 0  # a stricter sandbox applies by itself
 
 
-def test_the_supervisor_s_sigterm_reaches_the_server_inside_the_sandbox(tmp_path: Path) -> None:
-    """A server that ignores its stdin closing is stopped by SIGTERM to its process group: the
-    sandbox keeps it in that group, so it can stop cleanly (here: note it in its data folder)."""
+def test_the_sandboxed_server_stays_in_the_process_group_cloned_stops(tmp_path: Path) -> None:
+    """The server and everything it forks inside bwrap are members of the process group the
+    supervisor signals and the reaper tracks, so stopping the connector waits until all of
+    them are gone (bwrap's --new-session would move them out of it)."""
     import anyio
 
     from reconciler.egress.sandbox import wrap
@@ -219,15 +222,28 @@ def test_the_supervisor_s_sigterm_reaches_the_server_inside_the_sandbox(tmp_path
 
     repo, data = tmp_path / "repo", tmp_path / "repo" / "data"
     data.mkdir(parents=True)
-    script = "trap 'echo term > \"$HOME/stopped\"; exit 0' TERM; while :; do sleep 0.02; done"
+    script = "trap '' TERM; sleep 30 & echo ready; while :; do sleep 0.02; done"
     plain = Launch("t", ("/bin/sh", "-c", script), data, {"HOME": str(data)}, tmp_path / "log")
     common = {"root": repo, "cloned_home": tmp_path / "c", "user_home": None}
     launch = wrap(plain, profile="strict", name="t", writable=[data], readable=[], **common)
 
-    async def run() -> list[int]:
+    async def run() -> tuple[list[int], list[int]]:
         process = await spawn(launch)
-        await stop(process, grace=0.2)
-        return group_members(process.pid)
+        assert process.stdout is not None
+        assert await process.stdout.receive() == b"ready\n"
+        members = group_members(process.pid)
+        await stop(process, grace=0.2)  # it ignores stdin and SIGTERM: SIGKILL ends it
+        return members, [pid for pid in members if _alive(pid)]
 
-    assert anyio.run(run) == []
-    assert (data / "stopped").read_text() == "term\n"
+    members, left = anyio.run(run)
+    assert len(members) >= 4  # bwrap, its init in the PID namespace, the shell, its sleep
+    assert left == []
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie waiting for its parent does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] not in "ZX"

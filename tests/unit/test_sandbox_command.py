@@ -66,7 +66,7 @@ def test_the_command_isolates_everything_and_drops_every_capability(tmp_path: Pa
 def test_hidden_trees_cover_nested_ones_and_never_the_root(tmp_path: Path) -> None:
     args = argv(tmp_path)
     home = str(Path(tmp_path / "home").resolve())
-    assert pairs(args, "--tmpfs") == ["/tmp", home]  # the repo and CLONED_HOME are inside
+    assert pairs(args, "--tmpfs") == ["/tmp", "/run", home]  # the repo and CLONED_HOME are inside
     assert pairs(args, "--remount-ro") == [home]
     # what is bound back comes after the tmpfs and before it is made read-only
     entry = args.index("--ro-bind", args.index("--tmpfs", args.index("--tmpfs") + 1))
