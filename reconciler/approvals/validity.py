@@ -148,6 +148,9 @@ class Authorship:
     name: str | None
     unknown: str | None = None
     others: tuple[str, ...] = ()
+    nobody: str | None = None
+    """Why no person made the change (a connector's server listed new tool definitions): no
+    approver is excluded."""
 
     @classmethod
     def of(cls, name: str, others: tuple[str, ...] = ()) -> Authorship:
@@ -161,7 +164,14 @@ class Authorship:
     def not_known(cls, reason: str) -> Authorship:
         return cls(None, f"author unknown: {reason}")
 
+    @classmethod
+    def no_one(cls, reason: str) -> Authorship:
+        """A change no commit made: nobody wrote it, so nobody is excluded from approving it."""
+        return cls(None, None, (), reason)
+
     def describe(self) -> str:
+        if self.nobody is not None:
+            return f"no one ({self.nobody})"
         if self.name is None:
             return self.unknown or "unknown"
         return ", ".join((self.name, *self.others))

@@ -54,7 +54,10 @@ def render(result: DriftChecked, *, as_json: bool) -> None:
         say(f"Drift: {len(result.items)} finding(s) over {result.checked} applied resources.")
         for item in result.items:
             say(f"  ! {item.address}: {item.kind}: {item.detail}")
-        say("Repair with `cloned reconcile --once --self-heal`.")
+        if any(item.kind != "tools" for item in result.items):
+            say("Repair with `cloned reconcile --once --self-heal`.")
+        if any(item.kind == "tools" for item in result.items):
+            say("Live tools that differ from the pins are a change to review: `cloned plan`.")
     if result.pending is None:
         say("Pending desired changes: unknown (the desired state does not validate).")
     elif result.pending:

@@ -1,3 +1,9 @@
-"""Egress and isolation for connector processes, beside the runtime and independent of it: the
-bubblewrap sandbox every stdio connector starts in (`sandbox.py`), and the allow-list and address
-rules SafeFetch and the egress proxy share. It knows commands, paths and hosts, never MCP."""
+"""Egress: which hosts and addresses a connector or a registry download may reach, and the
+sandbox a connector process starts in.
+
+The rules SafeFetch (`reconciler.http.safefetch`) and the egress proxy share: host spellings
+made canonical (`hostnames`), addresses refused in every disguise (`addresses`), and the allow
+and deny lists merged from a connector, the Workspace and the policy packs (`rules`). Pure
+logic over the models, so every layer that fetches can use it (docs/architecture.md). Beside
+them, `sandbox`: the bubblewrap command every stdio connector starts in (commands and paths,
+never MCP; specs/sandbox.md)."""

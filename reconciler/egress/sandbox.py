@@ -10,8 +10,8 @@ capabilities, a read-only `/`, and empty read-only tmpfs mounts over the user's 
 store entry and environment read-only, its data folder read-write.
 
 It knows commands and paths, not MCP: the runtime's `Launch` passes through it as any frozen
-dataclass with a name, command, folder and environment, so `egress` and `runtime` stay
-independent (docs/architecture.md, "Where the sandbox is applied").
+dataclass with a name, command, folder and environment, so `egress` never imports the
+runtime (docs/architecture.md, "Where the sandbox is applied").
 """
 
 from __future__ import annotations

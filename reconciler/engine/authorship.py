@@ -343,6 +343,8 @@ def for_change(
     `applied_origin` is where the applied resource came from, for a delete."""
     if not needed(change.decision.requirements):
         return NOT_NEEDED
+    if _only_tools(change):
+        return Authorship.no_one("only the tool definitions its server lists changed")
     if change.action == "delete":
         file = origin_file(applied_origin or "")
         current = None
@@ -363,6 +365,16 @@ def for_change(
     )
 
 
+def _only_tools(change: Change) -> bool:
+    """Whether the change moves a connector's tool pins and nothing else: its YAML and its
+    package are as applied, so no commit made it (its server did)."""
+    before, after = change.proposed.before, change.proposed.after
+    if before is None or after is None or change.proposed.kind != "Connector":
+        return False
+    rest = {key: value for key, value in after.items() if key != "tools"}
+    return rest == {key: value for key, value in before.items() if key != "tools"}
+
+
 def for_request(
     root: Path,
     approvers: dict[str, Approver],
@@ -372,11 +384,16 @@ def for_request(
     origin: str,
     rules: tuple[RuleRef, ...],
     applied: str | None = None,
+    paths: tuple[str, ...] = (),
 ) -> Authorship:
     """The author of a stored request's change, as the checkout's HEAD has it (`applied`: the
-    digest of the resource's applied state, where the change starts)."""
+    digest of the resource's applied state, where the change starts; `paths`: the fields its
+    diff changes)."""
     if not needed(rules):
         return NOT_NEEDED
+    tools_only = bool(paths) and all(path.startswith("tools.") for path in paths)
+    if action == "update" and address.startswith("connector.") and tools_only:
+        return Authorship.no_one("only the tool definitions its server lists changed")
     try:
         head = gitrepo.head(root).commit
     except ClonedError as exc:

@@ -158,6 +158,9 @@ class Target:
             origin=str(request.change.get("origin", "")),
             rules=request.rules,
             applied=trusted.applied.get(request.address),
+            paths=tuple(
+                str(entry.get("path", "")) for entry in request.diff if isinstance(entry, dict)
+            ),
         )
         return cls(request.id, request.change_hash, request.address, request.rules, author)
 

@@ -17,6 +17,7 @@ from reconciler.governed.applied import AppliedConnector
 from reconciler.governed.auditsink import Write
 from reconciler.governed.pins import Observed
 from reconciler.redact import Redactor
+from reconciler.runtime.definitions import compare
 from reconciler.runtime.types import ToolResult
 from reconciler.state import listings
 from reconciler.state.db import Connection
@@ -119,7 +120,10 @@ def drift_writes(
     address = f"connector.{connector.name}"
     tools = [{"name": name, "status": status} for name, status in sorted(observed.drift.items())]
     package = str(connector.package.get("digest") or "")
-    listing = [redactor.data(dict(tool)) for tool in live]
+    # Recorded as listed, as apply records an install's listing: it is what the next plan pins
+    # (and the gateway then serves and compares with the live one), so a masked copy would pin
+    # a definition the server never lists. Plans and the lock mask it when they show it.
+    listing = [dict(tool) for tool in live]
     at = stamp()
 
     def write(connection: Connection) -> None:
@@ -132,6 +136,30 @@ def drift_writes(
             redactor=redactor,
         )
         listings.put(connection, Listing(address, package, list(listing), at, "runtime"))
+
+    return [write]
+
+
+def settled_writes(
+    connector: AppliedConnector,
+    stored: Listing | None,
+    live: Sequence[Mapping[str, Any]],
+    redactor: Redactor,
+) -> list[Write]:
+    """When the live listing is the pinned one again but the last one recorded (of the same
+    package) differed, record the live one: a plan then stops proposing to pin what the server
+    no longer lists, and drift stops reporting it."""
+    package = str(connector.package.get("digest") or "")
+    if stored is None or stored.package_digest != package:
+        return []
+    if all(d.status == "same" for d in compare(connector.tools, stored.tools)):
+        return []
+    address = f"connector.{connector.name}"
+    listing = [redactor.data(dict(tool)) for tool in live]
+    at = stamp()
+
+    def write(connection: Connection) -> None:
+        listings.put(connection, Listing(address, package, listing, at, "runtime"))
 
     return [write]
 

@@ -1,6 +1,6 @@
 """The one governed call path: every tool call (the gateway's, `cloned connectors call`'s, a
 pipeline step's) goes through `GovernedCaller.call`, which checks in this order and lets
-nothing reach the connector before all pass (docs/connectors.md, "Governed calls"):
+nothing reach the connector before all pass (docs/connectors.md, "The governed call path"):
 
 1. the connector is applied, enabled and installed, and the tool allowed (`view.allowed`);
 2. the tool is pinned, and the live listing of this start of the connector agrees (rug pull);
@@ -33,6 +33,7 @@ from reconciler.governed.calllog import (
     called_event,
     drift_writes,
     result_of,
+    settled_writes,
     unsandboxed_event,
 )
 from reconciler.governed.metrics import Recorder, from_environment
@@ -40,6 +41,7 @@ from reconciler.governed.pins import Observed, PinGuard, refusal
 from reconciler.providers.starting import Start, start_of
 from reconciler.redact import Redactor, active
 from reconciler.runtime.types import ConnectorStatus, Launch, RuntimeFailure, ToolResult
+from reconciler.state import listings
 from reconciler.state.db import StateDB
 
 Decision = Literal["allowed", "refused", "approval", "failed"]
@@ -315,6 +317,9 @@ class GovernedCaller:
                 observed, fresh = self._pins.observe(connector, status, live)
                 if fresh:
                     call.writes += drift_writes(connector, observed, live, self.actor, redactor)
+                elif not observed.drift:
+                    stored = listings.get(self._db, f"connector.{connector.name}")
+                    call.writes += settled_writes(connector, stored, live, redactor)
         reason = refusal(observed, connector.name, call.request.tool)
         if reason is not None:
             raise _Stop("refused", reason, "pin")

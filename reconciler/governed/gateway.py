@@ -182,8 +182,8 @@ async def _serve(
                 hint="run `cloned apply` first",
             )
         read_applied(db)  # a workspace never applied is refused before anything starts
-        # The two pieces other helpers are writing (issue 11): until they are merged mypy
-        # cannot see them, hence the ignores, which the merge makes unused.
+        # Imported here, not at the top: `cloned gateway --help` and the token command need
+        # neither the call path nor the SDK.
         from reconciler.governed.calls import (
             CallRequest,
             GovernedCaller,

@@ -1,3 +1,5 @@
-"""The HTTP client adapter: the only importer of httpx (docs/architecture.md). SafeFetch's host
-and address rules (the egress issue) wrap it; today it serves registry downloads with size and
-time caps."""
+"""The HTTP adapter: the only importer of httpx and httpcore (docs/architecture.md).
+
+`safefetch.SafeFetch` is Cloned's HTTP client: the egress rules (`reconciler.egress`) on every
+request and redirect hop, and the connection pinned to the checked address (`client.py`).
+`errors.py` holds its errors, importable without loading httpx."""

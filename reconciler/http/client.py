@@ -1,82 +1,156 @@
-"""A minimal HTTP GET for package downloads: the one place httpx is called (the adapter).
+"""The HTTP exchange under SafeFetch: an httpx client that can only connect where it was told.
 
-Callers (the registry fetcher) pass the most bytes they accept; the client stops reading past
-that, sets connect and read timeouts, and never follows a redirect, so a response cannot send
-the download to another scheme or host. Issue 12's SafeFetch adds host allow-lists and address
-checks on top of this function."""
+SafeFetch (`safefetch.py`) decides which host may be reached and which address that host is;
+this module makes the connection go exactly there. Its httpx transport runs on an httpcore
+connection pool whose network backend looks each host up in a table of checked addresses
+(`Pins`) and connects to that address: no second DNS lookup happens anywhere, so a resolver
+that answers differently the second time (DNS rebinding) cannot move the connection, and a
+host nobody checked is never connected to at all. TLS SNI, certificate checks and the Host
+header still use the name, because the URL keeps it. No proxy is read from the environment
+and no redirect is followed here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import ssl
+import typing
+from collections.abc import Callable, Iterable, Iterator
 
-from reconciler.errors import ClonedError
+import httpcore
+import httpx
 
-if TYPE_CHECKING:
-    import httpx
+# httpcore's own alias (httpcore._backends.base.SOCKET_OPTION), spelled out: it is private.
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
 
-CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How long to wait and how much to read, per request."""
-
-    max_bytes: int
-    connect_seconds: float = 5.0
-    read_seconds: float = 15.0
+OnConnect = Callable[[str, str, int], None]
+"""Called with `(host, address, port)` just before a socket connects; raising stops it."""
 
 
-class HttpFailed(ClonedError):
-    """A request that did not deliver a body: `status` is the HTTP status, or None when no
-    response came (connection refused, timeout, a redirect refused)."""
+class Pins:
+    """Checked addresses by host (a name or an address, as the URL's host is): the only places
+    the backend connects to."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+    def __init__(self) -> None:
+        self._addresses: dict[str, str] = {}
 
+    def get(self, host: str) -> str | None:
+        """The checked address of `host`, or None."""
+        return self._addresses.get(host)
 
-def get(url: str, limits: Limits) -> Iterator[bytes]:
-    """The body of `url` in chunks; a status other than 200, a redirect, or more than
-    `limits.max_bytes` bytes raises `HttpFailed`."""
-    import httpx  # on first use: a `file:` registry never pays for it
-
-    if not url.startswith(("http://", "https://")):
-        raise HttpFailed(f"{url}: only http and https URLs are fetched")
-    timeout = httpx.Timeout(limits.read_seconds, connect=limits.connect_seconds)
-    try:
-        with _client().stream("GET", url, timeout=timeout) as response:
-            _check_status(url, response)
-            yield from _capped(url, response, limits.max_bytes)
-    except httpx.HTTPError as exc:
-        raise HttpFailed(f"{url}: {type(exc).__name__}: {exc}") from None
+    def pin(self, host: str, address: str) -> None:
+        """Record `address` as the one `host` is reached at."""
+        self._addresses[host] = address
 
 
-_CLIENT: list[httpx.Client] = []
+class PinnedBackend(httpcore.SyncBackend):
+    """httpcore's socket backend, connecting to the pinned address of the host it is given."""
+
+    def __init__(self, pins: Pins, on_connect: OnConnect | None = None) -> None:
+        self._pins = pins
+        self._on_connect = on_connect
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        address = self._pins.get(host)
+        if address is None:
+            # Unreachable through SafeFetch, which pins before it sends: a last line of defence.
+            raise httpcore.ConnectError(f"{host}: no checked address; not connecting")
+        if self._on_connect is not None:
+            self._on_connect(host, address, port)
+        options = list(socket_options or ())
+        return super().connect_tcp(address, port, timeout, local_address, options)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are not an egress destination")
 
 
-def _client() -> httpx.Client:
-    """One client per process, so the requests of one registry refresh share connections
-    (and one TLS context): no proxy from the environment, no redirects followed."""
-    import httpx
+class PinnedTransport(httpx.BaseTransport):
+    """httpx's default transport, reduced to a pool over `PinnedBackend` (HTTP/1.1, no retry)."""
 
-    if not _CLIENT:
-        _CLIENT.append(httpx.Client(follow_redirects=False, trust_env=False))
-    return _CLIENT[0]
+    def __init__(
+        self,
+        pins: Pins,
+        ssl_context: ssl.SSLContext | None = None,
+        on_connect: OnConnect | None = None,
+    ) -> None:
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+            network_backend=PinnedBackend(pins, on_connect),
+            retries=0,
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` over the pool, mapping httpcore's errors onto httpx's."""
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        try:
+            response = self._pool.handle_request(core)
+        except (TimeoutError, httpcore.TimeoutException) as exc:
+            raise httpx.TimeoutException(str(exc), request=request) from exc
+        except httpcore.NetworkError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        except httpcore.ProtocolError as exc:
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        assert isinstance(response.stream, typing.Iterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Body(response.stream),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._pool.close()
 
 
-def _check_status(url: str, response: httpx.Response) -> None:
-    if response.is_redirect:
-        raise HttpFailed(f"{url}: redirect to {response.headers.get('location')!r} refused")
-    if response.status_code != 200:
-        raise HttpFailed(f"{url}: HTTP {response.status_code}", status=response.status_code)
+class _Body(httpx.SyncByteStream):
+    def __init__(self, stream: typing.Iterable[bytes]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._stream
+        except (TimeoutError, httpcore.TimeoutException) as exc:
+            raise httpx.ReadTimeout(str(exc)) from exc
+        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            raise httpx.ReadError(str(exc)) from exc
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
 
 
-def _capped(url: str, response: httpx.Response, max_bytes: int) -> Iterator[bytes]:
-    received = 0
-    for chunk in response.iter_bytes(CHUNK):
-        received += len(chunk)
-        if received > max_bytes:
-            raise HttpFailed(f"{url}: more than {max_bytes} bytes")
-        yield chunk
+def pinned_client(
+    pins: Pins, ssl_context: ssl.SSLContext | None = None, on_connect: OnConnect | None = None
+) -> httpx.Client:
+    """An httpx client that connects only to `pins`, follows no redirect, reads no proxy."""
+    return httpx.Client(
+        transport=PinnedTransport(pins, ssl_context, on_connect),
+        follow_redirects=False,
+        trust_env=False,
+    )

@@ -244,6 +244,8 @@ class ToolSelection(Closed):
 
 class ConnectorEgress(Closed):
     allow_hosts: list[Host] = []
+    insecure_hosts: list[Host] = []
+    """Hosts of `allowHosts` this connector may reach over plain http (https only otherwise)."""
 
 
 class ConnectorLimits(Closed):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconciler.atomic import ensure_private_dir
 from reconciler.home import registries_dir
 from reconciler.load.files import CLONED_DIR
 from reconciler.packages.refusal import PackageRefused
@@ -84,7 +85,7 @@ def install(
         if env is not None:
             record["env"] = env
     folder = data_folder(root, name)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_private_dir(folder)  # its parents 0700 too: connectors/ and connectors/NAME/
     record["installedAt"] = at
     return Installed(record)
 

@@ -104,6 +104,7 @@ TIGHTENING: dict[str, tuple[tuple[str, Callable[[Any, Any], bool]], ...]] = {
         ("spec.tools.allow", fewer_not_empty),
         ("spec.tools.deny", more),
         ("spec.egress.allowHosts", fewer),
+        ("spec.egress.insecureHosts", fewer),
         ("spec.secrets", fewer),
         ("spec.limits.*", lower),
         ("spec.sandbox.profile", stricter("none", "standard", "strict")),

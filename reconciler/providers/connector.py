@@ -188,10 +188,11 @@ class ConnectorProvider(RecordProvider):
 
 
 def _unlisted(db: StateDB, row: rows.Row) -> bool:
-    """An enabled connector with no pinned tools and no listing of its package: apply could not
-    list them after installing it, so the next plan lists them again."""
+    """An enabled connector with no listing of its applied package: apply could not list it
+    after installing it, so the next plan lists it again. Pins carried over from the package
+    before an upgrade count for nothing here: they are not what the new package lists."""
     state = json.loads(row.state)
-    if state.get("tools") is not None or (state.get("spec") or {}).get("enabled") is False:
+    if (state.get("spec") or {}).get("enabled") is False:
         return False
     listing = listings.get(db, row.address)
     return listing is None or listing.package_digest != (state.get("package") or {}).get("digest")

@@ -29,7 +29,7 @@ MAX_DEFINITION_BYTES = 256 * 1024
 # Phrases aimed at the model rather than describing the tool (tool poisoning): told to the
 # reviewer in the plan, never acted on. Each is (what the reviewer reads, the pattern).
 _INSTRUCTIONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (label, re.compile(pattern, re.IGNORECASE))
+    (label, re.compile(pattern, re.IGNORECASE | re.DOTALL))
     for label, pattern in (
         (
             "tells the model to ignore its instructions",
@@ -130,8 +130,55 @@ def _text_flags(text: str) -> list[str]:
     if hidden:
         problems.append("invisible characters " + ", ".join(f"U+{ord(c):04X}" for c in hidden))
     visible = "".join(c for c in text if not _is_invisible(c))
-    problems.extend(label for label, pattern in _INSTRUCTIONS if pattern.search(visible))
+    mixed = _mixed_words(visible)
+    if mixed:
+        shown = ", ".join(repr(word) for word in mixed[:3])
+        problems.append(f"look-alike letters of another script inside a word ({shown})")
+    folded = _folded(visible)
+    problems.extend(label for label, pattern in _INSTRUCTIONS if pattern.search(folded))
     return problems
+
+
+# Letters of these scripts look like Latin ones ("ign\u043ere": a Cyrillic o): a word that mixes
+# them with Latin letters is written to get past a reader or a pattern, never by a person.
+_LOOKALIKE_SCRIPTS = frozenset({"CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"})
+# Pairs of (look-alike, the Latin letter it imitates): Cyrillic, Greek, then Armenian.
+_LOOKALIKES = (
+    "\u0430a\u0435e\u0456i\u0458j\u043eo\u0440p\u0441c\u0443y\u0445x\u0455s\u0501d\u051bq"
+    "\u051dw\u04cfl\u04bbh\u050cG\u0410A\u0412B\u0415E\u041aK\u041cM\u041dH\u041eO\u0420P"
+    "\u0421C\u0422T\u0425X\u0406I\u0408J\u0405S\u03b1a\u03bfo\u03c1p\u03b9i\u03c5u\u03bdv"
+    "\u03bak\u03c4t\u03c7x\u03b5e\u0391A\u0392B\u0395E\u0396Z\u0397H\u0399I\u039aK\u039cM"
+    "\u039dN\u039fO\u03a1P\u03a4T\u03a5Y\u03a7X\u0585o\u057du\u0581g\u0570h\u0578n\u056cl"
+)
+_CONFUSABLES = str.maketrans(
+    {_LOOKALIKES[i]: _LOOKALIKES[i + 1] for i in range(0, len(_LOOKALIKES), 2)}
+)
+_WORD = re.compile(r"\w+")
+_SPACE = re.compile(r"\s+")
+
+
+def _letters(text: str) -> str:
+    """`text` compatibility-decomposed (fullwidth and mathematical letters become plain ones)
+    without its combining marks (a strike-through mark inside a word hides it from a pattern)."""
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", text) if unicodedata.category(c) != "Mn"
+    )
+
+
+def _mixed_words(text: str) -> list[str]:
+    """The words of `text` that mix Latin letters with look-alike letters of another script."""
+    found = []
+    for word in _WORD.findall(_letters(text)):
+        scripts = {unicodedata.name(c, "").split(" ")[0] for c in word if c.isalpha()}
+        if "LATIN" in scripts and scripts & _LOOKALIKE_SCRIPTS and word not in found:
+            found.append(word)
+    return found
+
+
+def _folded(text: str) -> str:
+    """What the instruction patterns read: plain letters, look-alikes as the Latin letters they
+    imitate, and every run of white space (a line break between two words) as one space."""
+    return _SPACE.sub(" ", _letters(text).translate(_CONFUSABLES))
 
 
 def _is_control(char: str) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconciler.atomic import create_private_file
 from reconciler.redact import Redactor
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class StderrLog:
         """Copy `stream` into the log until it ends."""
         import anyio
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(self.path)  # 0600 in 0700 folders: state is the owner's alone
         pending = bytearray()
         skipping = False
         with open(self.path, "ab") as log:
@@ -76,6 +77,7 @@ class StderrLog:
                 log.write(out)
                 log.close()
                 os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+                create_private_file(self.path)
                 log, size, out = open(self.path, "ab"), 0, bytearray()  # noqa: SIM115
             out += data
         log.write(out)

@@ -6,7 +6,7 @@ definitions and content blocks are their MCP wire JSON (camelCase keys, as serve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,7 +75,8 @@ class ConnectorStatus:
 
 @dataclass(frozen=True)
 class Settings:
-    """Supervision settings (documented in docs/gateway.md); tests shorten them."""
+    """Supervision settings (their defaults are listed in docs/gateway.md, "Supervision");
+    tests shorten them."""
 
     start_timeout: float = 30.0
     ping_interval: float = 30.0
@@ -88,7 +89,6 @@ class Settings:
     stderr_log_bytes: int = 1024 * 1024
     max_message_bytes: int = 16 * 1024 * 1024
     terminate_grace: float = 2.0
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class RuntimeFailure(ClonedError):

@@ -1,5 +1,6 @@
-"""How a registry is read: the HTTP adapter's caps and refusals against a real loopback
-server, the `file:` fetcher's confinement, and the `--*-expires` durations."""
+"""How a registry is read: SafeFetch's caps and refusals against a real loopback server (the
+registry's own origin only), the `file:` fetcher's confinement, and the `--*-expires`
+durations."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from pathlib import Path
 import pytest
 from tuf.api import exceptions
 
+from reconciler.egress.rules import EgressRules
 from reconciler.errors import UsageError
-from reconciler.http.client import HttpFailed, Limits, get
+from reconciler.http.errors import EgressRefused, HttpFailed
+from reconciler.http.safefetch import SafeFetch
 from reconciler.packages.registry.fetcher import RegistryFetcher
 from reconciler.packages.registry.serve import RegistryServer
 from reconciler.usecases.durations import parse_duration
@@ -49,35 +52,56 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
+def get(url: str, max_bytes: int) -> bytes:
+    """A GET as a registry at `url`'s origin makes it (loopback allowed, as for a local one)."""
+    rules = EgressRules.for_registry("local", url)
+    with SafeFetch(rules, allow_loopback_for=["127.0.0.1"]) as fetch:
+        return b"".join(fetch.stream(url, max_bytes=max_bytes))
+
+
 def test_a_body_within_the_cap_is_read_whole(server: str) -> None:
-    assert b"".join(get(f"{server}/file", Limits(max_bytes=1000))) == b"x" * 1000
+    assert get(f"{server}/file", 1000) == b"x" * 1000
 
 
 def test_a_body_past_the_cap_is_refused(server: str) -> None:
     with pytest.raises(HttpFailed, match="more than 999 bytes"):
-        b"".join(get(f"{server}/file", Limits(max_bytes=999)))
+        get(f"{server}/file", 999)
 
 
-def test_a_redirect_is_refused_not_followed(server: str) -> None:
-    with pytest.raises(HttpFailed, match="redirect to 'file:///etc/passwd' refused"):
-        b"".join(get(f"{server}/redirect", Limits(max_bytes=10)))
+def test_a_redirect_to_another_scheme_is_refused(server: str) -> None:
+    with pytest.raises(EgressRefused, match=r"file:///etc/passwd: refused: .*only absolute http"):
+        get(f"{server}/redirect", 10)
 
 
 def test_a_status_other_than_200_carries_the_status(server: str) -> None:
     with pytest.raises(HttpFailed) as caught:
-        b"".join(get(f"{server}/missing", Limits(max_bytes=10)))
+        get(f"{server}/missing", 10)
     assert caught.value.status == 404
 
 
-def test_only_http_urls_are_fetched() -> None:
-    with pytest.raises(HttpFailed, match="only http and https"):
-        b"".join(get("ftp://127.0.0.1/x", Limits(max_bytes=10)))
-
-
 def test_the_fetcher_gives_tuf_a_404_for_a_missing_http_file(server: str) -> None:
+    fetcher = RegistryFetcher(None, name="local", url=f"{server}/")
     with pytest.raises(exceptions.DownloadHTTPError) as caught:
-        RegistryFetcher(None).download_bytes(f"{server}/missing", 100)
+        fetcher.download_bytes(f"{server}/missing", 100)
     assert caught.value.status_code == 404
+    assert fetcher.download_bytes(f"{server}/file", 1000) == b"x" * 1000
+
+
+def test_the_fetcher_reaches_its_registry_origin_only(server: str) -> None:
+    fetcher = RegistryFetcher(None, name="local", url=f"{server}/")
+    other = server.replace("127.0.0.1", "127.0.0.2")
+    with pytest.raises(exceptions.DownloadError, match="not in any allow list"):
+        fetcher.download_bytes(f"{other}/file", 1000)
+
+
+def test_a_registry_named_by_a_public_name_may_not_resolve_to_loopback(server: str) -> None:
+    # A name that resolves to this machine is not a local registry: only the literal spellings
+    # are (`localhost`, 127.0.0.1, [::1]).
+    port = server.rsplit(":", 1)[1]
+    rules = EgressRules.for_registry("acme", f"http://registry.acme.example:{port}/")
+    fetch = SafeFetch(rules, resolver=lambda host, port: ["127.0.0.1"])
+    with pytest.raises(EgressRefused, match=r"is 127\.0\.0\.1: loopback"):
+        fetch.get(f"http://registry.acme.example:{port}/file")
 
 
 def test_a_file_registry_reads_inside_its_folder_only(tmp_path: Path) -> None:
@@ -112,9 +136,9 @@ def test_serve_hides_folder_listings_and_serves_files(tmp_path: Path) -> None:
     (tmp_path / "metadata" / "timestamp.json").write_bytes(b"{}")
     served = RegistryServer(tmp_path, "127.0.0.1", 0).start()
     try:
-        assert b"".join(get(served.url + "metadata/timestamp.json", Limits(10))) == b"{}"
+        assert get(served.url + "metadata/timestamp.json", 10) == b"{}"
         with pytest.raises(HttpFailed) as caught:
-            b"".join(get(served.url + "metadata/", Limits(10_000)))
+            get(served.url + "metadata/", 10_000)
         assert caught.value.status == 404
     finally:
         served.shutdown()

@@ -147,7 +147,7 @@ def _open(
         raise PackageRefused(
             "untrusted-root", f'registry "{name}": root pin {pin!r} is not sha256:<64 hex>'
         )
-    fetcher, metadata_url, targets_url = _source(url, repo_root)
+    fetcher, metadata_url, targets_url = _source(name, url, repo_root)
     pin_hex = pin.removeprefix("sha256:")
     metadata_dir, targets_dir = cache / pin_hex / "metadata", cache / pin_hex / "targets"
     context = Context(name, f"{package} {version}", fetcher, metadata_dir)
@@ -166,7 +166,7 @@ def _open(
     return _Session(updater, context, target_path(package, version))
 
 
-def _source(url: str, repo_root: Path) -> tuple[RegistryFetcher, str, str]:
+def _source(name: str, url: str, repo_root: Path) -> tuple[RegistryFetcher, str, str]:
     base = url if url.endswith("/") else url + "/"
     if base.startswith("file:"):
         # The fetcher is confined to the registry folder; URLs inside are relative to it.
@@ -176,7 +176,7 @@ def _source(url: str, repo_root: Path) -> tuple[RegistryFetcher, str, str]:
                 "unreachable", f"registry url {url}: a file: registry must be inside the repository"
             )
         return RegistryFetcher(folder), "file:metadata/", "file:targets/"
-    return RegistryFetcher(None), base + "metadata/", base + "targets/"
+    return RegistryFetcher(None, name=name, url=base), base + "metadata/", base + "targets/"
 
 
 def _bootstrap(context: Context, metadata_url: str, pin: str) -> bytes:
