@@ -1,7 +1,8 @@
 """What a governed call leaves behind: its result as returned (capped, redacted), its
 `tool.called` audit event (SPEC section 11's payload plus rule, redacted arguments, result size
-and the front end it came through), and, when a live listing differs from the pins, a
-`tool.drifted` event and the listing recorded for `cloned plan`.
+and the front end it came through), when a live listing differs from the pins, a
+`tool.drifted` event and the listing recorded for `cloned plan`, and a `connector.unsandboxed`
+event for each connector process that serves calls without isolation.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from reconciler.state.db import Connection
 from reconciler.state.listings import Listing
 
 if TYPE_CHECKING:
+    from reconciler.egress.sandbox import Confinement
     from reconciler.governed.calls import CallOutcome, CallRequest
 
 MAX_RESULT_BYTES = 1024 * 1024
@@ -169,3 +171,24 @@ def settled_writes(
         listings.put(connection, Listing(address, package, listing, at, "runtime"))
 
     return [write]
+
+
+def unsandboxed_event(name: str, confinement: Confinement, actor: str, redactor: Redactor) -> Write:
+    """The `connector.unsandboxed` event: this process of `name` runs without isolation."""
+    payload = {
+        "connector": name,
+        "profile": confinement.profile,
+        "reason": confinement.reason,
+    }
+
+    def write(connection: Connection) -> None:
+        append(
+            connection,
+            actor=actor,
+            type="connector.unsandboxed",
+            subject=f"connector.{name}",
+            payload=payload,
+            redactor=redactor,
+        )
+
+    return write

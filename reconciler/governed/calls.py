@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 from reconciler.canonical import canonical_json, digest_of
 from reconciler.clock import SYSTEM, Clock
+from reconciler.egress.sandbox import SandboxRefused
 from reconciler.errors import ClonedError
 from reconciler.governed import approval, arguments
 from reconciler.governed.admission import Admission, Admitter, Refusal
@@ -33,11 +34,12 @@ from reconciler.governed.calllog import (
     drift_writes,
     result_of,
     settled_writes,
+    unsandboxed_event,
 )
 from reconciler.governed.metrics import Recorder, from_environment
 from reconciler.governed.pins import Observed, PinGuard, refusal
+from reconciler.providers.starting import Start, start_of
 from reconciler.redact import Redactor, active
-from reconciler.runtime.launch import launch_of
 from reconciler.runtime.types import ConnectorStatus, Launch, RuntimeFailure, ToolResult
 from reconciler.state import listings
 from reconciler.state.db import StateDB
@@ -113,8 +115,10 @@ class _Verified:
     the connector process known to run from them (None until one is seen running)."""
 
     applied: str
-    launch: Launch
+    start: Start
     pid: int | None
+    announced: int | None = None
+    """The last process audited as started without isolation (`connector.unsandboxed`)."""
 
 
 @dataclass
@@ -243,6 +247,7 @@ class GovernedCaller:
             )
         launch = self._launch(connector, view.digest)
         await self._check_listing(call, connector, launch, redactor)
+        self._announce(call, connector, redactor)
         definition = pin.get("definition") or {}
         problem = arguments.problem(pin["digest"], definition.get("inputSchema"), request.arguments)
         if problem is not None:
@@ -285,14 +290,33 @@ class GovernedCaller:
             if held.pid is None:
                 held.pid = running  # the process started from the files verified last
             if held.pid == running:
-                return held.launch
+                return held.start.launch
+        sandbox = connector.spec.sandbox
         try:
-            launch = launch_of(self.root, connector.name, connector.package, connector.install)
+            start = start_of(
+                self.root, connector.name, connector.package, connector.install, sandbox
+            )
+        except SandboxRefused as exc:
+            self._verified.pop(connector.name, None)
+            raise _Stop("refused", exc.message, f"connector.{connector.name} sandbox") from None
         except ClonedError as exc:
             self._verified.pop(connector.name, None)
             raise _Stop("refused", exc.message, "package") from None
-        self._verified[connector.name] = _Verified(applied, launch, running)
-        return launch
+        announced = held.announced if held is not None else None
+        self._verified[connector.name] = _Verified(applied, start, running, announced)
+        return start.launch
+
+    def _announce(self, call: _Call, connector: AppliedConnector, redactor: Redactor) -> None:
+        """One `connector.unsandboxed` event for each process started without isolation."""
+        held = self._verified.get(connector.name)
+        pid = self._connectors.status(connector.name).pid
+        if held is None or held.start.confinement.sandboxed or pid is None:
+            return
+        if held.announced != pid:
+            held.announced = pid
+            call.writes.append(
+                unsandboxed_event(connector.name, held.start.confinement, self.actor, redactor)
+            )
 
     async def _check_listing(
         self, call: _Call, connector: AppliedConnector, launch: Launch, redactor: Redactor
