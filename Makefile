@@ -46,6 +46,7 @@ bench: $(STAMP) wheelhouse
 	$(BIN)/python tests/bench/bench_reconcile.py
 	$(BIN)/python tests/bench/bench_connectors.py
 	$(BIN)/python tests/bench/bench_gateway.py
+	$(BIN)/python tests/bench/bench_sandbox.py
 	$(BIN)/python tests/bench/bench_egress.py
 
 # Regenerate schemas/ from the pydantic models, the built-in policy packs JSON from their

@@ -20,7 +20,12 @@ def canonical_json(value: Any) -> bytes:
 
 def digest(value: Any) -> str:
     """`sha256:<hex>` of the canonical form of `value`."""
-    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+    return digest_of(canonical_json(value))
+
+
+def digest_of(canonical: bytes) -> str:
+    """`sha256:<hex>` of bytes already in canonical form (`canonical_json`'s result)."""
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 def parse_json(text: str | bytes) -> Any:

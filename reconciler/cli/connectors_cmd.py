@@ -68,8 +68,10 @@ def show(
     The applied spec; the pinned package (source, version, digest, publisher and the registry
     role that signed it, the registry target and length, the tools, egress hosts and secrets
     it declares, its run command); the install record (store entry, environment, TUF metadata
-    versions, installed at); its data folder; and health: its installed files re-hashed now
-    against the install record (nothing is recorded; `cloned connectors verify` records).
+    versions, installed at); its data folder; the isolation it starts with here (its
+    `sandbox.profile`, and whether bubblewrap can isolate it on this machine, or why not); and
+    health: its installed files re-hashed now against the install record (nothing is
+    recorded; `cloned connectors verify` records).
 
     Example:
 

@@ -113,7 +113,8 @@ def plan(
         path=path, base=base, targets=tuple(target), out=out, detailed=detailed, refresh=refresh
     )
     for note in result.notes:
-        say(f"Note: {note.message}", err=True)
+        label = "Warning" if note.kind == "unsandboxed" else "Note"
+        say(f"{label}: {note.message}", err=True)
     _render(result, as_json=as_json, fmt=fmt)
     saved = result.saved_to
     if saved is not None and fmt == "text" and not as_json:

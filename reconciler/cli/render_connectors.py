@@ -82,6 +82,8 @@ def detail(result: ConnectorDetail) -> None:
     _install(result)
     folder = result.data_folder
     say(f"Data folder     {folder}" + ("" if folder.is_dir() else " (not there)"))
+    isolation = result.isolation
+    say(f"Sandbox         profile {isolation.profile}; isolation: {isolation.summary()}")
     _health(result)
 
 

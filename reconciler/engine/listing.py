@@ -46,9 +46,9 @@ def list_installed(
     root: Path, db: StateDB, address: str, after: dict[str, Any], redactor: Redactor
 ) -> Listed:
     """Start the installed connector, read its tools, stop it (the caller records them)."""
+    from reconciler.providers.starting import sandbox_of, start_of
     from reconciler.runtime.definitions import check_listing
     from reconciler.runtime.discovery import discover
-    from reconciler.runtime.launch import launch_of
 
     name = address.split(".", 1)[1]
     package = after.get("package") or {}
@@ -56,8 +56,8 @@ def list_installed(
     if record is None:
         return Listed(None, "it is not installed")
     try:
-        launch = launch_of(root, name, package, record.record)
-        tools = discover(launch, redactor=redactor)
+        start = start_of(root, name, package, record.record, sandbox_of(after.get("spec")))
+        tools = discover(start.launch, redactor=redactor)
         check_listing(tools, where=address)
     except ClonedError as exc:
         return Listed(None, exc.message)

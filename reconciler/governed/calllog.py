@@ -1,7 +1,8 @@
 """What a governed call leaves behind: its result as returned (capped, redacted), its
 `tool.called` audit event (SPEC section 11's payload plus rule, redacted arguments, result size
-and the front end it came through), and, when a live listing differs from the pins, a
-`tool.drifted` event and the listing recorded for `cloned plan`.
+and the front end it came through), when a live listing differs from the pins, a
+`tool.drifted` event and the listing recorded for `cloned plan`, and a `connector.unsandboxed`
+event for each connector process that serves calls without isolation.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from reconciler.state.db import Connection
 from reconciler.state.listings import Listing
 
 if TYPE_CHECKING:
+    from reconciler.egress.sandbox import Confinement
     from reconciler.governed.calls import CallOutcome, CallRequest
 
 MAX_RESULT_BYTES = 1024 * 1024
@@ -51,9 +53,14 @@ def result_of(
 
 
 def called_event(
-    request: CallRequest, outcome: CallOutcome, actor: str, redactor: Redactor
+    request: CallRequest,
+    outcome: CallOutcome,
+    actor: str,
+    redactor: Redactor,
+    audited: Any = None,
 ) -> Write:
-    """The write of the call's `tool.called` event."""
+    """The write of the call's `tool.called` event; `audited`: the call's `audited_arguments`
+    when the path already has them (else they are made here)."""
     payload: dict[str, Any] = {
         "connector": request.connector,
         "tool": request.tool,
@@ -62,7 +69,9 @@ def called_event(
         "latency_ms": outcome.latency_ms,
         "error": _error(outcome),
         "rule": outcome.rule,
-        "arguments": audited_arguments(request.arguments, redactor),
+        "arguments": audited
+        if audited is not None
+        else audited_arguments(request.arguments, redactor),
         "result_bytes": outcome.result_bytes,
         "via": request.via,
     }
@@ -85,13 +94,15 @@ def called_event(
     return write
 
 
-def audited_arguments(arguments: Any, redactor: Redactor) -> Any:
+def audited_arguments(arguments: Any, redactor: Redactor, size: int | None = None) -> Any:
     """The arguments as the audit log and an approval request keep them: redacted, and left
-    out when too large to be worth keeping (the digest still names them)."""
-    try:
-        size = len(canonical_json(arguments))
-    except (TypeError, ValueError, RecursionError):
-        return {"omitted": "not plain JSON data"}
+    out when too large to be worth keeping (the digest still names them). `size`: the length
+    of their canonical JSON when the caller has it already."""
+    if size is None:
+        try:
+            size = len(canonical_json(arguments))
+        except (TypeError, ValueError, RecursionError):
+            return {"omitted": "not plain JSON data"}
     if size > MAX_AUDITED_ARGUMENTS:
         return {"omitted": f"{size:,} bytes"}
     return redactor.data(arguments)
@@ -160,3 +171,24 @@ def settled_writes(
         listings.put(connection, Listing(address, package, listing, at, "runtime"))
 
     return [write]
+
+
+def unsandboxed_event(name: str, confinement: Confinement, actor: str, redactor: Redactor) -> Write:
+    """The `connector.unsandboxed` event: this process of `name` runs without isolation."""
+    payload = {
+        "connector": name,
+        "profile": confinement.profile,
+        "reason": confinement.reason,
+    }
+
+    def write(connection: Connection) -> None:
+        append(
+            connection,
+            actor=actor,
+            type="connector.unsandboxed",
+            subject=f"connector.{name}",
+            payload=payload,
+            redactor=redactor,
+        )
+
+    return write

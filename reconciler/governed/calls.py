@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from reconciler.canonical import digest
+from reconciler.canonical import canonical_json, digest_of
 from reconciler.clock import SYSTEM, Clock
+from reconciler.egress.sandbox import SandboxRefused
 from reconciler.errors import ClonedError
 from reconciler.governed import approval, arguments
 from reconciler.governed.admission import Admission, Admitter, Refusal
@@ -33,11 +34,12 @@ from reconciler.governed.calllog import (
     drift_writes,
     result_of,
     settled_writes,
+    unsandboxed_event,
 )
 from reconciler.governed.metrics import Recorder, from_environment
 from reconciler.governed.pins import Observed, PinGuard, refusal
+from reconciler.providers.starting import Start, start_of
 from reconciler.redact import Redactor, active
-from reconciler.runtime.launch import launch_of
 from reconciler.runtime.types import ConnectorStatus, Launch, RuntimeFailure, ToolResult
 from reconciler.state import listings
 from reconciler.state.db import StateDB
@@ -113,8 +115,10 @@ class _Verified:
     the connector process known to run from them (None until one is seen running)."""
 
     applied: str
-    launch: Launch
+    start: Start
     pid: int | None
+    announced: int | None = None
+    """The last process audited as started without isolation (`connector.unsandboxed`)."""
 
 
 @dataclass
@@ -124,6 +128,8 @@ class _Call:
     request: CallRequest
     started: float
     args_digest: str = ""
+    audited: Any = None
+    """The arguments as audited (redacted, or omitted when large), once computed."""
     writes: list[Write] = field(default_factory=list)
     admission: Admission | None = None
 
@@ -165,7 +171,8 @@ class GovernedCaller:
         self._connectors = connectors
         self._clock = clock
         self._view: AppliedView | None = None
-        self._sink = AuditSink(root)
+        self._sink = AuditSink(root, db)
+        self._seen = -1  # the state database's data_version when the view was last checked
         self._pins = PinGuard()
         self._admitter = Admitter(root, db, clock, actor)
         self._verified: dict[str, _Verified] = {}
@@ -174,9 +181,17 @@ class GovernedCaller:
 
     def view(self) -> AppliedView:
         """The applied view, read again whenever the applied state changed."""
+        # data_version moves only when another connection committed (an apply, another
+        # gateway's call): until it does, nothing applied can have changed, and checking it
+        # costs microseconds where the digest costs two queries and a hash. Read before the
+        # digest, so a commit in between is seen by the next call.
+        version = self._db.data_version()
+        if self._view is not None and version == self._seen:
+            return self._view
         current = applied_digest(self._db)
         if self._view is None or self._view.digest != current:
             self._view = read_applied(self._db)
+        self._seen = version
         return self._view
 
     def redactor(self, view: AppliedView) -> Redactor:
@@ -197,7 +212,8 @@ class GovernedCaller:
         except RuntimeFailure as exc:
             reason = redactor.text(exc.message)
             outcome = self._stopped(call, _Stop("failed", reason, f"runtime {exc.kind}"))
-        call.writes.insert(0, called_event(call.request, outcome, self.actor, redactor))
+        event = called_event(call.request, outcome, self.actor, redactor, call.audited)
+        call.writes.insert(0, event)
         self._metrics.record(
             connector=call.request.connector,
             tool=call.request.tool,
@@ -210,10 +226,13 @@ class GovernedCaller:
     async def _governed(self, call: _Call, view: AppliedView, redactor: Redactor) -> CallOutcome:
         request = call.request
         try:
-            call.args_digest = digest(request.arguments)
+            canonical = canonical_json(request.arguments)
         except (TypeError, ValueError, RecursionError):
             # RecursionError: a pipeline step's arguments may be a connector's nested output.
             raise _Stop("refused", "the arguments are not plain JSON data", "arguments") from None
+        # Serialized once: the digest, the audited size and the approval summary share it.
+        call.args_digest = digest_of(canonical)
+        call.audited = audited_arguments(request.arguments, redactor, len(canonical))
         connector = _applied(view, request.connector)
         rule = view.allowed(connector, request.tool)
         if rule is not None:
@@ -228,6 +247,7 @@ class GovernedCaller:
             )
         launch = self._launch(connector, view.digest)
         await self._check_listing(call, connector, launch, redactor)
+        self._announce(call, connector, redactor)
         definition = pin.get("definition") or {}
         problem = arguments.problem(pin["digest"], definition.get("inputSchema"), request.arguments)
         if problem is not None:
@@ -237,7 +257,7 @@ class GovernedCaller:
         )
         shown = approval.summary(
             subject,
-            arguments=audited_arguments(request.arguments, redactor),
+            arguments=call.audited,
             via=request.via,
             public=_public(request),
         )
@@ -270,14 +290,33 @@ class GovernedCaller:
             if held.pid is None:
                 held.pid = running  # the process started from the files verified last
             if held.pid == running:
-                return held.launch
+                return held.start.launch
+        sandbox = connector.spec.sandbox
         try:
-            launch = launch_of(self.root, connector.name, connector.package, connector.install)
+            start = start_of(
+                self.root, connector.name, connector.package, connector.install, sandbox
+            )
+        except SandboxRefused as exc:
+            self._verified.pop(connector.name, None)
+            raise _Stop("refused", exc.message, f"connector.{connector.name} sandbox") from None
         except ClonedError as exc:
             self._verified.pop(connector.name, None)
             raise _Stop("refused", exc.message, "package") from None
-        self._verified[connector.name] = _Verified(applied, launch, running)
-        return launch
+        announced = held.announced if held is not None else None
+        self._verified[connector.name] = _Verified(applied, start, running, announced)
+        return start.launch
+
+    def _announce(self, call: _Call, connector: AppliedConnector, redactor: Redactor) -> None:
+        """One `connector.unsandboxed` event for each process started without isolation."""
+        held = self._verified.get(connector.name)
+        pid = self._connectors.status(connector.name).pid
+        if held is None or held.start.confinement.sandboxed or pid is None:
+            return
+        if held.announced != pid:
+            held.announced = pid
+            call.writes.append(
+                unsandboxed_event(connector.name, held.start.confinement, self.actor, redactor)
+            )
 
     async def _check_listing(
         self, call: _Call, connector: AppliedConnector, launch: Launch, redactor: Redactor

@@ -15,13 +15,16 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler import __version__
-from reconciler.governed.applied import AppliedView, applied_digest, split_public
+from reconciler.governed.applied import AppliedView, applied_digest, read_applied, split_public
 from reconciler.runtime.definitions import pinned_definition
 from reconciler.runtime.server import GatewayServer, HandlerResult, ServedTool, check_listen
 from reconciler.runtime.types import ConnectorStatus, Settings
+
+if TYPE_CHECKING:
+    from reconciler.state.db import StateDB
 
 POLL_INTERVAL = 1.0
 """Seconds between two looks at the applied state."""
@@ -57,6 +60,45 @@ class Caller(Protocol):
         ...
 
 
+class DeferredCaller:
+    """The governed call path, built on the first call or right after the first `tools/list`
+    is answered, whichever comes first: listing needs only the applied view, so the caller's
+    modules (approvals, budgets, audit, launch verification) are not imported before the
+    gateway's first answer. Until then the view is followed here, as the caller would."""
+
+    def __init__(self, make: Callable[[], Caller], db: StateDB, view: AppliedView) -> None:
+        self._make = make
+        self._db = db
+        self._view = view
+        self._caller: Caller | None = None
+
+    def view(self) -> AppliedView:
+        """The applied view the gateway serves now."""
+        if self._caller is not None:
+            return self._caller.view()
+        if applied_digest(self._db) != self._view.digest:
+            self._view = read_applied(self._db)
+        return self._view
+
+    async def call(self, request: Any) -> Any:
+        """One governed call (the caller is built first if it is not yet)."""
+        return await self.built().call(request)
+
+    def built(self) -> Caller:
+        """The governed caller, built now if it was not yet."""
+        if self._caller is None:
+            self._caller = self._make()
+        return self._caller
+
+    async def build_after(self, listed: Any) -> None:
+        """Build the caller once `listed` (an anyio.Event) is set by the first answer."""
+        import anyio
+
+        await listed.wait()
+        await anyio.sleep(0)  # the answer is written first
+        self.built()
+
+
 RequestFactory = Callable[[str, str, dict[str, Any]], Any]
 """(connector, tool, arguments) -> the caller's `CallRequest` made `via="gateway"`."""
 
@@ -84,15 +126,20 @@ class Gateway:
     """The served tools of the applied view, and each call through the governed path."""
 
     def __init__(self, caller: Caller, request: RequestFactory) -> None:
+        import anyio
+
         self._caller = caller
         self._request = request
         self._tools = served_tools(caller.view())
+        self.listed = anyio.Event()
+        """Set once the server first read the served tools (its first answer)."""
         self.server = GatewayServer(
             name=SERVER_NAME, version=__version__, tools=self.tools, handler=self._handle
         )
 
     def tools(self) -> list[ServedTool]:
         """What `tools/list` answers now."""
+        self.listed.set()
         return list(self._tools)
 
     async def refresh(self) -> bool:
@@ -169,7 +216,6 @@ async def _serve(
 ) -> None:
     import anyio
 
-    from reconciler.governed.applied import read_applied
     from reconciler.redact import active
     from reconciler.state.db import StateDB
 
@@ -181,25 +227,28 @@ async def _serve(
                 "nothing is applied yet: the gateway serves only the applied state",
                 hint="run `cloned apply` first",
             )
-        read_applied(db)  # a workspace never applied is refused before anything starts
+        view = read_applied(db)  # a workspace never applied is refused before anything starts
         # Imported here, not at the top: `cloned gateway --help` and the token command need
-        # neither the call path nor the SDK.
-        from reconciler.governed.calls import (
-            CallRequest,
-            GovernedCaller,
-        )
-        from reconciler.runtime.supervisor import (
-            Supervisor,
-        )
+        # neither the supervisor nor the SDK (the call path loads after the first answer).
+        from reconciler.runtime.supervisor import Supervisor
 
         def request(connector: str, tool: str, arguments: dict[str, Any]) -> Any:
+            from reconciler.governed.calls import CallRequest
+
             return CallRequest(connector, tool, arguments, via="gateway")
 
         async with Supervisor(settings=settings, redactor=active()) as supervisor:
-            caller = GovernedCaller(root, connectors=supervisor, actor="gateway")
+
+            def make() -> Caller:
+                from reconciler.governed.calls import GovernedCaller
+
+                return GovernedCaller(root, connectors=supervisor, actor="gateway")
+
+            caller = DeferredCaller(make, db, view)
             gateway = Gateway(caller, request)
             async with anyio.create_task_group() as group:
                 group.start_soon(_stop_on_signals, group.cancel_scope)
+                group.start_soon(caller.build_after, gateway.listed)
                 group.start_soon(
                     lambda: gateway.follow(lambda: applied_digest(db), interval=interval)
                 )

@@ -254,8 +254,16 @@ class ConnectorLimits(Closed):
     concurrency: Annotated[int, Field(ge=1, le=64)] = 1
 
 
+class SandboxPath(Closed):
+    """A folder of this machine the connector may see inside its sandbox (specs/sandbox.md)."""
+
+    path: Annotated[str, Field(pattern=r"^(/|~/)[^\x00]*$", max_length=4096)]
+    write: bool = False
+
+
 class Sandbox(Closed):
     profile: Literal["none", "standard", "strict"] = "standard"
+    paths: Annotated[list[SandboxPath], Field(max_length=64)] = []
 
 
 class ConnectorSpec(Closed):

@@ -134,10 +134,16 @@ class GatewayServer:
         """Serve one client over this process's stdin and stdout until stdin closes."""
         from mcp.server.stdio import stdio_server
 
-        async with stdio_server() as (read_stream, write_stream):
-            await self._server.run(
-                read_stream, write_stream, self._server.create_initialization_options()
-            )
+        from reconciler.runtime.stdio import loop_stdio
+
+        # Pipes are served on the event loop (no thread hop per message); anything else gets
+        # the SDK's own streams.
+        async with loop_stdio() as own:
+            streams: Any = {} if own is None else {"stdin": own[0], "stdout": own[1]}
+            async with stdio_server(**streams) as (read_stream, write_stream):
+                await self._server.run(
+                    read_stream, write_stream, self._server.create_initialization_options()
+                )
 
     async def serve_http(
         self,

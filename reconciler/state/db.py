@@ -20,6 +20,9 @@ from reconciler.errors import StateUnavailable
 
 DB_FILE = Path(".cloned") / "state" / "cloned.db"
 
+BUSY_TIMEOUT_MS = 30_000
+"""How long a transaction waits for another connection's write lock."""
+
 Connection = sqlite3.Connection
 """The handle a transaction yields; other packages name the type through this alias."""
 
@@ -135,7 +138,8 @@ class StateDB:
         # first keeps all three owner-only (an older database is narrowed here too).
         _make_private(path)
         try:
-            db = cls(sqlite3.connect(path, isolation_level=None, timeout=30), path)
+            timeout = BUSY_TIMEOUT_MS / 1000
+            db = cls(sqlite3.connect(path, isolation_level=None, timeout=timeout), path)
             try:
                 db._check_version()  # before anything writes to the file
                 _configure(db._connection)
@@ -197,6 +201,45 @@ class StateDB:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+
+    def checkpoint_elsewhere(self) -> StateDB:
+        """Leave WAL checkpoints of this connection's commits to `checkpoint()` run elsewhere
+        (a worker thread), so a commit on an event loop never does a checkpoint's fsyncs."""
+        self._connection.execute("PRAGMA wal_autocheckpoint=0")
+        return self
+
+    @contextmanager
+    def transaction_if_free(self) -> Iterator[sqlite3.Connection | None]:
+        """`transaction()` when the write lock can be taken now, else None at once (nothing
+        done, no busy wait): for a caller on an event loop, which must not wait for another
+        process's transaction."""
+        connection = self._connection
+        connection.execute("PRAGMA busy_timeout=0")
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            yield None
+            return
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file as far as no reader needs it (PASSIVE)."""
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def data_version(self) -> int:
+        """SQLite's `PRAGMA data_version`: it changes only when another connection (in this
+        process or another) committed since this connection last looked; microseconds."""
+        return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
 
     @property
     def reader(self) -> sqlite3.Connection:

@@ -18,6 +18,7 @@ from reconciler.usecases.connectors import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.egress.sandbox import Confinement
     from reconciler.state.installs import Install
 
 
@@ -88,6 +89,8 @@ class ConnectorDetail:
     environment: Path | None
     data_folder: Path
     health: Health | None  # None: nothing installed here to check
+    isolation: Confinement
+    """How it would start here: its sandbox profile and whether bubblewrap can isolate it."""
 
     @property
     def pinned(self) -> Pinned | None:
@@ -116,6 +119,7 @@ class ConnectorDetail:
             },
             "data_folder": {"path": str(self.data_folder), "exists": self.data_folder.is_dir()},
             "health": self.health.to_json() if self.health is not None else None,
+            "isolation": self.isolation.to_json(),
         }
 
 
@@ -123,8 +127,10 @@ def show(*, path: Path, name: str) -> ConnectorDetail:
     """Everything about applied Connector `name`, its installed files re-hashed (nothing is
     recorded); a name not applied is a `ClonedError` listing the known names."""
     from reconciler.clock import stamp
+    from reconciler.egress.sandbox import expected
     from reconciler.load.files import find_root
     from reconciler.packages.install import data_folder, verify
+    from reconciler.providers.starting import sandbox_of
 
     root = find_root(path)
     applied = read_applied(root)
@@ -145,6 +151,7 @@ def show(*, path: Path, name: str) -> ConnectorDetail:
         environment=root / env["path"] if isinstance(env, dict) else None,
         data_folder=data_folder(root, name),
         health=Health(stamp(), tuple(verify(root, record.record))) if record else None,
+        isolation=expected(sandbox_of(state.get("spec")).profile),
     )
 
 

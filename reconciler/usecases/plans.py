@@ -10,18 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.errors import ExitCode
 from reconciler.plan.document import PlanDocument
 
-NoteKind = Literal["no-state-database", "uncommitted"]
+if TYPE_CHECKING:
+    from reconciler.load.resources import DesiredState
+
+NoteKind = Literal["no-state-database", "uncommitted", "unsandboxed"]
 
 
 @dataclass(frozen=True)
 class Note:
     """What the person planning should know that is not part of the plan (the CLI prints it on
-    stderr): planning against the committed lock file, or edits a `--base` plan leaves out."""
+    stderr): planning against the committed lock file, edits a `--base` plan leaves out, or a
+    connector that would run without isolation here (`unsandboxed`, printed as a warning)."""
 
     kind: NoteKind
     message: str
@@ -100,6 +104,7 @@ def plan(
         notes = (Note("no-state-database", NO_STATE_DATABASE),)
     else:
         notes = ()
+    notes += _unsandboxed(previewed.session.desired)
     return Planned(document, detailed, out, recorded, notes)
 
 
@@ -123,6 +128,27 @@ def _uncommitted(root: Path) -> tuple[Note, ...]:
             f"(--base plans HEAD's commit), e.g. {changed[0]}",
         ),
     )
+
+
+def _unsandboxed(desired: DesiredState) -> tuple[Note, ...]:
+    """A warning for each enabled connector that would start without isolation on this
+    machine (or, under `strict`, not start at all)."""
+    from reconciler.egress.sandbox import expected
+    from reconciler.model.kinds import Connector
+
+    notes = []
+    for resource in desired.resources:
+        model = resource.model if resource.kind == "Connector" else None
+        if not isinstance(model, Connector) or not model.spec.enabled:
+            continue
+        confined = expected(model.spec.sandbox.profile)
+        where = f"connector.{resource.name}"
+        if confined.refused:
+            text = f"{where} will not start here: sandbox.profile strict needs bubblewrap, and "
+            notes.append(Note("unsandboxed", f"{text}{confined.reason}"))
+        elif not confined.sandboxed:
+            notes.append(Note("unsandboxed", f"{where} runs unsandboxed: {confined.reason}"))
+    return tuple(notes)
 
 
 def show(*, file: Path) -> Shown:

@@ -9,7 +9,8 @@
 - `proxy_command`: `mcp-proxy` 0.13.0 from PyPI in its own venv (`pip download` once into
   `.bench/wheels`, installed from there), or None with the reason when it cannot be had.
 - `launch`: the exact command, folder and environment the gateway's runtime starts a connector
-  with (`runtime.launch.launch_of`), so the direct client talks to the same server.
+  with (`providers.starting.start_of`: inside bubblewrap when it can isolate here), so the
+  direct client talks to the same server, started the same way.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def start_workspace(root: Path, env: dict[str, str], count: int = 20) -> Path:
 def launch(root: Path, name: str) -> Any:
     """The runtime's `Launch` of applied connector `name` (command, cwd, exact environment)."""
     sys.path.insert(0, str(REPO))
-    from reconciler.runtime.launch import launch_of
+    from reconciler.providers.starting import sandbox_of, start_of
     from reconciler.state import installs
     from reconciler.state.db import StateDB
 
@@ -144,8 +145,8 @@ def launch(root: Path, name: str) -> Any:
         assert db is not None
         record = installs.all_installs(db)[f"connector.{name}"].record
     lock = json.loads((root / ".cloned" / "cloned.lock").read_text())
-    package = lock["resources"][f"connector.{name}"]["state"]["package"]
-    return launch_of(root, name, package, record)
+    state = lock["resources"][f"connector.{name}"]["state"]
+    return start_of(root, name, state["package"], record, sandbox_of(state["spec"])).launch
 
 
 def proxy_command(work: Path) -> tuple[Path | None, str]:

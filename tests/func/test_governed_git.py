@@ -25,6 +25,8 @@ spec:
   version: 2026.10.19
   publisher: modelcontextprotocol
   tools: {deny: [git_reset]}
+  sandbox:  # the repository it works on, the one folder of this machine it may see
+    paths: [{path: WORK, write: true}]
 """
 PACK = """\
 apiVersion: cloned/v1
@@ -38,7 +40,9 @@ spec:
 
 def git_team(repo: Path, tmp_path: Path) -> tuple[Team, Path]:
     team = make_team(repo, tmp_path, packs="[commits]")
-    write(repo, ".cloned/git.yaml", GIT)
+    work = tmp_path / "work"
+    work.mkdir()
+    write(repo, ".cloned/git.yaml", GIT.replace("WORK", str(work)))
     write(repo, ".cloned/policy.yaml", PACK)
     write(repo, ".gitignore", ".cloned/state/\n")
     pip = pip_settings(tmp_path / "pip")
@@ -46,8 +50,6 @@ def git_team(repo: Path, tmp_path: Path) -> tuple[Team, Path]:
     commit_all(repo, "git connector")
     applied = team.run("apply", env=pip)
     assert applied.code == 0, applied.out + applied.err
-    work = tmp_path / "work"
-    work.mkdir()
     git("init", "-q", "-b", "main", cwd=work)
     write(work, "a.txt", "hello\n")
     git("add", "a.txt", cwd=work)

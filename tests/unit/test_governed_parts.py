@@ -123,3 +123,44 @@ def test_the_sink_commits_concurrent_writes_in_shared_transactions(tmp_path: Pat
         assert db is not None
         assert audit_rows.count(db.reader) == 50  # the failing write sank no other
         assert verify(tmp_path, db).ok
+
+
+def test_the_sink_waits_for_a_write_lock_another_process_holds_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    from reconciler.audit.log import append
+    from reconciler.redact import Redactor
+
+    StateDB.open(tmp_path).close()  # type: ignore[union-attr]
+
+    def event(connection: object) -> None:
+        append(
+            connection,  # type: ignore[arg-type]
+            actor="t",
+            type="tool.called",
+            subject="s",
+            payload={},
+            redactor=Redactor(),
+        )
+
+    async def main() -> tuple[bool, int]:
+        sink = AuditSink(tmp_path)
+        await sink.commit([event])  # the loop's own connection, the lock being free
+        with StateDB.open(tmp_path) as other:
+            assert other is not None
+            other.reader.execute("BEGIN IMMEDIATE")  # another process writing
+            waiting = asyncio.ensure_future(sink.commit([event]))
+            for _ in range(20):
+                await asyncio.sleep(0)  # the loop keeps running while the sink waits
+            blocked = not waiting.done()
+            other.reader.execute("COMMIT")
+            await asyncio.wait_for(waiting, 10)
+        await sink.aclose()
+        return blocked, sink.transactions
+
+    blocked, transactions = asyncio.run(main())
+    assert blocked and transactions == 2
+    with StateDB.open(tmp_path) as db:
+        assert db is not None
+        assert audit_rows.count(db.reader) == 2
+        assert verify(tmp_path, db).ok

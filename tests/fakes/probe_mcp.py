@@ -1,0 +1,81 @@
+"""A connector that probes its own confinement: a stdlib MCP server (newline-delimited JSON-RPC
+over stdio, like tiny_mcp.py) with one tool, `probe`, whose arguments say what to try:
+
+- `{"read": PATH}`: read a file; `{"write": PATH}`: create one; `{"list": PATH}`: list a folder;
+- `{"connect": [HOST, PORT]}`: open a TCP connection;
+- `{"env": true}`: the names of its environment variables.
+
+It answers one text block of JSON: `{"ok": true, "value": ...}` or `{"ok": false, "error": ...}`.
+"""
+
+from __future__ import annotations
+
+SERVER = """\
+import json, os, socket, sys
+
+def probe(args):
+    if "read" in args:
+        with open(args["read"], encoding="utf-8", errors="replace") as file:
+            return file.read()
+    if "write" in args:
+        with open(args["write"], "w", encoding="utf-8") as file:
+            file.write("written by the probe")
+        return "written"
+    if "list" in args:
+        return sorted(os.listdir(args["list"]))
+    if "connect" in args:
+        host, port = args["connect"]
+        with socket.create_connection((host, int(port)), timeout=2):
+            return "connected"
+    if "env" in args:
+        return sorted(os.environ)
+    raise ValueError("nothing to probe")
+
+def call(args):
+    try:
+        return {"ok": True, "value": probe(args)}
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__ + ": " + str(exc)}
+
+def answer(request):
+    method = request.get("method")
+    if method == "initialize":
+        return {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                "serverInfo": {"name": "probe", "version": "1"}}
+    if method == "ping":
+        return {}
+    if method == "tools/list":
+        return {"tools": [{"name": "probe", "description": "Try one thing and say what happened.",
+                           "inputSchema": {"type": "object"}}]}
+    if method == "tools/call":
+        params = request.get("params") or {}
+        text = json.dumps(call(params.get("arguments") or {}))
+        return {"content": [{"type": "text", "text": text}]}
+    raise KeyError(method)
+
+for line in sys.stdin:
+    request = json.loads(line)
+    if "id" not in request:
+        continue
+    try:
+        reply = {"jsonrpc": "2.0", "id": request["id"], "result": answer(request)}
+    except KeyError:
+        reply = {"jsonrpc": "2.0", "id": request["id"],
+                 "error": {"code": -32601, "message": "method not found"}}
+    sys.stdout.write(json.dumps(reply) + "\\n")
+    sys.stdout.flush()
+"""
+
+MANIFEST = (
+    "name: probe\nversion: 0.1.0\npublisher: team\nrun: {command: [python, server.py]}\n"
+    "tools: [probe]\n"
+)
+
+
+def connector_yaml(profile: str | None = None) -> str:
+    """The Connector resource for the probe, with `spec.sandbox.profile` when given."""
+    sandbox = f"  sandbox: {{profile: {profile}}}\n" if profile else ""
+    return (
+        "apiVersion: cloned/v1\nkind: Connector\nmetadata: {name: probe}\nspec:\n"
+        "  source: {path: tools/probe}\n  version: 0.1.0\n  publisher: team\n" + sandbox
+    )
