@@ -4,10 +4,12 @@ archive made by hand)."""
 
 from __future__ import annotations
 
+import atexit
 import shutil
+import tempfile
 from pathlib import Path
 
-from tests.conftest import commit_all, write
+from tests.conftest import commit_all, git, write
 from tests.func.engine_helpers import Team
 from tests.func.registry_helpers import (
     Publisher,
@@ -15,13 +17,29 @@ from tests.func.registry_helpers import (
     weather_team,
 )
 
+_APPLIED: list[tuple[Path, Team, Publisher]] = []
+
 
 def install_weather(repo: Path, tmp_path: Path) -> tuple[Team, Publisher]:
-    """The weather team, applied: acme/weather 1.0.0 installed from the registry in reg/."""
-    team, publisher = weather_team(repo, tmp_path)
-    applied = team.run("apply")
-    assert applied.code == 0, applied.out + applied.err
-    return team, publisher
+    """The weather team, applied: acme/weather 1.0.0 installed from the registry in reg/.
+    Applied once per test process and copied (repository, everyone's homes, the publisher):
+    the apply, which installs the package and lists its tools, is most of a test's setup."""
+    assert repo == tmp_path / "repo", "the copy keeps the layout of the `repo` fixture"
+    if not _APPLIED:
+        base = Path(tempfile.mkdtemp(prefix="cloned-weather-"))
+        atexit.register(shutil.rmtree, base, True)
+        (base / "repo").mkdir()
+        git("init", "-q", "-b", "main", cwd=base / "repo")
+        team, publisher = weather_team(base / "repo", base)
+        applied = team.run("apply")
+        assert applied.code == 0, applied.out + applied.err
+        _APPLIED.append((base, team, publisher))
+    base, team, publisher = _APPLIED[0]
+    shutil.rmtree(repo)
+    shutil.copytree(base, tmp_path, symlinks=True, dirs_exist_ok=True)
+    homes = {who: tmp_path / home.relative_to(base) for who, home in team.homes.items()}
+    moved = Publisher(tmp_path / publisher.home.relative_to(base), repo / "reg", publisher.pin)
+    return Team(repo, homes, dict(team.keys)), moved
 
 
 def store_servers(repo: Path) -> list[str]:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import commit_all, write
 from tests.fakes.tiny_mcp import server_source
+from tests.func.attack_helpers import install_weather
 from tests.func.engine_helpers import Team
 from tests.func.registry_helpers import (
     Publisher,
@@ -28,10 +29,7 @@ from tests.func.registry_helpers import (
 
 @pytest.fixture
 def installed(repo: Path, tmp_path: Path) -> tuple[Team, Publisher]:
-    team, publisher = weather_team(repo, tmp_path)
-    applied = team.run("apply")
-    assert applied.code == 0, applied.out + applied.err
-    return team, publisher
+    return install_weather(repo, tmp_path)
 
 
 def store_entries(repo: Path) -> list[Path]:
