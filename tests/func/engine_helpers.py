@@ -6,11 +6,14 @@ key, so changes are authored by "tester" (the test user) unless a test says othe
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import Result, cloned, cloned_process, commit_all, write
+from tests.conftest import Result, cloned, cloned_process, commit_all, git, write
 
 PEOPLE = {"alice": ["admins"], "bob": ["admins"], "carol": ["viewers"]}
 
@@ -108,11 +111,27 @@ spec:
 """
 
 
+_APPLIED: list[tuple[Path, Team]] = []
+
+
 def applied_team(root: Path, tmp_path: Path) -> Team:
-    """A team workspace, committed and applied (so the branch carries an audit commit)."""
-    team = make_team(root, tmp_path)
-    write(root, ".gitignore", ".cloned/state/\n")
-    commit_all(root, "Team workspace")
-    applied = team.run("apply")
-    assert applied.code == 0, applied.err
-    return team
+    """A team workspace, committed and applied (so the branch carries an audit commit).
+    Applied once per test process and copied (repository and everyone's homes, the layout
+    `make_team` gives): the keys and the apply are most of a test's setup."""
+    assert root == tmp_path / "repo", "the copy keeps the layout of the `repo` fixture"
+    if not _APPLIED:
+        base = Path(tempfile.mkdtemp(prefix="cloned-team-"))
+        atexit.register(shutil.rmtree, base, True)
+        (base / "repo").mkdir()
+        git("init", "-q", "-b", "main", cwd=base / "repo")
+        built = make_team(base / "repo", base)
+        write(base / "repo", ".gitignore", ".cloned/state/\n")
+        commit_all(base / "repo", "Team workspace")
+        applied = built.run("apply")
+        assert applied.code == 0, applied.err
+        _APPLIED.append((base, built))
+    base, built = _APPLIED[0]
+    shutil.rmtree(root)
+    shutil.copytree(base, tmp_path, symlinks=True, dirs_exist_ok=True)
+    homes = {who: tmp_path / home.relative_to(base) for who, home in built.homes.items()}
+    return Team(root, homes, dict(built.keys))

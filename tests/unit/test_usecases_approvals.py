@@ -18,7 +18,7 @@ from reconciler.approvals.records import Record
 from reconciler.errors import ClonedError, ExitCode, UsageError
 from reconciler.usecases import approvals
 from tests.conftest import commit_all, git, write
-from tests.func.engine_helpers import Team, make_team
+from tests.func.engine_helpers import Team, applied_team
 
 EARLY = "2026-01-01T00:00:00+00:00"
 LATE = "2026-01-09T00:00:00+00:00"
@@ -27,11 +27,7 @@ LATE = "2026-01-09T00:00:00+00:00"
 @pytest.fixture
 def team(repo: Path, tmp_path: Path) -> Team:
     """The team workspace, committed (state ignored) and applied."""
-    team = make_team(repo, tmp_path)
-    write(repo, ".gitignore", ".cloned/state/\n")
-    commit_all(repo, "Team workspace")
-    assert team.run("apply").code == 0
-    return team
+    return applied_team(repo, tmp_path)
 
 
 def as_person(monkeypatch: pytest.MonkeyPatch, team: Team, who: str) -> None:
