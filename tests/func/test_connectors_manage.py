@@ -4,6 +4,7 @@ quickstart, installed for real by `cloned apply` in a temporary git repository."
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import stat
@@ -32,21 +33,38 @@ def as_json(repo: Path, *args: str) -> Any:
     return json.loads(result.out)
 
 
+_BUILT: list[Path] = []
+
+
 @pytest.fixture
-def qs(repo: Path) -> Path:
+def qs(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The quickstart applied: builtin `notes` and registry package `clock` installed; the
-    approver `demo` holds a key in this test's CLONED_HOME."""
+    approver `demo` holds a key in this test's CLONED_HOME. Applied once per test process
+    and copied (the repository and the CLONED_HOME apply ran with): the apply is most of a
+    test's time."""
+    if not _BUILT:
+        _BUILT.append(_build_qs(tmp_path_factory.mktemp("quickstart-applied")))
+    shutil.rmtree(repo)
+    shutil.copytree(_BUILT[0] / "repo", repo, symlinks=True)
+    shutil.copytree(_BUILT[0] / "home", os.environ["CLONED_HOME"], dirs_exist_ok=True)
+    return repo
+
+
+def _build_qs(base: Path) -> Path:
+    repo, home = base / "repo", base / "home"
+    repo.mkdir()
+    git("init", "-q", "-b", "main", cwd=repo)
     copy_quickstart(repo)
-    public = run(repo, "keys", "generate", "demo").out.strip()
+    public = run(repo, "keys", "generate", "demo", env={"CLONED_HOME": str(home)}).out.strip()
     workspace = repo / ".cloned" / "workspace.yaml"
     text = re.sub(
         r'publicKey: "ssh-ed25519 [^"]+"', f'publicKey: "{public}"', workspace.read_text()
     )
     workspace.write_text(text)
     commit_all(repo, "the quickstart")
-    applied = run(repo, "apply")
+    applied = run(repo, "apply", env={"CLONED_HOME": str(home)})
     assert applied.code == 0, applied.out + applied.err
-    return repo
+    return base
 
 
 def entry_of(repo: Path, name: str) -> Path:
