@@ -193,3 +193,15 @@ def workspace(repo: Path) -> Path:
     """A git repository with a minimal valid `.cloned/` (one Workspace)."""
     write(repo, ".cloned/workspace.yaml", WORKSPACE_YAML)
     return repo
+
+
+@pytest.fixture
+def applied(repo: Path) -> Path:
+    """The quickstart in `repo`, committed and applied: its connectors installed and their
+    tools pinned (a bootstrap, so everything applies without approvals)."""
+    copy_quickstart(repo)
+    write(repo, ".gitignore", ".cloned/state/\n")
+    commit_all(repo, "quickstart")
+    result = cloned("apply", cwd=repo)
+    assert result.code == 0, result.out + result.err
+    return repo

@@ -15,17 +15,6 @@ from reconciler.packages.refusal import PackageRefused
 from reconciler.packages.startable import startable
 from reconciler.state import installs
 from reconciler.state.db import StateDB
-from tests.conftest import cloned, commit_all, copy_quickstart, write
-
-
-@pytest.fixture
-def applied(repo: Path) -> Path:
-    copy_quickstart(repo)
-    write(repo, ".gitignore", ".cloned/state/\n")
-    commit_all(repo, "quickstart")
-    result = cloned("apply", cwd=repo)
-    assert result.code == 0, result.out + result.err
-    return repo
 
 
 def start_of(repo: Path, name: str):  # type: ignore[no-untyped-def]

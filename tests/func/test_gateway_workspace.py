@@ -22,7 +22,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import CLONED, cloned, commit_all, copy_quickstart, write
+from tests.conftest import CLONED, cloned, commit_all
 from tests.fakes.runtime_helpers import children, cmdline
 
 pytest.importorskip("reconciler.governed.calls")
@@ -35,16 +35,6 @@ SERVED = [
     "notes__list_notes",
     "notes__read_note",
 ]
-
-
-@pytest.fixture
-def applied(repo: Path) -> Path:
-    copy_quickstart(repo)
-    write(repo, ".gitignore", ".cloned/state/\n")
-    commit_all(repo, "quickstart")
-    result = cloned("apply", cwd=repo)
-    assert result.code == 0, result.out + result.err
-    return repo
 
 
 def narrow_notes(repo: Path) -> None:
