@@ -26,21 +26,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from timing import Timing, git, hermetic_env, ms, run_json, run_once
+from timing import WORKSPACE, Timing, git, hermetic_env, ms, run_json, run_once
 
 REPO = Path(__file__).resolve().parents[2]
 WORK = REPO / ".bench" / "connectors"
 CLONED = REPO / ".venv" / "bin" / "cloned"
-PUBLIC_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP14W5IVBeT5CFPOBVA+0aS3LQQIgNLNQT3/opUerjda alice"
-)
-WORKSPACE = f"""\
-apiVersion: cloned/v1
-kind: Workspace
-metadata: {{name: bench}}
-spec:
-  approvers: [{{name: alice, publicKey: "{PUBLIC_KEY}", groups: [admins]}}]
-"""
 MANIFEST = """\
 name: {name}
 version: 1.0.0

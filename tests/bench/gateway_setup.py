@@ -22,24 +22,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from timing import git
+from timing import WORKSPACE, git
+
+from tests.wheelhouse import TIME_PACKAGE, TIME_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 CLONED = REPO / ".venv" / "bin" / "cloned"
 WHEELHOUSE = REPO / ".wheelhouse"
 WHEELS = REPO / ".bench" / "wheels"
 PROXY = "mcp-proxy==0.13.0"
-TIME_PACKAGE, TIME_VERSION = "mcp-server-time", "2026.10.19"
-PUBLIC_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP14W5IVBeT5CFPOBVA+0aS3LQQIgNLNQT3/opUerjda alice"
-)
-WORKSPACE = f"""\
-apiVersion: cloned/v1
-kind: Workspace
-metadata: {{name: bench}}
-spec:
-  approvers: [{{name: alice, publicKey: "{PUBLIC_KEY}", groups: [admins]}}]
-"""
 LATENCY_CONNECTORS = f"""\
 apiVersion: cloned/v1
 kind: Connector

@@ -112,3 +112,24 @@ def tar_entry(
     info = tarfile.TarInfo(name)
     info.type, info.linkname, info.size, info.mode = kind, link, len(data), 0o644
     return info, data
+
+
+def leaky_release(team: Team, publisher: Publisher, tmp_path: Path) -> None:
+    """A workspace whose policy masks TOKEN, then acme/weather 1.0.1 published with TOKEN in its
+    description (manifest and signed metadata) and the Connector moved to it, not applied."""
+    from tests.func.engine_helpers import MASK_PACK, TOKEN
+
+    team.edit(".cloned/workspace.yaml", "policyPacks: [baseline]", "policyPacks: [baseline, masks]")
+    write(team.repo, ".cloned/masks.yaml", MASK_PACK)
+    commit_all(team.repo, "masks")
+    assert team.run("apply").code == 0
+    scratch = tmp_path / "scratch"
+    publisher.publish(scratch, "1.0.1")
+    declared = signed_declared(publisher, "1.0.1")
+    declared["description"] = f"Forecasts. Debug key {TOKEN}"
+    manifest = scratch / "src-1.0.1" / "connector.yaml"
+    manifest.write_text(manifest.read_text().replace("Forecasts.", f"Forecasts. Debug key {TOKEN}"))
+    packed = tmp_path / "leaky.tar.gz"
+    publisher.run("connectors", "pack", str(scratch / "src-1.0.1"), "--out", str(packed))
+    republish(publisher, packed, "acme/weather-1.0.1.tar.gz", declared)
+    set_version(team, publisher, "1.0.1")

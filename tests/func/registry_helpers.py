@@ -35,6 +35,23 @@ def weather_server(version: str, tools: str = "[forecast]") -> str:
     return server_source(names, f"# weather {version}\n")
 
 
+# A folder connector `echo` (tools/echo) for tests of path sources.
+MANIFEST_ECHO = """\
+name: echo
+version: 0.1.0
+publisher: team
+run: {command: [python, server.py]}
+tools: [echo]
+"""
+ECHO = """\
+apiVersion: cloned/v1
+kind: Connector
+metadata: {name: echo}
+spec:
+  source: {path: tools/echo}
+  version: 0.1.0
+  publisher: team
+"""
 CONNECTOR = """\
 apiVersion: cloned/v1
 kind: Registry

@@ -15,13 +15,15 @@ from tests.conftest import commit_all, git, write
 from tests.fakes.tiny_mcp import server_source
 from tests.func.attack_helpers import (
     install_weather,
+    leaky_release,
     republish,
     set_version,
-    signed_declared,
     store_servers,
 )
-from tests.func.engine_helpers import MASK_PACK, TOKEN, Team
+from tests.func.engine_helpers import TOKEN, Team
 from tests.func.registry_helpers import (
+    ECHO,
+    MANIFEST_ECHO,
     Publisher,
     approve_pending,
     approve_until_applied,
@@ -117,24 +119,6 @@ def test_a_link_inside_a_folder_source_is_refused_at_plan(repo: Path, tmp_path: 
     assert all("private" not in text for text in echo_servers(repo))
 
 
-MANIFEST_ECHO = """\
-name: echo
-version: 0.1.0
-publisher: team
-run: {command: [python, server.py]}
-tools: [echo]
-"""
-ECHO = """\
-apiVersion: cloned/v1
-kind: Connector
-metadata: {name: echo}
-spec:
-  source: {path: tools/echo}
-  version: 0.1.0
-  publisher: team
-"""
-
-
 def echo_team(repo: Path, tmp_path: Path) -> Team:
     """The weather team with a folder connector `echo` (tools/echo) applied at v1."""
     team, _ = weather_team(repo, tmp_path)
@@ -160,24 +144,7 @@ def test_a_secret_in_a_package_description_never_reaches_an_output(
     repo: Path, tmp_path: Path
 ) -> None:
     team, publisher = weather_team(repo, tmp_path)
-    team.edit(".cloned/workspace.yaml", "policyPacks: [baseline]", "policyPacks: [baseline, masks]")
-    write(repo, ".cloned/masks.yaml", MASK_PACK)
-    commit_all(repo, "masks")
-    assert team.run("apply").code == 0
-    scratch = tmp_path / "scratch"
-    publisher.publish(scratch, "1.0.1")
-    declared = signed_declared(publisher, "1.0.1")
-    declared["description"] = f"Forecasts. Debug key {TOKEN}"
-    manifest = (scratch / "src-1.0.1" / "connector.yaml").read_text()
-    write(
-        scratch / "src-1.0.1",
-        "connector.yaml",
-        manifest.replace("Forecasts.", f"Forecasts. Debug key {TOKEN}"),
-    )
-    packed = tmp_path / "leaky.tar.gz"
-    publisher.run("connectors", "pack", str(scratch / "src-1.0.1"), "--out", str(packed))
-    republish(publisher, packed, "acme/weather-1.0.1.tar.gz", declared)
-    set_version(team, publisher, "1.0.1")
+    leaky_release(team, publisher, tmp_path)
     outputs = [team.run("plan"), team.run("plan", "--json"), team.run("plan", "--out", "p.json")]
     outputs += [team.run("show", "p.json"), team.run("apply")]
     outputs += [team.run("audit", "log", "--json"), team.run("approvals", "list", "--json")]

@@ -179,25 +179,12 @@ def test_an_archive_that_arrived_through_git_is_never_restored(
 def test_a_secret_in_a_package_description_never_reaches_the_connector_commands(
     repo: Path, tmp_path: Path
 ) -> None:
-    from tests.func.attack_helpers import republish, set_version, signed_declared
-    from tests.func.engine_helpers import MASK_PACK, TOKEN
+    from tests.func.attack_helpers import leaky_release
+    from tests.func.engine_helpers import TOKEN
     from tests.func.registry_helpers import weather_team
 
     team, publisher = weather_team(repo, tmp_path)
-    team.edit(".cloned/workspace.yaml", "policyPacks: [baseline]", "policyPacks: [baseline, masks]")
-    write(repo, ".cloned/masks.yaml", MASK_PACK)
-    commit_all(repo, "masks")
-    assert team.run("apply").code == 0
-    scratch = tmp_path / "scratch"
-    publisher.publish(scratch, "1.0.1")
-    declared = signed_declared(publisher, "1.0.1")
-    declared["description"] = f"Forecasts. Debug key {TOKEN}"
-    manifest = scratch / "src-1.0.1" / "connector.yaml"
-    manifest.write_text(manifest.read_text().replace("Forecasts.", f"Forecasts. Debug key {TOKEN}"))
-    packed = tmp_path / "leaky.tar.gz"
-    publisher.run("connectors", "pack", str(scratch / "src-1.0.1"), "--out", str(packed))
-    republish(publisher, packed, "acme/weather-1.0.1.tar.gz", declared)
-    set_version(team, publisher, "1.0.1")
+    leaky_release(team, publisher, tmp_path)
     assert team.run("apply").code == 0
     outputs = [team.run("connectors", "list"), team.run("connectors", "list", "--json")]
     outputs += [team.run("connectors", "show", "weather", "--json")]

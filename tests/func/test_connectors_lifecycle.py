@@ -18,6 +18,8 @@ from tests.fakes.tiny_mcp import server_source
 from tests.func.attack_helpers import install_weather
 from tests.func.engine_helpers import Team
 from tests.func.registry_helpers import (
+    ECHO,
+    MANIFEST_ECHO,
     Publisher,
     approve_pending,
     approve_until_applied,
@@ -210,24 +212,6 @@ def test_delete_archives_the_package_and_data_before_removing_them(
     assert (archived / "package" / "server.py").is_file()
     manifest = json.loads((archived / "manifest.json").read_text())
     assert manifest["install"]["tree"] == f"sha256:{entry.name}"
-
-
-MANIFEST_ECHO = """\
-name: echo
-version: 0.1.0
-publisher: team
-run: {command: [python, server.py]}
-tools: [echo]
-"""
-ECHO = """\
-apiVersion: cloned/v1
-kind: Connector
-metadata: {name: echo}
-spec:
-  source: {path: tools/echo}
-  version: 0.1.0
-  publisher: team
-"""
 
 
 def test_a_secret_granted_to_its_connector_is_applied_before_it_not_a_cycle(
