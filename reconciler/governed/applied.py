@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from reconciler.canonical import digest
@@ -185,10 +184,3 @@ def applied_digest(db: StateDB) -> str:
     rows = db.reader.execute("SELECT address, digest FROM resources ORDER BY address").fetchall()
     records = db.reader.execute("SELECT address, record FROM installs ORDER BY address").fetchall()
     return digest([[list(row) for row in rows], [list(row) for row in records]])
-
-
-def logs_dir(root: Path) -> Path:
-    """Where each connector's stderr log is kept (`.cloned/state/logs/connectors/NAME.log`)."""
-    from reconciler.runtime.launch import logs_dir as runtime_logs_dir
-
-    return runtime_logs_dir(root)  # one definition: the runtime writes the logs there

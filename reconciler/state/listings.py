@@ -61,11 +61,6 @@ def all_listings(db: StateDB) -> dict[str, Listing]:
     return {row[0]: _listing(row) for row in rows}
 
 
-def delete(connection: Connection, address: str) -> None:
-    """Forget a deleted connector's listing."""
-    connection.execute("DELETE FROM tool_listings WHERE address = ?", (address,))
-
-
 def _listing(row: tuple[Any, ...]) -> Listing:
     address, package_digest, text, observed_at, observed_by = row
     try:

@@ -82,9 +82,6 @@ def test_a_listing_is_recorded_replaced_and_read_back(db: StateDB) -> None:
     assert [tool["name"] for tool in found.tools] == ["echo", "ping"]
     assert listings.get(db, "connector.other") is None
     assert list(listings.all_listings(db)) == ["connector.echo"]
-    with db.transaction() as connection:
-        listings.delete(connection, "connector.echo")
-    assert listings.all_listings(db) == {}
 
 
 def test_a_damaged_listing_row_is_a_clear_error(db: StateDB) -> None:
