@@ -11,6 +11,8 @@ import pytest
 WHEELHOUSE = Path(__file__).resolve().parent.parent / ".wheelhouse"
 TIME_PACKAGE = "mcp-server-time"
 TIME_VERSION = "2026.10.19"
+FETCH_PACKAGE = "mcp-server-fetch"
+FETCH_VERSION = "2026.10.24"
 
 
 def pip_settings(scratch: Path) -> dict[str, str]:

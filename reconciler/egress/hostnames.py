@@ -111,6 +111,8 @@ def _number(label: str) -> int:
 
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
+LOCAL_NAMES = frozenset({"localhost"})
+"""Names that mean this machine wherever they are resolved."""
 FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
 
 

@@ -19,7 +19,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from reconciler.egress.hostnames import DEFAULT_PORTS, HostRefused, Target, parse_url
+from reconciler.egress.addresses import is_plain_loopback
+from reconciler.egress.hostnames import (
+    DEFAULT_PORTS,
+    LOCAL_NAMES,
+    HostRefused,
+    Target,
+    parse_host,
+    parse_url,
+)
 from reconciler.model.kinds import ConnectorEgress
 from reconciler.model.workspace import WorkspaceDefaults
 
@@ -178,6 +186,24 @@ class EgressRules:
                 target,
             )
         return Decision(True, f"{where} is allowed", allowed[0].rule(allowed[1]), target)
+
+    def local_hosts(self) -> frozenset[str]:
+        """The hosts of this machine an allow list names literally, with a port
+        (`127.0.0.1:11434`, `localhost:8080`): the reviewed YAML's consent to reach that local
+        service, as a Registry URL naming this machine is (specs/egress.md, "Loopback"). Only
+        these may resolve to a plain loopback address; a wildcard never covers loopback."""
+        found: set[str] = set()
+        for allow in self.allow:
+            for pattern in allow.patterns:
+                if pattern.port is None or pattern.subdomains or not pattern.name:
+                    continue
+                try:
+                    host = parse_host(pattern.name)
+                except HostRefused:
+                    continue
+                if host.name in LOCAL_NAMES or is_plain_loopback(host.address or ""):
+                    found.add(host.key)
+        return frozenset(found)
 
     def _sources(self) -> str:
         return ", ".join(lst.source for lst in self.allow)

@@ -4,7 +4,7 @@
 (probed once per process); `confinement(profile)` turns a connector's `spec.sandbox.profile`
 and that answer into what will happen: sandboxed, unsandboxed (and why), or a refusal under
 `strict`. `wrap` puts the bwrap command around a connector's command: every namespace of its
-own (so its network is loopback only: egress through the proxy is still to come), no
+own (so its network is loopback only: egress goes through the proxy, `pool`), no
 capabilities, a read-only `/`, and empty read-only tmpfs mounts over the user's HOME,
 `$CLONED_HOME` and the whole repository, with only what the connector needs bound back: its
 store entry and environment read-only, its data folder read-write.
@@ -120,12 +120,14 @@ class Confinement:
         """One line for people: `bubblewrap (...)`, `none (why)` or the refusal."""
         if self.sandboxed:
             return (
-                "bubblewrap (own namespaces; network: loopback only, egress through the "
-                "proxy: coming)"
+                "bubblewrap (own namespaces; network: loopback only, egress only through "
+                "the gateway's proxy)"
             )
         if self.refused:
             return f"none: refused to start (strict needs bubblewrap; {self.reason})"
-        return f"none ({self.reason})"
+        if self.profile == "none":
+            return f"none ({self.reason}; egress not filtered)"
+        return f"none ({self.reason}; egress: proxy variables only, not enforced)"
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (`connectors show --json`, `isolation`)."""

@@ -16,9 +16,10 @@ nothing reach the connector before all pass (docs/connectors.md, "The governed c
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from reconciler.canonical import canonical_json, digest_of
 from reconciler.clock import SYSTEM, Clock
@@ -43,6 +44,9 @@ from reconciler.redact import Redactor, active
 from reconciler.runtime.types import ConnectorStatus, Launch, RuntimeFailure, ToolResult
 from reconciler.state import listings
 from reconciler.state.db import StateDB
+
+if TYPE_CHECKING:
+    from reconciler.egress.pool import ProxyPool
 
 Decision = Literal["allowed", "refused", "approval", "failed"]
 
@@ -158,7 +162,10 @@ class GovernedCaller:
         clock: Clock = SYSTEM,
         actor: str = "gateway",
         metrics: Recorder | None = None,
+        egress: Mapping[str, Any] | None = None,
     ) -> None:
+        """`egress`: options for the egress proxies (`egress.pool.ProxyPool`: a resolver,
+        time caps; tests)."""
         db = StateDB.open(root, create=False)
         if db is None:
             raise ClonedError(
@@ -176,6 +183,8 @@ class GovernedCaller:
         self._pins = PinGuard()
         self._admitter = Admitter(root, db, clock, actor)
         self._verified: dict[str, _Verified] = {}
+        self._egress: ProxyPool | None = None
+        self._egress_options = dict(egress or {})
         # OpenTelemetry when installed and asked for (governed.metrics), else nothing.
         self._metrics = metrics if metrics is not None else from_environment()
 
@@ -245,7 +254,7 @@ class GovernedCaller:
                 "approved; run `cloned plan --refresh` to review it",
                 "pin",
             )
-        launch = self._launch(connector, view.digest)
+        launch = await self._launch(connector, view)
         await self._check_listing(call, connector, launch, redactor)
         self._announce(call, connector, redactor)
         definition = pin.get("definition") or {}
@@ -275,8 +284,9 @@ class GovernedCaller:
         call.admission = admitted
         return await self._make(call, connector, launch, redactor)
 
-    def _launch(self, connector: AppliedConnector, applied: str) -> Launch:
-        """The connector's Launch, its installed files re-verified whenever a start may follow.
+    async def _launch(self, connector: AppliedConnector, view: AppliedView) -> Launch:
+        """The connector's Launch, its installed files re-verified whenever a start may follow,
+        with its egress proxy listening under the applied rules before it can start.
 
         Verifying re-hashes every installed file (a pypi connector's environment holds
         thousands: about 100 ms), so it is done once per process the connector runs as: again
@@ -284,6 +294,7 @@ class GovernedCaller:
         after a crash, may follow) and never while that one keeps serving, whose code is
         already loaded from the files verified before it started."""
         assert connector.install is not None
+        applied = view.digest
         running = self._connectors.status(connector.name).pid
         held = self._verified.get(connector.name)
         if held is not None and held.applied == applied and running is not None:
@@ -293,8 +304,18 @@ class GovernedCaller:
                 return held.start.launch
         sandbox = connector.spec.sandbox
         try:
+            proxy = await self._proxy(connector, view)
+        except ClonedError as exc:
+            reason = f"connector {connector.name}: its egress proxy did not start: {exc.message}"
+            raise _Stop("failed", reason, f"connector.{connector.name} egress") from None
+        try:
             start = start_of(
-                self.root, connector.name, connector.package, connector.install, sandbox
+                self.root,
+                connector.name,
+                connector.package,
+                connector.install,
+                sandbox,
+                proxy=proxy,
             )
         except SandboxRefused as exc:
             self._verified.pop(connector.name, None)
@@ -305,6 +326,25 @@ class GovernedCaller:
         announced = held.announced if held is not None else None
         self._verified[connector.name] = _Verified(applied, start, running, announced)
         return start.launch
+
+    async def _proxy(self, connector: AppliedConnector, view: AppliedView) -> Path | None:
+        """The socket of the connector's egress proxy, started or restarted with its applied
+        rules (None for profile `none`, which gets no proxy). One pool per caller: its
+        connections are audited as `egress.connection` through this caller's sink."""
+        if connector.spec.sandbox.profile == "none":
+            return None
+        if self._egress is None:
+            from reconciler.egress.pool import ProxyPool
+            from reconciler.governed.egress import audit_connections
+
+            self._egress = ProxyPool(
+                self.root,
+                on_connection=audit_connections(self._sink, self.redactor(view), actor=self.actor),
+                **self._egress_options,
+            )
+        from reconciler.governed.egress import rules_for
+
+        return await self._egress.ensure(connector.name, rules_for(view, connector.name))
 
     def _announce(self, call: _Call, connector: AppliedConnector, redactor: Redactor) -> None:
         """One `connector.unsandboxed` event for each process started without isolation."""
@@ -402,7 +442,10 @@ class GovernedCaller:
         return round((time.perf_counter() - call.started) * 1000, 3)
 
     async def aclose(self) -> None:
-        """Commit the audit events still waiting, then close the state database."""
+        """Close the egress proxies, commit the audit events still waiting, then close the
+        state database."""
+        if self._egress is not None:
+            await self._egress.aclose()
         await self._sink.aclose()
         self._db.close()
 

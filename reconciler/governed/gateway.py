@@ -59,6 +59,10 @@ class Caller(Protocol):
         """One governed call of a `CallRequest`; its `CallOutcome`."""
         ...
 
+    async def aclose(self) -> None:
+        """Close what the caller runs (the egress proxies) and commit what is pending."""
+        ...
+
 
 class DeferredCaller:
     """The governed call path, built on the first call or right after the first `tools/list`
@@ -89,6 +93,11 @@ class DeferredCaller:
         if self._caller is None:
             self._caller = self._make()
         return self._caller
+
+    async def aclose(self) -> None:
+        """Close the governed caller, when it was built."""
+        if self._caller is not None:
+            await self._caller.aclose()
 
     async def build_after(self, listed: Any) -> None:
         """Build the caller once `listed` (an anyio.Event) is set by the first answer."""
@@ -258,6 +267,8 @@ async def _serve(
                 finally:
                     group.cancel_scope.cancel()
                     _forget_statuses(root)
+            with anyio.CancelScope(shield=True):
+                await caller.aclose()
 
 
 async def write_statuses(

@@ -10,6 +10,7 @@ Connector knowledge (docs/architecture.md, "Where the sandbox is applied").
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.egress.forwarder import SCRIPT as FORWARDER
+from reconciler.egress.forwarder import forwarder_command
 from reconciler.egress.sandbox import Confinement, SandboxRefused, confinement, wrap
 from reconciler.home import cloned_home
 from reconciler.model.kinds import Sandbox
@@ -44,18 +47,37 @@ def start_of(
     package: Mapping[str, Any],
     install: Mapping[str, Any],
     sandbox: Sandbox,
+    *,
+    proxy: Path | None = None,
 ) -> Start:
     """Connector `name`'s Launch, re-verified and confined; `PackageRefused` when its
     installed files changed, `SandboxRefused` when `strict` cannot be honoured here or a
-    `sandbox.paths` entry would expose what the sandbox hides."""
+    `sandbox.paths` entry would expose what the sandbox hides.
+
+    With `proxy` (the socket of the connector's running egress proxy, `egress.pool`), the
+    connector reaches the network only through it: its command runs behind the forwarder
+    (`egress.forwarder`), which listens on 127.0.0.1 and sets `HTTP(S)_PROXY` to itself. Inside
+    the sandbox that is the only way out (its network namespace has loopback only, and the
+    proxy's folder is bound in read-only); without isolation (`standard` where bubblewrap is
+    missing) the variables are all there is, and a connector that ignores them is not stopped.
+    Profile `none` gets no proxy. Without `proxy` a sandboxed connector has no network at all
+    (apply's tool listing: its tools are not approved yet)."""
     confined = confinement(sandbox.profile, name=name)
     launch = launch_of(root, name, package, install)
+    behind = proxy is not None and sandbox.profile != "none"
+    if behind:
+        assert proxy is not None
+        command = forwarder_command(proxy, 0, then=launch.command)
+        launch = dataclasses.replace(launch, command=tuple(command))
     if not confined.sandboxed:
         return Start(launch, confined)
     data = data_folder(root, name)
     data.mkdir(parents=True, exist_ok=True)
     home, config = _user_home(), cloned_home()
     readable, writable = _granted(name, sandbox, root=root, home=home, config=config)
+    if behind:
+        assert proxy is not None
+        readable += [proxy.parent, FORWARDER]
     wrapped = wrap(
         launch,
         profile=sandbox.profile,

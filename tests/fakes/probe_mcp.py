@@ -2,7 +2,9 @@
 over stdio, like tiny_mcp.py) with one tool, `probe`, whose arguments say what to try:
 
 - `{"read": PATH}`: read a file; `{"write": PATH}`: create one; `{"list": PATH}`: list a folder;
-- `{"connect": [HOST, PORT]}`: open a TCP connection;
+- `{"connect": [HOST, PORT]}`: open a TCP connection (past any proxy);
+- `{"fetch": URL}`: GET it with urllib, which uses `HTTP(S)_PROXY` as a well-behaved client does
+  (and follows redirects): `{"status": N, "body": TEXT}`;
 - `{"env": true}`: the names of its environment variables.
 
 It answers one text block of JSON: `{"ok": true, "value": ...}` or `{"ok": false, "error": ...}`.
@@ -11,7 +13,7 @@ It answers one text block of JSON: `{"ok": true, "value": ...}` or `{"ok": false
 from __future__ import annotations
 
 SERVER = """\
-import json, os, socket, sys
+import json, os, socket, sys, urllib.error, urllib.request
 
 def probe(args):
     if "read" in args:
@@ -27,6 +29,12 @@ def probe(args):
         host, port = args["connect"]
         with socket.create_connection((host, int(port)), timeout=2):
             return "connected"
+    if "fetch" in args:
+        try:
+            with urllib.request.urlopen(args["fetch"], timeout=5) as reply:
+                return {"status": reply.status, "body": reply.read().decode()}
+        except urllib.error.HTTPError as exc:
+            return {"status": exc.code, "body": exc.read().decode()}
     if "env" in args:
         return sorted(os.environ)
     raise ValueError("nothing to probe")
@@ -72,10 +80,13 @@ MANIFEST = (
 )
 
 
-def connector_yaml(profile: str | None = None) -> str:
-    """The Connector resource for the probe, with `spec.sandbox.profile` when given."""
+def connector_yaml(profile: str | None = None, hosts: tuple[str, ...] = ()) -> str:
+    """The Connector resource for the probe, with `spec.sandbox.profile` when given and
+    `hosts` allowed over plain http."""
     sandbox = f"  sandbox: {{profile: {profile}}}\n" if profile else ""
+    listed = ", ".join(f'"{host}"' for host in hosts)
+    egress = f"  egress: {{allowHosts: [{listed}], insecureHosts: [{listed}]}}\n" if hosts else ""
     return (
         "apiVersion: cloned/v1\nkind: Connector\nmetadata: {name: probe}\nspec:\n"
-        "  source: {path: tools/probe}\n  version: 0.1.0\n  publisher: team\n" + sandbox
+        "  source: {path: tools/probe}\n  version: 0.1.0\n  publisher: team\n" + sandbox + egress
     )

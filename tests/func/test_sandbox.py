@@ -1,8 +1,11 @@
 """Connectors run inside the bubblewrap sandbox: a real probe connector (tests/fakes/probe_mcp.py),
 applied for real and called through the governed path, cannot read the user's ~/.ssh,
 `$CLONED_HOME` or the repository's state, cannot write outside its data folder, cannot reach a
-loopback service of the host, and sees only its scrubbed environment. Without bubblewrap,
-`strict` refuses to start it and `standard` starts it, audited and shown as unsandboxed."""
+loopback service of the host, and sees only its scrubbed environment. Its only way out is its
+egress proxy: the one loopback site its YAML allows answers, every other target (another host
+service, the metadata address, an IPv6 form, a redirect elsewhere) is refused, and each
+connection is audited. Without bubblewrap, `strict` refuses to start it and `standard` starts
+it, audited and shown as unsandboxed, with the proxy variables only."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from reconciler.egress.sandbox import BWRAP_ENV, isolation
 from reconciler.governed.calls import CallOutcome, CallRequest
 from tests.conftest import commit_all, write
 from tests.fakes.probe_mcp import MANIFEST, SERVER, connector_yaml
+from tests.fakes.site import serve
 from tests.func.engine_helpers import Team, make_team
 from tests.func.governed_helpers import events, real_calls
 
@@ -31,6 +35,8 @@ pytestmark = pytest.mark.skipif(
     reason=f"bubblewrap cannot isolate here ({isolation().reason}); .ci/run installs it",
 )
 MISSING = "/nonexistent/bwrap"
+SCRUBBED = ["CLONED_CONNECTOR_DATA", "HOME", "LANG", "PATH"]
+PROXY_VARS = ["HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"]
 
 
 @dataclass
@@ -44,6 +50,15 @@ class Probed:
 
     def data(self) -> Path:
         return self.repo / ".cloned" / "state" / "connectors" / "probe" / "data"
+
+
+OTHER = serve()  # a service of this machine the probe's YAML does not name
+SITE = serve(away=f"http://127.0.0.1:{OTHER}/hello")
+HOSTS = (f"127.0.0.1:{SITE}", "169.254.169.254:80")  # the metadata address, named: still refused
+
+
+def probe_yaml(profile: str | None = None) -> str:
+    return connector_yaml(profile, HOSTS)
 
 
 _BUILT: dict[str, Team] = {}
@@ -62,7 +77,7 @@ def probe_team(tmp_path: Path, profile: str | None = None) -> Team:
         team = make_team(repo, base)
         write(repo, "tools/probe/connector.yaml", MANIFEST)
         write(repo, "tools/probe/server.py", SERVER)
-        write(repo, ".cloned/probe.yaml", connector_yaml(profile))
+        write(repo, ".cloned/probe.yaml", probe_yaml(profile))
         write(repo, ".gitignore", ".cloned/state/\n")
         commit_all(repo, "probe connector")
         applied = team.run("apply")
@@ -116,7 +131,8 @@ def test_a_sandboxed_connector_sees_nothing_of_the_user_cloned_or_the_repository
     assert not cloned_keys["ok"] and "No such file" in cloned_keys["error"]
     assert not db["ok"] and "No such file" in db["error"]
     # Only the mount points of what is bound back: no database, logs, lock or YAML.
-    assert listed_state["value"] == ["connectors", "store"]
+    # (runtime/: the mount point of its own egress proxy's folder).
+    assert listed_state["value"] == ["connectors", "runtime", "store"]
     assert listed_home["value"] == []
     assert run["value"] == []
 
@@ -145,8 +161,59 @@ def test_it_writes_only_its_data_folder_and_reaches_no_host_service(probed: Prob
 
 def test_it_sees_only_its_scrubbed_environment(probed: Probed) -> None:
     (env,) = probes(probed.repo, {"env": True})
-    # bwrap sets PWD to the folder it changed into (the store entry); nothing else is added.
-    assert env["value"] == ["CLONED_CONNECTOR_DATA", "HOME", "LANG", "PATH", "PWD"]
+    # bwrap sets PWD to the folder it changed into (the store entry), the forwarder the proxy
+    # variables; nothing else is added.
+    assert env["value"] == sorted([*SCRUBBED, "PWD", *PROXY_VARS])
+
+
+def test_the_allowed_site_answers_through_the_proxy_and_the_connection_is_audited(
+    probed: Probed,
+) -> None:
+    (fetched,) = probes(probed.repo, {"fetch": f"http://127.0.0.1:{SITE}/hello"})
+    assert fetched["value"] == {"status": 200, "body": "hello from the allowed site"}
+    (event,) = events(probed.repo, "egress.connection")
+    assert event["subject"] == "connector.probe"
+    payload = event["payload"]
+    assert (payload["decision"], payload["host"], payload["port"]) == ("allowed", "127.0.0.1", SITE)
+    assert payload["address"] == "127.0.0.1" and payload["method"] == "GET"
+    assert payload["rule"] == f"connector probe spec.egress.allowHosts: 127.0.0.1:{SITE}"
+    assert payload["bytes_up"] > 0 and payload["bytes_down"] > len("hello from the allowed site")
+
+
+def test_every_other_way_out_is_refused_and_audited(probed: Probed) -> None:
+    other, metadata, mapped, redirected, tls, direct = probes(
+        probed.repo,
+        {"fetch": f"http://127.0.0.1:{OTHER}/hello"},  # another service of this machine
+        {"fetch": "http://169.254.169.254/latest/meta-data/"},  # named in its YAML, even so
+        {"fetch": f"http://[::ffff:127.0.0.1]:{SITE}/hello"},  # the allowed site, disguised
+        {"fetch": f"http://127.0.0.1:{SITE}/away"},  # a redirect to OTHER, followed by urllib
+        {"fetch": "https://example.org/"},  # a CONNECT tunnel to a host not allowed
+        {"connect": ["127.0.0.1", SITE]},  # past the proxy: its namespace has loopback only
+    )
+    assert other["value"]["status"] == 403
+    assert f"127.0.0.1:{OTHER} is not in any allow list" in other["value"]["body"]
+    assert metadata["value"]["status"] == 403
+    assert "cloud metadata" in metadata["value"]["body"]
+    assert mapped["value"]["status"] == 403
+    assert redirected["value"]["status"] == 403
+    assert f"127.0.0.1:{OTHER} is not in any allow list" in redirected["value"]["body"]
+    assert not tls["ok"] and "403" in tls["error"]
+    assert not direct["ok"] and "Connection refused" in direct["error"]
+    seen = [event["payload"] for event in events(probed.repo, "egress.connection")]
+    refused = [(p["host"], p["port"]) for p in seen if p["decision"] == "refused"]
+    assert sorted(refused) == sorted(
+        [
+            ("127.0.0.1", OTHER),
+            ("169.254.169.254", 80),
+            ("[::ffff:7f00:1]", SITE),  # as the proxy writes the host: canonical
+            ("127.0.0.1", OTHER),  # the redirect's second hop
+            ("example.org", 443),
+        ]
+    )
+    # Refused before connecting: no refused connection sent a byte anywhere.
+    assert [p["bytes_up"] for p in seen if p["decision"] == "refused"] == [0] * 5
+    allowed = [p for p in seen if p["decision"] == "allowed"]
+    assert [(p["port"], p["method"]) for p in allowed] == [(SITE, "GET")]  # the first hop
 
 
 def test_connectors_show_states_the_isolation(probed: Probed) -> None:
@@ -170,7 +237,8 @@ def test_standard_without_bubblewrap_runs_unsandboxed_audited_and_planned_loudly
         {"env": True},
     )
     assert first["ok"]  # no isolation: exactly what the warnings say
-    assert second["value"] == ["CLONED_CONNECTOR_DATA", "HOME", "LANG", "PATH"]  # still scrubbed
+    # Still scrubbed, and given the proxy variables (all a standard fallback can do).
+    assert second["value"] == sorted([*SCRUBBED, *PROXY_VARS])
     (event,) = events(probed.repo, "connector.unsandboxed")  # one per process started
     assert event["subject"] == "connector.probe"
     assert event["payload"]["profile"] == "standard"
@@ -199,12 +267,12 @@ def test_strict_without_bubblewrap_refuses_to_start(
 
 def test_opting_out_with_profile_none_needs_an_approval(tmp_path: Path) -> None:
     team = probe_team(tmp_path)
-    write(team.repo, ".cloned/probe.yaml", connector_yaml("none"))
+    write(team.repo, ".cloned/probe.yaml", probe_yaml("none"))
     commit_all(team.repo, "probe: no sandbox")
     gated = team.run("apply")
     assert gated.code == 3, gated.out + gated.err
     assert "connector-widening" in team.run("plan").out
-    write(team.repo, ".cloned/probe.yaml", connector_yaml("strict"))
+    write(team.repo, ".cloned/probe.yaml", probe_yaml("strict"))
     commit_all(team.repo, "probe: strict")
     assert team.run("apply").code == 0  # a stricter sandbox applies by itself
 

@@ -237,21 +237,61 @@ def test_a_name_that_does_not_resolve_is_a_502_naming_it(tmp_path: Path) -> None
     assert seen.records[0].decision == "failed" and seen.connects == []
 
 
-def test_the_pool_listens_privately_per_connector_and_cleans_up(tmp_path: Path) -> None:
-    async def main() -> tuple[Path, int, int, tuple[str, ...]]:
-        pool = ProxyPool(tmp_path, resolver=Resolver())
+def test_the_pool_listens_privately_per_connector_and_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> tuple[Path, Path, Path, int, int, tuple[str, ...]]:
+        pool = ProxyPool(tmp_path, scope="4242", resolver=Resolver())
         path = await pool.start("weather", rules("api.example.org"))
-        await pool.start("weather", rules("api.example.org"))  # a restart replaces it
+        same = await pool.ensure("weather", rules("api.example.org"))
+        maps = b"CONNECT maps.example.org:443 HTTP/1.1\r\n\r\n"
+        monkeypatch.chdir(path.parent)  # the full path is too long for a socket address
+        assert b"not in any allow list" in body(await exchange(Path(path.name), maps))
+        await pool.ensure("weather", rules("api.example.org", "maps.example.org"))
+        # New rules (an apply) take effect at the same socket: allowed now (and then not
+        # resolved by the test's resolver).
+        assert b"did not resolve" in body(await exchange(Path(path.name), maps))
         modes = stat.S_IMODE(path.stat().st_mode), stat.S_IMODE(path.parent.stat().st_mode)
         running = pool.running()
         await pool.aclose()
-        return path, *modes, running
+        return path, same, tmp_path / ".cloned/state/runtime/egress/4242", *modes, running
 
-    path, socket_mode, folder_mode, running = asyncio.run(main())
-    assert path == socket_path(tmp_path, "weather")
-    assert path.relative_to(tmp_path).as_posix() == ".cloned/state/runtime/egress/weather.sock"
+    path, same, scope, socket_mode, folder_mode, running = asyncio.run(main())
+    assert path == same == socket_path(tmp_path, "weather", "4242")
+    assert path.relative_to(tmp_path).as_posix() == (
+        ".cloned/state/runtime/egress/4242/weather/proxy.sock"
+    )
     assert (socket_mode, folder_mode, running) == (0o600, 0o700, ("weather",))
-    assert not path.exists()
+    assert not path.exists() and not scope.exists()
+
+
+def test_a_new_pool_removes_the_sockets_of_a_process_that_died(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    egress = tmp_path / ".cloned/state/runtime/egress"
+    (egress / gone / "weather").mkdir(parents=True)
+    (egress / str(os.getpid()) / "weather").mkdir(parents=True)  # a live process: kept
+
+    async def main() -> None:
+        pool = ProxyPool(tmp_path, scope="1", resolver=Resolver())
+        await pool.start("weather", rules("api.example.org"))
+        await pool.aclose()
+
+    asyncio.run(main())
+    assert sorted(p.name for p in egress.iterdir()) == [str(os.getpid())]
+
+
+def test_only_local_hosts_named_with_a_port_may_resolve_to_loopback() -> None:
+    named = rules("127.0.0.1:8080", "localhost:11434", "api.example.org", insecure=["*"])
+    assert named.local_hosts() == {"127.0.0.1", "localhost"}
+    assert rules("*", "127.0.0.1", "*.localhost:80").local_hosts() == frozenset()
 
 
 def test_a_socket_path_too_long_for_sun_path_still_binds(tmp_path: Path) -> None:

@@ -119,7 +119,8 @@ def test_a_missing_binary_refuses_strict_and_says_why_under_standard(
     assert not standard.sandboxed
     assert (
         standard.summary()
-        == f"none (bubblewrap not found at {tmp_path / 'no-bwrap'} (CLONED_BWRAP))"
+        == f"none (bubblewrap not found at {tmp_path / 'no-bwrap'} (CLONED_BWRAP); "
+        "egress: proxy variables only, not enforced)"
     )
     assert expected("strict").refused
     assert expected("none").reason == "sandbox.profile none: an explicit, approved opt-out"

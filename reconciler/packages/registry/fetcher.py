@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 CHUNK = 64 * 1024
 KEEP_AT_MOST = 5_000_000  # metadata is kept for diagnosis; targets past this size are not
 MAX_REDIRECTS = 3  # a registry behind a CDN may redirect, but only within its own origin
-LOCAL_NAMES = frozenset({"localhost"})
 
 
 class RegistryFetcher(FetcherInterface):
@@ -75,7 +74,7 @@ class RegistryFetcher(FetcherInterface):
         connections (imported here: a `file:` registry never loads httpx)."""
         if self._http is None:
             from reconciler.egress.addresses import is_plain_loopback
-            from reconciler.egress.hostnames import HostRefused, parse_url
+            from reconciler.egress.hostnames import LOCAL_NAMES, HostRefused, parse_url
             from reconciler.egress.rules import EgressRules
             from reconciler.http.safefetch import SafeFetch
 
