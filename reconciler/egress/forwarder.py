@@ -23,16 +23,16 @@ this file imports nothing but the standard library, and the gateway's side (`for
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
 import sys
-import threading
-from collections.abc import Sequence
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve()
+# The launcher's path to exec'ing the connector imports only os, socket and sys (not even
+# typing: the annotations below are strings, of builtin types): every
+# millisecond here is added to each connector start (tests/bench/bench_sandbox.py). What only
+# the serving child needs (threading, signal, ctypes) is imported there, after the fork.
+
+SCRIPT = os.path.realpath(__file__)
 """This file: what the sandbox binds read-only and runs with the system python."""
 
 CHUNK = 64 * 1024
@@ -43,7 +43,7 @@ def forwarder_command(
     socket_path: str | os.PathLike[str],
     port: int,
     *,
-    then: Sequence[str] = (),
+    then: list[str] | tuple[str, ...] = (),
     python: str | None = None,
     script: str | os.PathLike[str] = SCRIPT,
 ) -> list[str]:
@@ -61,7 +61,7 @@ def proxy_env(port: int) -> dict[str, str]:
     return {**dict.fromkeys(names, url), "NO_PROXY": "", "no_proxy": ""}
 
 
-def main(argv: Sequence[str]) -> int:
+def main(argv: list[str] | tuple[str, ...]) -> int:
     """`SOCKET PORT [-- COMMAND...]`: serve, or serve in a child and exec COMMAND."""
     args = list(argv)
     then = args[args.index("--") + 1 :] if "--" in args else []
@@ -117,6 +117,8 @@ class _Target:
 
 def _serve(listener: socket.socket, target: _Target, parent: int) -> None:
     """Accept and forward until the parent process is gone."""
+    import threading
+
     _die_with(parent)
     while True:
         client, _ = listener.accept()
@@ -130,6 +132,8 @@ def _forward(client: socket.socket, target: _Target) -> None:
     except OSError:
         client.close()  # the proxy is gone: the connector sees a reset connection
         return
+    import threading
+
     back = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
     back.start()
     _pump(client, upstream)
@@ -140,20 +144,29 @@ def _forward(client: socket.socket, target: _Target) -> None:
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
     """Copy until `source` ends, then half-close `sink` (the other direction goes on)."""
-    with contextlib.suppress(OSError):
+    try:
         while data := source.recv(CHUNK):
             sink.sendall(data)
-    with contextlib.suppress(OSError):
+    except OSError:
+        pass
+    try:  # noqa: SIM105 - contextlib costs the launcher 3 ms of imports
         sink.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
 
 
 def _die_with(parent: int) -> None:
     """Exit when process `parent` exits: the kernel's death signal, and a check as backup."""
-    with contextlib.suppress(Exception):  # no ctypes, or not Linux: the check below remains
+    import signal
+    import threading
+
+    try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except Exception:  # noqa: BLE001, S110 - no ctypes, or not Linux: the check below remains
+        pass
     if os.getppid() != parent:
         os._exit(0)  # it exited before the death signal was set
 

@@ -77,7 +77,7 @@ def start_of(
     readable, writable = _granted(name, sandbox, root=root, home=home, config=config)
     if behind:
         assert proxy is not None
-        readable += [proxy.parent, FORWARDER]
+        readable += [proxy.parent, Path(FORWARDER)]
     wrapped = wrap(
         launch,
         profile=sandbox.profile,
