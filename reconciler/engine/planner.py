@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.canonical import digest
+from reconciler.egress.rules import PackEgress
 from reconciler.engine.actual import ActualState
 from reconciler.engine.diff import diff_states
 from reconciler.errors import ClonedError
@@ -196,13 +197,16 @@ def pin_context(
     refresh: bool = False,
     fresh: set[str] | None = None,
     listings: Mapping[str, Any] | None = None,
+    registry_denies: tuple[PackEgress, ...] = (),
 ) -> PinContext:
     """What providers read to pin packages for `desired` (its revision, its Registries, the
     tool listings seen); `fresh` collects the pins (`pins.fresh_key`) resolved from a registry
     asked now."""
     registries = {r.name: r.spec for r in desired.resources if r.kind == "Registry"}
     found = set() if fresh is None else fresh  # an empty set given is the one to fill
-    return PinContext(desired.root, desired.revision, registries, refresh, found, listings or {})
+    return PinContext(
+        desired.root, desired.revision, registries, refresh, found, listings or {}, registry_denies
+    )
 
 
 def desired_state(

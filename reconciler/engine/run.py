@@ -379,7 +379,12 @@ class Run:
         try:
             with self.db.transaction() as connection:
                 context = ApplyContext(
-                    connection, self.plan.plan_id, at, self.root, frozenset(self.session.fresh)
+                    connection,
+                    self.plan.plan_id,
+                    at,
+                    self.root,
+                    frozenset(self.session.fresh),
+                    self.session.policy.registry_denies,
                 )
                 if change.action == "delete":
                     provider.delete(context, change)

@@ -60,7 +60,13 @@ class Session:
             decide=lambda change: decide(self.policy, change),
             policy_source=self.policy_source,
             redact=self.redactor.data,
-            pins=pin_context(self.desired, refresh=refresh, fresh=self.fresh, listings=seen),
+            pins=pin_context(
+                self.desired,
+                refresh=refresh,
+                fresh=self.fresh,
+                listings=seen,
+                registry_denies=self.policy.registry_denies,
+            ),
             targets=targets,
         )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler.audit.log import append
 from reconciler.egress.proxy import Connection
-from reconciler.egress.rules import EgressRules, PackEgress
+from reconciler.egress.rules import EgressRules
 from reconciler.governed.applied import AppliedView
 from reconciler.governed.auditsink import AuditSink, Write
 from reconciler.redact import Redactor
@@ -24,11 +24,9 @@ from reconciler.state.db import Connection as DBConnection
 def rules_for(view: AppliedView, connector: str) -> EgressRules:
     """The egress rules of applied connector `connector` under the active policy."""
     spec = view.connectors[connector].spec
-    packs = [
-        PackEgress(pack.name, pack.egress_allow_hosts, pack.egress_deny_hosts)
-        for pack in view.policy.packs
-    ]
-    return EgressRules.for_connector(connector, spec.egress, view.workspace_spec.defaults, packs)
+    return EgressRules.for_connector(
+        connector, spec.egress, view.workspace_spec.defaults, view.policy.pack_egress
+    )
 
 
 def connection_payload(connection: Connection) -> dict[str, Any]:

@@ -157,7 +157,8 @@ class SafeFetch:
         """The target of `url` with its checked address pinned; `EgressRefused` otherwise."""
         decision = self.rules.decide(url)
         if not decision.allowed or decision.target is None:
-            raise EgressRefused(f"{url}: refused: {decision.reason}")
+            rule = f" ({decision.rule})" if decision.rule else ""
+            raise EgressRefused(f"{url}: refused: {decision.reason}{rule}")
         target = decision.target
         host = target.host.key
         if self.pins.get(host) is None:

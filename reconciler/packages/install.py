@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.atomic import ensure_private_dir
+from reconciler.egress.rules import PackEgress
 from reconciler.home import registries_dir
 from reconciler.load.files import CLONED_DIR
 from reconciler.packages.refusal import PackageRefused
@@ -66,18 +67,20 @@ def install(
     at: str,
     trusted_envs: Callable[[], Collection[str]] = tuple,
     fresh: bool = False,
+    registry_denies: tuple[PackEgress, ...] = (),
 ) -> Installed:
     """Install the pinned `package` of connector `name`; `PackageRefused` when the source no
     longer holds exactly what was pinned. An environment already on disk is reused only when
     its files digest is in `trusted_envs()` (the install records Cloned keeps; asked only
     when an environment is built). `fresh`: a
     registry pin that this apply's plan resolved just now (else the registry is asked again
-    whether it still vouches for it)."""
+    whether it still vouches for it). `registry_denies`: the active packs' `denyHosts`, which
+    a registry download obeys."""
     source = package["source"]
     if source == "pypi":
         record = _install_pypi(root, package, trusted_envs)
     else:
-        tree, versions = _stage_and_store(root, package, fresh)
+        tree, versions = _stage_and_store(root, package, fresh, registry_denies)
         record = {"source": source, "tree": tree.digest, "files": len(tree.files)}
         if versions is not None:
             record["versions"] = versions  # the TUF metadata versions it was verified at
@@ -91,7 +94,7 @@ def install(
 
 
 def _stage_and_store(
-    root: Path, package: Mapping[str, Any], fresh: bool
+    root: Path, package: Mapping[str, Any], fresh: bool, denies: tuple[PackEgress, ...]
 ) -> tuple[Tree, dict[str, int] | None]:
     store = store_of(root)
     if package["source"] != "registry":
@@ -102,12 +105,12 @@ def _stage_and_store(
         known = store.tree_of_archive(str(package["digest"]).removeprefix("sha256:"))
         kept = _already_stored(store, known) if known is not None else None
         if kept is not None and _declares(store, kept, package):
-            return kept, _confirm_registry(root, package, fresh)
+            return kept, _confirm_registry(root, package, fresh, denies)
     versions = None
     with store.staging() as staging:
         unpacked = staging / "package"
         if package["source"] == "registry":
-            tree, versions = _fetch_registry(root, package, staging, unpacked, fresh)
+            tree, versions = _fetch_registry(root, package, staging, unpacked, fresh, denies)
         else:
             tree = _copy_local(root, package, unpacked)
         store.add(unpacked, tree)
@@ -143,7 +146,9 @@ def _already_stored(store: Store, digest: str) -> Tree | None:
     return tree if tree.digest == digest else None
 
 
-def _registry_args(root: Path, package: Mapping[str, Any]) -> dict[str, Any]:
+def _registry_args(
+    root: Path, package: Mapping[str, Any], denies: tuple[PackEgress, ...]
+) -> dict[str, Any]:
     pinned = package["registry"]
     return {
         "name": pinned["name"],
@@ -155,23 +160,31 @@ def _registry_args(root: Path, package: Mapping[str, Any]) -> dict[str, Any]:
         "sha256": str(package["digest"]).removeprefix("sha256:"),
         "cache": registries_dir() / pinned["name"],
         "repo_root": root,
+        "denies": denies,
     }
 
 
-def _confirm_registry(root: Path, package: Mapping[str, Any], fresh: bool) -> dict[str, int]:
+def _confirm_registry(
+    root: Path, package: Mapping[str, Any], fresh: bool, denies: tuple[PackEgress, ...]
+) -> dict[str, int]:
     """A registry package whose bytes the store holds already (verified when they were
     first installed): the registry is asked whether it still vouches for the pin (unless this
     apply's plan just did), and nothing is downloaded."""
     from reconciler.packages.registry import client
 
     versions, _ = client.download_pinned(
-        **_registry_args(root, package), dest=None, refresh=not fresh
+        **_registry_args(root, package, denies), dest=None, refresh=not fresh
     )
     return versions
 
 
 def _fetch_registry(
-    root: Path, package: Mapping[str, Any], staging: Path, unpacked: Path, fresh: bool
+    root: Path,
+    package: Mapping[str, Any],
+    staging: Path,
+    unpacked: Path,
+    fresh: bool,
+    denies: tuple[PackEgress, ...],
 ) -> tuple[Tree, dict[str, int]]:
     from reconciler.packages.archive import extract
     from reconciler.packages.declared import declared_block
@@ -179,7 +192,9 @@ def _fetch_registry(
 
     pinned = package["registry"]
     versions, archive = client.download_pinned(
-        **_registry_args(root, package), dest=staging / "download.tar.gz", refresh=not fresh
+        **_registry_args(root, package, denies),
+        dest=staging / "download.tar.gz",
+        refresh=not fresh,
     )
     assert archive is not None
     tree = extract(archive, unpacked)

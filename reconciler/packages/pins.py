@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from reconciler.egress.rules import PackEgress
 from reconciler.errors import ValidationFailed
 from reconciler.home import registries_dir
 from reconciler.load.files import CLONED_DIR
@@ -91,6 +92,7 @@ class PinRequest:
     registries: Mapping[str, Mapping[str, Any]]  # desired Registry specs by name
     refresh: bool = False
     fresh: set[str] | None = None  # collects `fresh_key`s of pins from a registry asked now
+    registry_denies: tuple[PackEgress, ...] = ()  # the active packs' denyHosts
 
 
 def pin(request: PinRequest) -> dict[str, Any]:
@@ -229,6 +231,7 @@ def _resolve(request: PinRequest, source: Source, registry: Mapping[str, Any]) -
         version=request.spec.version,
         cache=registries_dir() / source.registry,
         repo_root=request.root,
+        denies=request.registry_denies,
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from reconciler.egress.rules import PackEgress
 from reconciler.errors import ClonedError
 from reconciler.model.builtins import BUILTIN_POLICY_PACKS
 from reconciler.plan.types import Decision, ProposedChange
@@ -80,6 +81,21 @@ class ActivePolicy:
             allow_lists=tuple(p.egress_allow_hosts for p in self.packs if p.egress_allow_hosts),
             deny_hosts=_unique(host for pack in self.packs for host in pack.egress_deny_hosts),
         )
+
+    @cached_property
+    def pack_egress(self) -> tuple[PackEgress, ...]:
+        """Every active pack's egress lists, as the egress rules read them."""
+        return tuple(
+            PackEgress(pack.name, pack.egress_allow_hosts, pack.egress_deny_hosts)
+            for pack in self.packs
+        )
+
+    @cached_property
+    def registry_denies(self) -> tuple[PackEgress, ...]:
+        """What registry downloads obey of the packs: their `denyHosts` only (a Registry
+        resource is the reviewed consent to its own host, so a pack's `allowHosts`, which
+        narrows what connectors reach, does not apply to it; specs/egress.md)."""
+        return tuple(PackEgress(p.name, (), p.deny_hosts) for p in self.pack_egress if p.deny_hosts)
 
     @cached_property
     def calls_per_minute(self) -> int | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from reconciler.egress.rules import PackEgress
 from reconciler.load.resources import LoadedResource
 from reconciler.plan.types import Action, Change, FieldDiff, Risk
 from reconciler.state import resources as rows
@@ -59,6 +60,8 @@ class ApplyContext:
     """The registry pins (`pins.fresh_key`: registry, target and digest) this apply's own
     plan resolved from a registry it just asked (an install of one of them need not ask
     again; anything else is asked again)."""
+    registry_denies: tuple[PackEgress, ...] = ()
+    """The active packs' `denyHosts`, which registry downloads obey (`ActivePolicy`)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class PinContext:
     listings: Mapping[str, Any] = field(default_factory=dict)
     """address -> the last tool listing seen (`state.listings.Listing`), from the state
     database (empty in a fresh clone, which plans against `cloned.lock`)."""
+    registry_denies: tuple[PackEgress, ...] = ()
+    """The active packs' `denyHosts`, which registry downloads obey (`ActivePolicy`)."""
 
 
 class Provider(Protocol):

@@ -49,6 +49,7 @@ class ConnectorProvider(RecordProvider):
             registries=context.registries,
             refresh=context.refresh,
             fresh=context.fresh,
+            registry_denies=context.registry_denies,
         )
         return pin(request)
 
@@ -107,6 +108,7 @@ class ConnectorProvider(RecordProvider):
             at=context.applied_at,
             trusted_envs=lambda: installs.env_digests(context.connection),
             fresh=fresh_key(package) in context.fresh,
+            registry_denies=context.registry_denies,
         )
         super().apply(context, change)
         installs.put(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,6 +21,7 @@ from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import DelegatedRole, Metadata, TargetFile, Targets
 from tuf.ngclient import Updater, UpdaterConfig
 
+from reconciler.egress.rules import PackEgress
 from reconciler.packages.refusal import PackageRefused
 from reconciler.packages.registry.fetcher import RegistryFetcher
 from reconciler.packages.registry.refusals import Context, converted, revoked_roles
@@ -66,10 +68,19 @@ def target_path(package: str, version: str) -> str:
 
 
 def resolve(
-    *, name: str, url: str, pin: str, package: str, version: str, cache: Path, repo_root: Path
+    *,
+    name: str,
+    url: str,
+    pin: str,
+    package: str,
+    version: str,
+    cache: Path,
+    repo_root: Path,
+    denies: Sequence[PackEgress] = (),
 ) -> TargetFacts:
     """The verified facts of `package` at `version` in registry `name` (`url`, pinned by
-    `pin`); `cache` is this registry's state folder. Any failure is a `PackageRefused`."""
+    `pin`); `cache` is this registry's state folder; `denies`, the active packs' `denyHosts`,
+    refuse a download from a host they name. Any failure is a `PackageRefused`."""
     session = _open(
         name=name,
         url=url,
@@ -78,6 +89,7 @@ def resolve(
         version=version,
         cache=cache,
         repo_root=repo_root,
+        denies=denies,
     )
     info = _targetinfo(session)
     return _facts(session, info)
@@ -96,6 +108,7 @@ def download_pinned(
     repo_root: Path,
     dest: Path | None,
     refresh: bool,
+    denies: Sequence[PackEgress] = (),
 ) -> tuple[dict[str, int], Path | None]:
     """Download the pinned target, verified by TUF against the pinned length and sha256
     (with `dest` None, nothing is downloaded: the caller holds those bytes already).
@@ -112,6 +125,7 @@ def download_pinned(
         version=version,
         cache=cache,
         repo_root=repo_root,
+        denies=denies,
     )
     info = TargetFile(length, {"sha256": sha256}, session.target)
     if refresh:
@@ -141,13 +155,21 @@ def _fetch(session: _Session, info: TargetFile, dest: Path) -> None:
 
 
 def _open(
-    *, name: str, url: str, pin: str, package: str, version: str, cache: Path, repo_root: Path
+    *,
+    name: str,
+    url: str,
+    pin: str,
+    package: str,
+    version: str,
+    cache: Path,
+    repo_root: Path,
+    denies: Sequence[PackEgress],
 ) -> _Session:
     if not PIN.fullmatch(pin):
         raise PackageRefused(
             "untrusted-root", f'registry "{name}": root pin {pin!r} is not sha256:<64 hex>'
         )
-    fetcher, metadata_url, targets_url = _source(name, url, repo_root)
+    fetcher, metadata_url, targets_url = _source(name, url, repo_root, denies)
     pin_hex = pin.removeprefix("sha256:")
     metadata_dir, targets_dir = cache / pin_hex / "metadata", cache / pin_hex / "targets"
     context = Context(name, f"{package} {version}", fetcher, metadata_dir)
@@ -166,7 +188,9 @@ def _open(
     return _Session(updater, context, target_path(package, version))
 
 
-def _source(name: str, url: str, repo_root: Path) -> tuple[RegistryFetcher, str, str]:
+def _source(
+    name: str, url: str, repo_root: Path, denies: Sequence[PackEgress]
+) -> tuple[RegistryFetcher, str, str]:
     base = url if url.endswith("/") else url + "/"
     if base.startswith("file:"):
         # The fetcher is confined to the registry folder; URLs inside are relative to it.
@@ -176,7 +200,8 @@ def _source(name: str, url: str, repo_root: Path) -> tuple[RegistryFetcher, str,
                 "unreachable", f"registry url {url}: a file: registry must be inside the repository"
             )
         return RegistryFetcher(folder), "file:metadata/", "file:targets/"
-    return RegistryFetcher(None, name=name, url=base), base + "metadata/", base + "targets/"
+    fetcher = RegistryFetcher(None, name=name, url=base, denies=denies)
+    return fetcher, base + "metadata/", base + "targets/"
 
 
 def _bootstrap(context: Context, metadata_url: str, pin: str) -> bytes:

@@ -13,7 +13,7 @@ metadata file it delivered, so a refusal can say what was wrong with it (`refusa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -25,6 +25,7 @@ from tuf.ngclient import FetcherInterface
 from reconciler.http.errors import HttpFailed
 
 if TYPE_CHECKING:
+    from reconciler.egress.rules import PackEgress
     from reconciler.http.safefetch import SafeFetch
 
 CHUNK = 64 * 1024
@@ -35,9 +36,17 @@ MAX_REDIRECTS = 3  # a registry behind a CDN may redirect, but only within its o
 class RegistryFetcher(FetcherInterface):
     """Reads `file:` URLs under `folder`, or http(s) URLs of registry `name` at `url`."""
 
-    def __init__(self, folder: Path | None, *, name: str = "", url: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path | None,
+        *,
+        name: str = "",
+        url: str | None = None,
+        denies: Sequence[PackEgress] = (),
+    ) -> None:
         self._folder = folder.resolve() if folder is not None else None
         self._name, self._url = name, url
+        self._denies = tuple(denies)
         self._http: SafeFetch | None = None
         self.last_url: str | None = None
         self.last_body: bytes | None = None
@@ -86,7 +95,7 @@ class RegistryFetcher(FetcherInterface):
                 raise exceptions.DownloadError(f"registry url {self._url}: {exc}") from None
             local = host.name in LOCAL_NAMES or is_plain_loopback(host.address or "")
             self._http = SafeFetch(
-                EgressRules.for_registry(self._name, self._url),
+                EgressRules.for_registry(self._name, self._url, self._denies),
                 max_redirects=MAX_REDIRECTS,
                 allow_loopback_for=[host.key] if local else [],
             )
