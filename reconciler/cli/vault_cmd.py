@@ -15,7 +15,7 @@ import typer
 from reconciler.cli.output import print_json, say
 
 app = typer.Typer(
-    help="The workspace's vault, where secret values live outside git: status, list, set, rm.",
+    help="The vault holding secret values outside git: status, list, set, rm.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -82,10 +82,12 @@ def list_(
     return int(result.exit_code)
 
 
-@app.command("set")
+# Further words are collected (not declared) so that a value given as an argument is refused
+# with the reason, not click's "unexpected extra argument".
+@app.command("set", context_settings={"allow_extra_args": True})
 def set_(
+    context: typer.Context,
     name: str = typer.Argument(..., help="The secret's name: vault://NAME refers to it."),
-    extra: list[str] | None = typer.Argument(None, hidden=True),
     path: Path = PATH,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> int:
@@ -106,7 +108,7 @@ def set_(
     """
     from reconciler.errors import UsageError
 
-    if extra:
+    if context.args:
         raise UsageError(
             "`cloned vault set` takes only NAME: the value is read from stdin or a hidden "
             "prompt, never from an argument (it would stay in the shell's history)",
