@@ -76,13 +76,16 @@ class Result:
     err: str
 
 
-def cloned(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
-    """Run the real `cloned` command line in this process (see the module docstring)."""
+def cloned(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str = ""
+) -> Result:
+    """Run the real `cloned` command line in this process (see the module docstring), with
+    `stdin` piped in (not a terminal)."""
     from reconciler.cli.main import run
 
     out, err = io.StringIO(), io.StringIO()
     with _fresh_process(args, cwd, env or {}):
-        sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO()
+        sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO(stdin)
         code = run(list(args))
     return Result(code, out.getvalue(), err.getvalue())
 

@@ -21,6 +21,7 @@ from reconciler.cli import (
     reconcile_cmd,
     registry_cmd,
     validate_cmd,
+    vault_cmd,
 )
 
 HELP = """\
@@ -84,3 +85,4 @@ app.add_typer(gateway_cmd.app, name="gateway")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(registry_cmd.app, name="registry")
+app.add_typer(vault_cmd.app, name="vault")

@@ -175,6 +175,8 @@ def _connector_summary(type_: str, payload: dict[str, Any]) -> str:
         return f"{get('failed')} of {get('checked')} failed verification"
     if type_ == "archive.purged":
         return f"{len(get('archives') or [])} archive(s) purged"
+    if type_ in ("vault.secret_set", "vault.secret_deleted"):
+        return f"version {get('version')} in the {get('provider')} vault"
     return _short(payload) if payload else ""
 
 
