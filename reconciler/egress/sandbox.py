@@ -202,7 +202,6 @@ def wrap(
         confined.isolation.binary,
         launch.command,
         cwd=launch.cwd,
-        env=launch.env,
         hidden=[path for path in (user_home, cloned_home, root) if path is not None],
         writable=writable,
         readable=readable,
@@ -215,13 +214,18 @@ def bwrap_command(
     command: Iterable[str],
     *,
     cwd: Path,
-    env: Mapping[str, str],
     hidden: Iterable[Path],
     writable: Iterable[Path],
     readable: Iterable[Path],
 ) -> tuple[str, ...]:
     """The bwrap argv: namespaces, the read-only root, the hidden trees and what is bound
-    back into them, then `command` in `cwd` with exactly `env`."""
+    back into them, then `command` in `cwd`.
+
+    No environment variable is on it: bwrap passes on its own environment, which the runtime
+    sets to exactly the launch's (`runtime.process.spawn`), because a command line is readable
+    by every process of the machine (`/proc/PID/cmdline`, `ps`) and the environment only by
+    the same user: a secret granted as a variable (`providers.grants`) must never be an
+    argument."""
     trees = _outermost(_resolved(hidden))
     covered = [*trees, TMP]  # /tmp is a private tmpfs: what lives there is hidden too
     binds = [("--ro-bind", path) for path in _resolved(readable) if _under(path, covered)]
@@ -247,9 +251,7 @@ def bwrap_command(
         argv += [option, str(path), str(path)]
     for tree in trees:  # after the binds, whose mount points bwrap makes inside the tmpfs
         argv += ["--remount-ro", str(tree)]
-    argv += ["--chdir", str(cwd), "--clearenv"]
-    for key, value in sorted(env.items()):
-        argv += ["--setenv", key, value]
+    argv += ["--chdir", str(cwd)]
     return (*argv, "--", *command)
 
 

@@ -6,7 +6,7 @@ definitions and content blocks are their MCP wire JSON (camelCase keys, as serve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,8 +23,9 @@ class Launch:
     name: str
     command: tuple[str, ...]
     cwd: Path
-    env: Mapping[str, str]
-    """The whole environment the process gets (nothing is inherited beyond it)."""
+    env: Mapping[str, str] = field(repr=False)
+    """The whole environment the process gets (nothing is inherited beyond it); it may hold
+    granted secrets, so it is never part of the repr."""
     log: Path
     """The connector's stderr log (bounded, redacted)."""
 
