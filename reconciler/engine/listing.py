@@ -46,6 +46,7 @@ def list_installed(
     root: Path, db: StateDB, address: str, after: dict[str, Any], redactor: Redactor
 ) -> Listed:
     """Start the installed connector, read its tools, stop it (the caller records them)."""
+    from reconciler.providers.grants import read_applied_grants
     from reconciler.providers.starting import sandbox_of, start_of
     from reconciler.runtime.definitions import check_listing
     from reconciler.runtime.discovery import discover
@@ -56,7 +57,12 @@ def list_installed(
     if record is None:
         return Listed(None, "it is not installed")
     try:
-        start = start_of(root, name, package, record.record, sandbox_of(after.get("spec")))
+        # Its granted secrets too: a server may need its token to start at all. Its network
+        # it does not get (no egress proxy): its tools are not approved yet.
+        grants = read_applied_grants(root, db, name, after)
+        start = start_of(
+            root, name, package, record.record, sandbox_of(after.get("spec")), grants=grants
+        )
         tools = discover(start.launch, redactor=redactor)
         check_listing(tools, where=address)
     except ClonedError as exc:

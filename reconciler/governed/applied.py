@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.canonical import digest
 from reconciler.errors import ClonedError
 from reconciler.load.typed import applied_model
-from reconciler.model.kinds import BudgetSpec, ConnectorSpec
+from reconciler.model.kinds import BudgetSpec, ConnectorSpec, SecretRefSpec
 from reconciler.model.workspace import WorkspaceSpec
 from reconciler.policy.engine import ActivePolicy, build_policy
 from reconciler.providers.base import ActualResource
@@ -77,6 +77,8 @@ class AppliedView:
     budgets: tuple[AppliedBudget, ...]
     digest: str
     """Changes whenever the applied state does (the gateway's `tools/list_changed`)."""
+    secret_refs: Mapping[str, SecretRefSpec] = field(default_factory=dict)
+    """The applied SecretRefs by name: who may use each vault secret (`providers.grants`)."""
 
     def allowed(self, connector: AppliedConnector, tool: str) -> str | None:
         """None when `tool` of `connector` may be served, else the rule that refuses it."""
@@ -146,6 +148,7 @@ def read_applied(db: StateDB) -> AppliedView:
     records = installs.all_installs(db)
     connectors: dict[str, AppliedConnector] = {}
     budgets: list[AppliedBudget] = []
+    refs: dict[str, SecretRefSpec] = {}
     defaults = workspace.spec.defaults.budgets
     for resource in resources.values():
         if resource.kind == "Connector":
@@ -158,6 +161,9 @@ def read_applied(db: StateDB) -> AppliedView:
                 resource.state.get("tools"),
                 record.record if record is not None else None,
             )
+        elif resource.kind == "SecretRef":
+            ref = applied_model("SecretRef", resource.name, resource.state, source=SOURCE)
+            refs[resource.name] = ref.spec
         elif resource.kind == "Budget":
             model = applied_model("Budget", resource.name, resource.state, source=SOURCE)
             spec: BudgetSpec = model.spec
@@ -176,6 +182,7 @@ def read_applied(db: StateDB) -> AppliedView:
         connectors=dict(sorted(connectors.items())),
         budgets=tuple(sorted(budgets, key=lambda b: b.name)),
         digest=applied_digest(db),
+        secret_refs=dict(sorted(refs.items())),
     )
 
 

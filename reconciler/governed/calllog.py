@@ -192,3 +192,20 @@ def unsandboxed_event(name: str, confinement: Confinement, actor: str, redactor:
         )
 
     return write
+
+
+def granted_event(name: str, payload: dict[str, Any], actor: str, redactor: Redactor) -> Write:
+    """The `secret.granted` event: this process of `name` was handed these secrets (by name;
+    `providers.grants.Grants.payload`)."""
+
+    def write(connection: Connection) -> None:
+        append(
+            connection,
+            actor=actor,
+            type="secret.granted",
+            subject=f"connector.{name}",
+            payload=payload,
+            redactor=redactor,
+        )
+
+    return write

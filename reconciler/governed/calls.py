@@ -33,6 +33,7 @@ from reconciler.governed.calllog import (
     audited_arguments,
     called_event,
     drift_writes,
+    granted_event,
     result_of,
     settled_writes,
     unsandboxed_event,
@@ -47,6 +48,7 @@ from reconciler.state.db import StateDB
 
 if TYPE_CHECKING:
     from reconciler.egress.pool import ProxyPool
+    from reconciler.providers.grants import Grants
 
 Decision = Literal["allowed", "refused", "approval", "failed"]
 
@@ -123,6 +125,8 @@ class _Verified:
     pid: int | None
     announced: int | None = None
     """The last process audited as started without isolation (`connector.unsandboxed`)."""
+    granted: int | None = None
+    """The last process audited as handed its secrets (`secret.granted`)."""
 
 
 @dataclass
@@ -309,6 +313,7 @@ class GovernedCaller:
             reason = f"connector {connector.name}: its egress proxy did not start: {exc.message}"
             raise _Stop("failed", reason, f"connector.{connector.name} egress") from None
         try:
+            grants = self._grants(connector, view)
             start = start_of(
                 self.root,
                 connector.name,
@@ -316,6 +321,7 @@ class GovernedCaller:
                 connector.install,
                 sandbox,
                 proxy=proxy,
+                grants=grants,
             )
         except SandboxRefused as exc:
             self._verified.pop(connector.name, None)
@@ -324,8 +330,32 @@ class GovernedCaller:
             self._verified.pop(connector.name, None)
             raise _Stop("refused", exc.message, "package") from None
         announced = held.announced if held is not None else None
-        self._verified[connector.name] = _Verified(applied, start, running, announced)
+        granted = held.granted if held is not None else None
+        self._verified[connector.name] = _Verified(applied, start, running, announced, granted)
         return start.launch
+
+    def _grants(self, connector: AppliedConnector, view: AppliedView) -> Grants:
+        """The secrets this start of the connector receives, read from the vault now;
+        `_Stop` when one is not granted or the vault cannot give it (fail closed)."""
+        from reconciler.home import cloned_home
+        from reconciler.providers.grants import GrantRefused, read_grants
+        from reconciler.vault.types import VaultError
+
+        declared = (connector.package.get("declared") or {}).get("secrets") or []
+        try:
+            return read_grants(
+                self.root,
+                connector.name,
+                connector.spec.secrets,
+                declared,
+                view.secret_refs,
+                workspace=view.workspace,
+                workspace_spec=view.workspace_spec,
+                home=cloned_home(),
+            )
+        except (GrantRefused, VaultError) as exc:
+            reason = f"connector {connector.name} not started: {exc.message}"
+            raise _Stop("refused", reason, f"connector.{connector.name} secrets") from None
 
     async def _proxy(self, connector: AppliedConnector, view: AppliedView) -> Path | None:
         """The socket of the connector's egress proxy, started or restarted with its applied
@@ -347,12 +377,18 @@ class GovernedCaller:
         return await self._egress.ensure(connector.name, rules_for(view, connector.name))
 
     def _announce(self, call: _Call, connector: AppliedConnector, redactor: Redactor) -> None:
-        """One `connector.unsandboxed` event for each process started without isolation."""
+        """For each process started: one `secret.granted` event when it was handed secrets,
+        and one `connector.unsandboxed` event when it runs without isolation."""
         held = self._verified.get(connector.name)
         pid = self._connectors.status(connector.name).pid
-        if held is None or held.start.confinement.sandboxed or pid is None:
+        if held is None or pid is None:
             return
-        if held.announced != pid:
+        grants = held.start.grants
+        if grants is not None and grants.granted and held.granted != pid:
+            held.granted = pid
+            payload = grants.payload(connector.name)
+            call.writes.append(granted_event(connector.name, payload, self.actor, redactor))
+        if not held.start.confinement.sandboxed and held.announced != pid:
             held.announced = pid
             call.writes.append(
                 unsandboxed_event(connector.name, held.start.confinement, self.actor, redactor)

@@ -24,6 +24,7 @@ from reconciler.egress.sandbox import Confinement, SandboxRefused, confinement, 
 from reconciler.home import cloned_home
 from reconciler.model.kinds import Sandbox
 from reconciler.packages.install import data_folder, store_of
+from reconciler.providers.grants import Grants
 from reconciler.runtime.launch import launch_of
 from reconciler.runtime.types import Launch
 
@@ -34,6 +35,8 @@ class Start:
 
     launch: Launch
     confinement: Confinement
+    grants: Grants | None = None
+    """The secrets this start hands the connector (None: none were asked for)."""
 
 
 def sandbox_of(spec: Mapping[str, Any] | None) -> Sandbox:
@@ -49,6 +52,7 @@ def start_of(
     sandbox: Sandbox,
     *,
     proxy: Path | None = None,
+    grants: Grants | None = None,
 ) -> Start:
     """Connector `name`'s Launch, re-verified and confined; `PackageRefused` when its
     installed files changed, `SandboxRefused` when `strict` cannot be honoured here or a
@@ -61,16 +65,22 @@ def start_of(
     proxy's folder is bound in read-only); without isolation (`standard` where bubblewrap is
     missing) the variables are all there is, and a connector that ignores them is not stopped.
     Profile `none` gets no proxy. Without `proxy` a sandboxed connector has no network at all
-    (apply's tool listing: its tools are not approved yet)."""
+    (apply's tool listing: its tools are not approved yet).
+
+    `grants` (`providers.grants.read_grants`) adds the connector's granted secrets: variables
+    to its environment, files to its data folder (written now, 0600)."""
     confined = confinement(sandbox.profile, name=name)
     launch = launch_of(root, name, package, install)
+    if grants is not None and (grants.env or grants.files):
+        grants.write_files(data_folder(root, name))
+        launch = dataclasses.replace(launch, env={**launch.env, **grants.env})
     behind = proxy is not None and sandbox.profile != "none"
     if behind:
         assert proxy is not None
         command = forwarder_command(proxy, 0, then=launch.command)
         launch = dataclasses.replace(launch, command=tuple(command))
     if not confined.sandboxed:
-        return Start(launch, confined)
+        return Start(launch, confined, grants)
     data = data_folder(root, name)
     data.mkdir(parents=True, exist_ok=True)
     home, config = _user_home(), cloned_home()
@@ -88,7 +98,7 @@ def start_of(
         writable=[data, *writable],
         readable=[*_needed(root, install), *readable],
     )
-    return Start(wrapped, confined)
+    return Start(wrapped, confined, grants)
 
 
 def _granted(
