@@ -5,220 +5,33 @@ anything matching the active policy's redaction patterns.
 
 from __future__ import annotations
 
+import bisect
 import re
-import re._constants as sre_constants  # type: ignore[import-not-found]  # no stubs; stable
-import re._parser as sre_parse  # type: ignore[import-not-found]  # since 3.11 (was sre_parse)
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from reconciler.patterncheck import pattern_problem
+
+if TYPE_CHECKING:
+    from ahocorasick_rs import AhoCorasick
 
 MASK = "[REDACTED]"
 MIN_SECRET_LENGTH = 4
 """Shorter registered values are ignored: masking every "a" would destroy output, not protect."""
 
 
-@dataclass(frozen=True)
-class PatternProblem:
-    """Why a pattern is refused: `kind` for callers to branch on, `text` for people."""
-
-    kind: Literal["compile", "empty", "exponential", "polynomial"]
-    text: str
-
-
-def pattern_problem(pattern: str) -> PatternProblem | None:
-    """Why `pattern` cannot be a redaction pattern, or None when it can.
-
-    A pattern must compile, must not match an empty string anywhere (`z*`, `\\b`: it would
-    mask between every character and garble every output, the lock and the audit log), and must
-    not backtrack exponentially. The last is judged on the pattern's structure, not by timing:
-    a repeat whose body holds another repeat (`(a+)+`) or alternatives that can start alike
-    (`(a|ab)*`) is refused.
-    """
-    try:
-        parsed = sre_parse.parse(pattern)
-    except (re.error, RecursionError, OverflowError) as exc:
-        return PatternProblem("compile", f"regex does not compile: {exc}")
-    if parsed.getwidth()[0] == 0:
-        return PatternProblem(
-            "empty", "regex matches the empty string; it would mask between every character"
-        )
-    if _backtracks(list(parsed), inside_repeat=False):
-        return PatternProblem(
-            "exponential",
-            "regex can backtrack exponentially (a repeated group that holds another repeat, "
-            "or alternatives that can start alike); rewrite it without nested quantifiers",
-        )
-    if _ambiguous_run(parsed):
-        return PatternProblem(
-            "polynomial",
-            "regex can backtrack polynomially (repeats of the same characters side by side, "
-            "like a*a*b); merge them into one repeat",
-        )
-    return None
-
-
-_REPEATS = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT}
-
-
-def _backtracks(items: list[Any], *, inside_repeat: bool) -> bool:
-    """Whether a parsed (sub)pattern nests repeats, or repeats ambiguous alternatives."""
-    for op, arg in items:
-        if op in _REPEATS:
-            low, high, body = arg
-            repeats = high is sre_constants.MAXREPEAT or high > 1
-            if repeats and inside_repeat and high != low:
-                return True
-            if _backtracks(list(body), inside_repeat=inside_repeat or repeats):
-                return True
-        elif op is sre_constants.BRANCH:
-            branches = arg[1]
-            if inside_repeat and not _distinct_starts(branches):
-                return True
-            if any(_backtracks(list(b), inside_repeat=inside_repeat) for b in branches):
-                return True
-        elif op is sre_constants.SUBPATTERN:
-            if _backtracks(list(arg[-1]), inside_repeat=inside_repeat):
-                return True
-        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT, sre_constants.ATOMIC_GROUP):
-            body = arg[-1] if isinstance(arg, tuple) else arg
-            if _backtracks(list(body), inside_repeat=inside_repeat):
-                return True
-    return False
-
-
-Ranges = list[tuple[int, int]] | None
-"""The characters a (sub)pattern can match, as code-point ranges; None for "any"."""
-
-
-def _ambiguous_run(parsed: Any) -> bool:
-    """Whether some sequence, at any depth, has two variable repeats that can match the same
-    characters with nothing required between them (`a*a*b`, `\\w+\\w*@`): each such repeat
-    multiplies the ways a failing match is retried."""
-    state = parsed.state
-    folded = bool(state.flags & re.IGNORECASE)
-    for sequence in _sequences(list(parsed)):
-        open_sets: list[Ranges] = []
-        for item in sequence:
-            op, arg = item
-            if op in _REPEATS and arg[0] != arg[1]:
-                chars = _fold(_chars([item])) if folded else _chars([item])
-                if any(_overlap(chars, other) for other in open_sets):
-                    return True
-                open_sets.append(chars)
-            elif sre_parse.SubPattern(state, [item]).getwidth()[0] > 0:
-                open_sets = []  # something must match here: the repeats on each side stay apart
-    return False
-
-
-def _sequences(items: list[Any]) -> list[list[Any]]:
-    """`items` and every sequence nested in it (groups, alternatives, repeat bodies)."""
-    found = [items]
-    for op, arg in items:
-        if op in _REPEATS:
-            found += _sequences(list(arg[2]))
-        elif op is sre_constants.SUBPATTERN:
-            found += _sequences(list(arg[-1]))
-        elif op is sre_constants.BRANCH:
-            for branch in arg[1]:
-                found += _sequences(list(branch))
-        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT, sre_constants.ATOMIC_GROUP):
-            found += _sequences(list(arg[-1] if isinstance(arg, tuple) else arg))
-    return found
-
-
-_MAX_CHAR = 0x10FFFF
-# Exactly the characters `\s` matches in a str pattern (str.isspace), so `\s` and `\S` are
-# known to be apart; digits are over-approximated (a superset only ever refuses more).
-_SPACE = [(9, 13), (28, 32), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A)]
-_SPACE += [(0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000)]
-_CATEGORIES: dict[Any, list[tuple[int, int]]] = {
-    sre_constants.CATEGORY_SPACE: _SPACE,
-    sre_constants.CATEGORY_DIGIT: [(48, 57), (0x660, _MAX_CHAR)],
-}
-
-
-def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out, start = [], 0
-    for lo, hi in sorted(ranges):
-        if lo > start:
-            out.append((start, lo - 1))
-        start = max(start, hi + 1)
-    return [*out, (start, _MAX_CHAR)] if start <= _MAX_CHAR else out
-
-
-def _class_chars(members: list[Any]) -> Ranges:
-    """The characters a `[...]` class matches; None where that is not worked out."""
-    ranges: list[tuple[int, int]] = []
-    negate = False
-    for kind, value in members:
-        if kind is sre_constants.NEGATE:
-            negate = True
-        elif kind is sre_constants.LITERAL:
-            ranges.append((value, value))
-        elif kind is sre_constants.RANGE:
-            ranges.append(value)
-        elif kind is sre_constants.CATEGORY and value in _CATEGORIES:
-            ranges += _CATEGORIES[value]
-        elif kind is sre_constants.CATEGORY and value is sre_constants.CATEGORY_NOT_SPACE:
-            ranges += _complement(_SPACE)
-        else:
-            return None
-    return _complement(ranges) if negate else ranges
-
-
-def _chars(items: list[Any]) -> Ranges:
-    """Every character `items` can match (None: possibly any)."""
-    ranges: list[tuple[int, int]] = []
-    for op, arg in items:
-        if op is sre_constants.LITERAL:
-            inner: Ranges = [(arg, arg)]
-        elif op is sre_constants.IN:
-            inner = _class_chars(list(arg))
-        elif op in _REPEATS:
-            inner = _chars(list(arg[2]))
-        elif op is sre_constants.SUBPATTERN:
-            inner = _chars(list(arg[-1]))
-        elif op is sre_constants.AT:
-            inner = []  # an anchor matches no character
-        else:
-            inner = None
-        if inner is None:
-            return None
-        ranges += inner
-    return ranges
-
-
-def _fold(ranges: Ranges) -> Ranges:
-    """`ranges` with the other case of every ASCII letter in them (for `(?i)` patterns)."""
-    if ranges is None:
-        return None
-    extra = []
-    for lo, hi in ranges:
-        for point in range(max(lo, 65), min(hi, 122) + 1):
-            char = chr(point)
-            extra += [(ord(c), ord(c)) for c in (char.lower(), char.upper()) if c.isascii()]
-    return ranges + extra
-
-
-def _overlap(a: Ranges, b: Ranges) -> bool:
-    if a is None or b is None:
-        return True
-    return any(lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a for lo2, hi2 in b)
-
-
-def _distinct_starts(branches: list[Any]) -> bool:
-    """Whether every alternative starts with a literal character no other one starts with."""
-    starts = []
-    for branch in branches:
-        items = list(branch)
-        if not items or items[0][0] is not sre_constants.LITERAL:
-            return False
-        starts.append(items[0][1])
-    return len(set(starts)) == len(starts)
+Span = tuple[int, int]
+"""A (start, end) range of a string to mask."""
 
 
 class Redactor:
     """Masks secrets in strings and in JSON-like data.
+
+    A registered value is masked in every form `reconciler.secretforms.forms` gives (its
+    encodings), all found by one Aho-Corasick automaton (ahocorasick-rs), so the cost grows with
+    the text, not with the number of values. Values and patterns are all matched on the original
+    text and every character any match covers is masked: overlapping or nested values leave
+    nothing of either visible, and a pattern still masks all it matches when a value sits inside.
 
     Patterns `pattern_problem` refuses are skipped here too (validation reports them first), so
     no pattern that reached the redactor by another way can garble output or hang it.
@@ -227,7 +40,10 @@ class Redactor:
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         self._patterns: list[re.Pattern[str]] = []
         self._values: set[str] = set()
-        self._combined: re.Pattern[str] | None = None
+        self._forms: set[str] = set()
+        self._automaton: AhoCorasick | None = None
+        self._prefixes: tuple[list[str], list[str]] | None = None
+        self._longest = 0
         # Plans and lock files repeat the same strings (kinds, keys, values) many times.
         self._seen: dict[str, str] = {}
         self.add_patterns(patterns)
@@ -237,11 +53,24 @@ class Redactor:
         """The patterns this redactor masks (those it accepted)."""
         return tuple(pattern.pattern for pattern in self._patterns)
 
+    @property
+    def longest(self) -> int:
+        """The length of the longest registered form (0 when none)."""
+        return self._longest
+
     def register(self, value: str) -> None:
-        """Mask this exact value from now on (for example a secret just read from the vault)."""
-        if len(value) >= MIN_SECRET_LENGTH and value not in self._values:
-            self._values.add(value)
-            self._combined = None
+        """Mask this exact value and its encodings from now on (for example a secret just read
+        from the vault); shorter than `MIN_SECRET_LENGTH`, it is ignored."""
+        if len(value) < MIN_SECRET_LENGTH or value in self._values:
+            return
+        from reconciler.secretforms import forms
+
+        self._values.add(value)
+        new = forms(value) - self._forms
+        if new:
+            self._forms |= new
+            self._longest = max(self._longest, *map(len, new))
+            self._automaton, self._prefixes = None, None
             self._seen.clear()
 
     def add_patterns(self, patterns: Iterable[str]) -> None:
@@ -253,28 +82,69 @@ class Redactor:
                 known.add(pattern)
                 self._seen.clear()
 
+    @property
+    def masks_anything(self) -> bool:
+        """Whether any value or pattern is registered (else every text passes unchanged)."""
+        return bool(self._forms or self._patterns)
+
     def text(self, value: str, *, remember: bool = True) -> str:
         """`value` with every secret masked (`remember=False` for a stream of one-off strings,
         such as a connector's stderr, that would only fill the cache)."""
-        if not self._values and not self._patterns:
+        if not self._forms and not self._patterns:
             return value
         known = self._seen.get(value)
         if known is not None:
             return known
-        masked = self._mask(value)
+        masked = mask(value, self.spans(value))
         if remember and len(self._seen) < 100_000:
             self._seen[value] = masked
         return masked
 
-    def _mask(self, value: str) -> str:
-        if self._values:
-            if self._combined is None:
-                longest_first = sorted(self._values, key=len, reverse=True)
-                self._combined = re.compile("|".join(re.escape(v) for v in longest_first))
-            value = self._combined.sub(MASK, value)
+    def spans(self, value: str) -> list[Span]:
+        """Where `value` must be masked: sorted, overlaps merged (adjacent matches stay two)."""
+        found: list[Span] = []
+        if self._forms:
+            matches = self._matcher().find_matches_as_indexes(value, overlapping=True)
+            found += [(start, end) for _, start, end in matches]
         for pattern in self._patterns:
-            value = pattern.sub(MASK, value)
-        return value
+            found += [match.span() for match in pattern.finditer(value)]
+        return _merged(found)
+
+    def _matcher(self) -> AhoCorasick:
+        if self._automaton is None:
+            from ahocorasick_rs import AhoCorasick
+
+            # Standard semantics with overlapping matches: every occurrence of every form is
+            # reported, so nested and overlapping values are masked whole (see `spans`).
+            self._automaton = AhoCorasick(sorted(self._forms))
+        return self._automaton
+
+    def safe_cut(self, value: str, cut: int, spans: list[Span]) -> int:
+        """The largest index up to `cut` where a stream may stop writing `value` (its `spans`)
+        without splitting a secret: not inside a match, and not before the start of a tail of
+        `value` that more text could complete into a registered form."""
+        cut = min(cut, self._could_continue(value, cut))
+        for start, end in spans:
+            if start < cut < end:
+                return start
+        return cut
+
+    def _could_continue(self, value: str, cut: int) -> int:
+        """The first index before `cut` where the rest of `value` is a proper prefix of a form
+        (`cut` when there is none). Right after a newline only forms that hold one can."""
+        if self._prefixes is None:
+            ordered = sorted(self._forms)
+            self._prefixes = ordered, [form for form in ordered if "\n" in form]
+        every, multiline = self._prefixes
+        forms = multiline if cut and value[cut - 1] == "\n" else every
+        if not forms:
+            return cut
+        for index in range(max(0, len(value) - self._longest + 1), cut):
+            rest = value[index:]
+            at = bisect.bisect_right(forms, rest)
+            if at < len(forms) and forms[at].startswith(rest):
+                return index
+        return cut
 
     def data(self, value: Any) -> Any:
         """A copy of JSON-like `value` with every string (keys included) masked."""
@@ -285,6 +155,31 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(item) for item in value]
         return value
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    """`spans` sorted, empty ones dropped, overlapping ones joined."""
+    out: list[Span] = []
+    for start, end in sorted(spans):
+        if start >= end:
+            continue
+        if out and start < out[-1][1]:
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
+        else:
+            out.append((start, end))
+    return out
+
+
+def mask(value: str, spans: list[Span]) -> str:
+    """`value` with each of `spans` (sorted, disjoint, inside `value`) replaced by `MASK`."""
+    if not spans:
+        return value
+    parts, position = [], 0
+    for start, end in spans:
+        parts += [value[position:start], MASK]
+        position = end
+    parts.append(value[position:])
+    return "".join(parts)
 
 
 _ACTIVE = Redactor()
@@ -304,21 +199,65 @@ def start_command() -> Redactor:
     return _ACTIVE
 
 
+HOLD_LIMIT = 256 * 1024
+"""A stream holds back at most about this many characters of an unfinished line."""
+
+
 class RedactingStream:
     """A text stream that masks secrets in everything written to it (the CLI wraps stdout and
     stderr in one, so nothing printed, by Cloned or by a library, can leak a registered secret).
+
+    A secret written in pieces (`print(a, b)`, `echo(..., nl=False)`) is masked whole: text is
+    passed on up to the last newline, and `flush` passes on the rest but for a tail that more
+    text could complete into a registered form (a value that holds newlines is held across them
+    too). `release` passes on everything; the CLI calls it when the command ends.
     """
 
     def __init__(self, stream: Any, redactor: Redactor) -> None:
         self._stream = stream
         self._redactor = redactor
+        self._pending: list[str] = []
+        self._size = 0
 
     def write(self, text: str) -> int:
-        self._stream.write(self._redactor.text(text))
+        if not self._pending and not self._redactor.masks_anything:
+            self._stream.write(text)
+            return len(text)
+        newline = text.rfind("\n")
+        self._pending.append(text)
+        self._size += len(text)
+        if newline >= 0:
+            self._emit(self._size - len(text) + newline + 1)
+        elif self._size > HOLD_LIMIT:
+            self._emit(self._size)
         return len(text)
 
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
     def flush(self) -> None:
+        self._emit(self._size)
         self._stream.flush()
+
+    def release(self) -> None:
+        """Pass on everything held back, whatever it is, and flush (the output is over)."""
+        self._emit(self._size, final=True)
+        self._stream.flush()
+
+    def _emit(self, cut: int, *, final: bool = False) -> None:
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        spans = self._redactor.spans(text)
+        if not final:
+            cut = self._redactor.safe_cut(text, cut, spans)
+        if cut <= 0:
+            self._pending = [text]
+            return
+        self._stream.write(mask(text[:cut], [span for span in spans if span[1] <= cut]))
+        rest = text[cut:]
+        self._pending, self._size = ([rest] if rest else []), len(rest)
 
     def isatty(self) -> bool:
         return bool(self._stream.isatty())

@@ -35,11 +35,15 @@ def run(argv: Sequence[str]) -> int:
     # secrets read at run time) is masked in all that is printed afterwards.
     redactor = start_command()
     streams = sys.stdout, sys.stderr
-    sys.stdout = RedactingStream(sys.stdout, redactor)
-    sys.stderr = RedactingStream(sys.stderr, redactor)
+    out, err = RedactingStream(sys.stdout, redactor), RedactingStream(sys.stderr, redactor)
+    sys.stdout, sys.stderr = out, err
     try:
         return _dispatch(argv)
     finally:
+        # What a stream held back (an unfinished line, a value's possible beginning) is the
+        # end of the output now.
+        out.release()
+        err.release()
         sys.stdout, sys.stderr = streams
 
 

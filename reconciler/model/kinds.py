@@ -29,7 +29,7 @@ from reconciler.model.names import (
     Risk,
 )
 from reconciler.model.workspace import OnExceed, Period, Workspace
-from reconciler.redact import pattern_problem
+from reconciler.patterncheck import pattern_problem
 
 VAULT_REF_PATTERN = r"^vault://[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$"
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"

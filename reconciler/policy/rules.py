@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from reconciler.errors import ClonedError
+from reconciler.patterncheck import pattern_problem
 from reconciler.plan.types import DecisionKind, Requirement, RuleRef
-from reconciler.redact import pattern_problem
 
 
 @dataclass(frozen=True)

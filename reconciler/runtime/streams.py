@@ -3,9 +3,9 @@
 stdout: newline-delimited JSON-RPC, read in chunks and cut into messages here (not by the
 SDK's reader, whose line buffer grows without limit), each at most `max_message_bytes`; a
 longer one fails the connector with `too-large`. stdin: the session's messages, one line each.
-stderr: drained continuously (a full pipe would block the server), every line through the
-redactor into the connector's log, which rotates once to `.log.1` at `stderr_log_bytes`, so
-at most twice that is kept and memory never holds more than one line.
+stderr: drained continuously (a full pipe would block the server), the lines of each read
+through the redactor together into the connector's log, which rotates once to `.log.1` at
+`stderr_log_bytes`, so at most twice that is kept and memory never holds more than one read.
 """
 
 from __future__ import annotations
@@ -69,8 +69,10 @@ class StderrLog:
     def _write(self, log: Any, size: int, lines: list[bytes]) -> tuple[Any, int]:
         """Append the redacted lines, rotating to `.log.1` when the cap would be passed."""
         out = bytearray()
-        for raw in lines:
-            text = self._redactor.text(raw.decode("utf-8", "replace"), remember=False)
+        # The lines of one read are masked together, so a value that holds newlines (a PEM
+        # key) is masked whole when it arrives in one read; the mask itself is one line.
+        joined = "\n".join(raw.decode("utf-8", "replace") for raw in lines)
+        for text in self._redactor.text(joined, remember=False).split("\n") if lines else []:
             self.tail.append(text[:300])
             data = (text + "\n").encode()
             if size + len(out) + len(data) > self._cap:

@@ -64,3 +64,17 @@ def test_stdout_messages_are_parsed_and_an_oversized_one_stops_the_read() -> Non
     assert items[0].message.id == 1
     assert isinstance(items[1], ValueError)  # handed to the session, which reports it
     assert seen and seen[0] > 1000
+
+
+def test_a_multi_line_value_in_one_read_is_masked_whole(tmp_path: Path) -> None:
+    key = "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcN\n-----END KEY-----"
+    redactor = Redactor()
+    redactor.register(key)
+    log = StderrLog(tmp_path / "x.log", cap=4096, redactor=redactor)
+
+    async def scenario() -> None:
+        await log.pump(await feed([f"loaded\n{key}\ndone\n".encode()]))
+
+    anyio.run(scenario)
+    assert (tmp_path / "x.log").read_text() == f"loaded\n{MASK}\ndone\n"
+    assert "MIIBOgIBAAJBAKj34GkxFhD90vcN" not in "".join(log.tail)
