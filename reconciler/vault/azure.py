@@ -261,7 +261,8 @@ class AzureProvider:
         loopback = loopback_endpoints(env)
         url = loopback.url if loopback else settings.vault_url.rstrip("/")
         credential = _RedactingCredential(_credential(settings.credential, loopback, env))
-        options = _transport(loopback)
+        transport = _transport(loopback)
+        del transport["retry_total"]  # the client's retries are `retry`'s
         retry = _CappedRetry(
             retry_total=RETRIES,
             retry_connect=1,
@@ -275,9 +276,7 @@ class AzureProvider:
             credential,
             retry_policy=retry,
             verify_challenge_resource=loopback is None,
-            connection_timeout=options["connection_timeout"],
-            read_timeout=options["read_timeout"],
-            **({"connection_verify": loopback.ca} if loopback else {}),
+            **transport,
         )
         return cls(client, url, settings.credential)
 
