@@ -35,8 +35,77 @@ class GitSettings(Closed):
     author: GitAuthor | None = None
 
 
+TENANT_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$"
+"""A Microsoft Entra tenant: its GUID or a domain (`contoso.onmicrosoft.com`)."""
+CLIENT_ID_PATTERN = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+"""An application's or a user-assigned managed identity's client ID (a GUID)."""
+
+
+class AzureCredential(Closed):
+    """How Cloned signs in to Key Vault (specs/vault.md, "Azure provider").
+
+    `default` is azure-identity's DefaultAzureCredential chain (environment variables,
+    workload identity, managed identity, then the Azure CLI and the other developer tools);
+    `clientSecret` is an app registration (`tenantId` and `clientId` here; the client secret's
+    value never in YAML: it is read from the `AZURE_CLIENT_SECRET` environment variable);
+    `managedIdentity` is the host's identity (`clientId` picks a user-assigned one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"type": {"const": "clientSecret"}}, "required": ["type"]},
+                    "then": {"required": ["tenantId", "clientId"]},
+                },
+                {
+                    "if": {
+                        "properties": {"type": {"const": "managedIdentity"}},
+                        "required": ["type"],
+                    },
+                    "then": {"not": {"required": ["tenantId"]}},
+                },
+                {
+                    "if": {
+                        "anyOf": [
+                            {"not": {"required": ["type"]}},
+                            {"properties": {"type": {"const": "default"}}},
+                        ]
+                    },
+                    "then": {
+                        "not": {"anyOf": [{"required": ["tenantId"]}, {"required": ["clientId"]}]}
+                    },
+                },
+            ]
+        }
+    )
+
+    type: Literal["default", "clientSecret", "managedIdentity"] = "default"
+    tenant_id: Annotated[str, Field(pattern=TENANT_PATTERN, max_length=254)] | None = None
+    client_id: Annotated[str, Field(pattern=CLIENT_ID_PATTERN)] | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> AzureCredential:
+        if self.type == "clientSecret" and (self.tenant_id is None or self.client_id is None):
+            raise ValueError(
+                "credential type 'clientSecret' needs tenantId and clientId (the secret itself "
+                "comes from the AZURE_CLIENT_SECRET environment variable, never from YAML)"
+            )
+        if self.type == "managedIdentity" and self.tenant_id is not None:
+            raise ValueError(
+                "credential type 'managedIdentity' takes no tenantId (clientId picks a "
+                "user-assigned identity)"
+            )
+        if self.type == "default" and (self.tenant_id is not None or self.client_id is not None):
+            raise ValueError(
+                "credential type 'default' takes no tenantId or clientId: the default chain "
+                "reads AZURE_TENANT_ID and AZURE_CLIENT_ID from the environment"
+            )
+        return self
+
+
 class AzureVault(Closed):
     vault_url: Annotated[str, Field(pattern=r"^https://[a-z0-9-]+\.vault\.azure\.net/?$")]
+    credential: AzureCredential = AzureCredential()
 
 
 class VaultSettings(Closed):

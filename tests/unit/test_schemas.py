@@ -75,6 +75,13 @@ PIPELINE = {"steps": [{"name": "a", "skill": "research.summarize"}]}
 RULE = {"name": "r", "decision": "approval", "approvals": {"groups": ["admins"]}}
 
 
+CLIENT = "00000000-0000-4000-8000-000000000001"
+
+
+def azure_vault(**credential: Any) -> dict[str, Any]:
+    return {"vaultUrl": "https://kv1.vault.azure.net", "credential": credential}
+
+
 def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     out = copy.deepcopy(base)
     out.update(changes)
@@ -87,6 +94,31 @@ VALID = [
     doc(
         "Workspace",
         {"vault": {"provider": "azure", "azure": {"vaultUrl": "https://kv1.vault.azure.net/"}}},
+    ),
+    doc("Workspace", {"vault": {"provider": "azure", "azure": azure_vault(type="default")}}),
+    doc(
+        "Workspace",
+        {"vault": {"provider": "azure", "azure": azure_vault(type="managedIdentity")}},
+    ),
+    doc(
+        "Workspace",
+        {
+            "vault": {
+                "provider": "azure",
+                "azure": azure_vault(type="managedIdentity", clientId=CLIENT),
+            }
+        },
+    ),
+    doc(
+        "Workspace",
+        {
+            "vault": {
+                "provider": "azure",
+                "azure": azure_vault(
+                    type="clientSecret", tenantId="contoso.onmicrosoft.com", clientId=CLIENT
+                ),
+            }
+        },
     ),
     doc("Workspace", {"git": {"author": {"name": "Bot", "email": "bot@example.com"}}}),
     doc("PolicyPack", {"extends": "baseline", "rules": [RULE]}),
@@ -139,6 +171,38 @@ INVALID = [
     doc("Workspace", {"approvers": [{"name": "a", "publicKey": "ssh-rsa AAAA", "groups": ["x"]}]}),
     doc("Workspace", {"approvers": [{"name": "a", "publicKey": PUBLIC_KEY, "groups": []}]}),
     doc("Workspace", {"vault": {"provider": "azure"}}),
+    doc("Workspace", {"vault": {"provider": "azure", "azure": azure_vault(type="clientSecret")}}),
+    doc(
+        "Workspace",
+        {
+            "vault": {
+                "provider": "azure",
+                "azure": azure_vault(type="clientSecret", clientId=CLIENT),
+            }
+        },
+    ),
+    doc(
+        "Workspace",
+        {
+            "vault": {
+                "provider": "azure",
+                "azure": azure_vault(type="managedIdentity", tenantId="t1"),
+            }
+        },
+    ),
+    doc("Workspace", {"vault": {"provider": "azure", "azure": azure_vault(clientId=CLIENT)}}),
+    doc("Workspace", {"vault": {"provider": "azure", "azure": azure_vault(type="password")}}),
+    doc(
+        "Workspace",
+        {
+            "vault": {
+                "provider": "azure",
+                "azure": azure_vault(
+                    type="clientSecret", tenantId="t", clientId="x", clientSecret="s3cr3t-value"
+                ),
+            }
+        },
+    ),
     doc("Workspace", {"git": {"author": {"name": "Bot", "email": "nope"}}}),
     doc("Workspace", {"unknown": True}),
     doc("PolicyPack", {"rules": [{"name": "r", "decision": "approval"}]}),
