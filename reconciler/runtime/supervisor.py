@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from mcp.client.session import ClientSession
 
+CLOSED_MESSAGE = "Connection closed"
+"""How the SDK words a connection that closed under a request (with CONNECTION_CLOSED)."""
 T = TypeVar("T")
 MAX_PAGES = 1000
 """A tools/list that pages on past this is refused (a server looping its cursor)."""
@@ -238,7 +240,11 @@ class Supervisor:
                     f"connector {name}: {what} timed out after {timeout:g}s; the request was "
                     "cancelled",
                 ) from None
-            if exc.code != CONNECTION_CLOSED:
+            # The SDK reports a closed connection as code -32000, "Connection closed"; but
+            # -32000 is also the first code of JSON-RPC's server-error range, which servers
+            # use for their own errors: only the SDK's exact report means the pipe is gone.
+            closed = exc.code == CONNECTION_CLOSED and exc.message == CLOSED_MESSAGE
+            if not closed or exc.error.data is not None:
                 message = self._redactor.text(exc.message)
                 raise RuntimeFailure(
                     "protocol", f"connector {name}: {what} failed: {message} ({exc.code})"

@@ -90,6 +90,7 @@ def tools() -> list[types.Tool]:
         ("spawn_child", "Fork a grandchild", _schema()),
         ("flood_stdout", "One huge stdout line", _schema(n_bytes="integer")),
         ("freeze", "Block the whole server (no pings answered)", _schema(seconds="number")),
+        ("server_error", "A JSON-RPC error of its own, code -32000", _schema()),
     ]
     return [types.Tool(name=n, description=d, input_schema=s) for n, d, s in specs]
 
@@ -138,6 +139,10 @@ async def _sleep(name: str, seconds: float) -> types.CallToolResult:
 
 
 def _other(name: str, args: dict[str, Any]) -> types.CallToolResult:
+    if name == "server_error":
+        from mcp.shared.exceptions import MCPError
+
+        raise MCPError(code=-32000, message="quota exhausted upstream")
     if name == "crash_now":
         os._exit(int(args.get("code", 7)))
     if name == "print_stderr":

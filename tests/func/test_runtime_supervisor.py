@@ -111,6 +111,13 @@ def test_a_crash_mid_call_fails_that_call_and_the_next_one_restarts_it(tmp_path:
     async def scenario() -> None:
         async with Supervisor(settings=FAST, redactor=Redactor()) as supervisor:
             before = await pid_of(supervisor, launch)
+            # A server's own error with code -32000 (the SDK's code for a closed connection
+            # too): that call fails, the connector goes on.
+            with pytest.raises(RuntimeFailure) as caught:
+                await supervisor.call_tool(launch, "server_error", {}, timeout=5)
+            assert caught.value.kind == "protocol"
+            assert "quota exhausted upstream (-32000)" in str(caught.value)
+            assert await pid_of(supervisor, launch) == before
             with pytest.raises(RuntimeFailure) as caught:
                 await supervisor.call_tool(launch, "crash_now", {"code": 5}, timeout=5)
             assert caught.value.kind == "unavailable"
