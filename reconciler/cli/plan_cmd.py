@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 FORMATS = ("text", "json", "markdown")
 
 
+WARNINGS = frozenset({"unsandboxed", "no-vault"})
+"""Notes printed as `Warning:` (what will not work as the YAML says), the rest as `Note:`."""
+
+
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
@@ -113,7 +117,7 @@ def plan(
         path=path, base=base, targets=tuple(target), out=out, detailed=detailed, refresh=refresh
     )
     for note in result.notes:
-        label = "Warning" if note.kind == "unsandboxed" else "Note"
+        label = "Warning" if note.kind in WARNINGS else "Note"
         say(f"{label}: {note.message}", err=True)
     _render(result, as_json=as_json, fmt=fmt)
     saved = result.saved_to

@@ -50,6 +50,9 @@ class Session:
         """The plan from actual to desired state under the applied policy; `refresh` looks
         again at packages that are pinned already (a registry is asked even when the
         Connector did not change)."""
+        from reconciler.engine.secrets import check_secrets
+
+        check_secrets(self.desired)
         actual = self.actual
         seen = self.listings
         if refresh and actual.source == "state":

@@ -104,7 +104,7 @@ def plan(
         notes = (Note("no-state-database", NO_STATE_DATABASE),)
     else:
         notes = ()
-    notes += _unsandboxed(previewed.session.desired)
+    notes += _unsandboxed(previewed.session.desired) + _vaultless(previewed.session.desired)
     return Planned(document, detailed, out, recorded, notes)
 
 
@@ -149,6 +149,22 @@ def _unsandboxed(desired: DesiredState) -> tuple[Note, ...]:
         elif not confined.sandboxed:
             notes.append(Note("unsandboxed", f"{where} runs unsandboxed: {confined.reason}"))
     return tuple(notes)
+
+
+def _vaultless(desired: DesiredState) -> tuple[Note, ...]:
+    """A warning when SecretRefs are declared but the Workspace has no vault: they are
+    references only, and no connector can be granted them (engine.secrets checks the rest)."""
+    refs = sum(1 for resource in desired.resources if resource.kind == "SecretRef")
+    if not refs or desired.workspace().spec.vault.provider != "none":
+        return ()
+    what = f"{refs} SecretRef{'s' if refs != 1 else ''}"
+    return (
+        Note(
+            "no-vault",
+            f"{what} but no vault (Workspace spec.vault.provider none): no connector can be "
+            "granted them, and a connector that needs one will not start",
+        ),
+    )
 
 
 def show(*, file: Path) -> Shown:

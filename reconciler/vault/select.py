@@ -35,11 +35,10 @@ def open_vault(root: Path, workspace: str, spec: WorkspaceSpec, *, home: Path) -
         from reconciler.vault.dev import DevVault
 
         return DevVault(root, workspace, home=home)
-    from reconciler.vault.azure import AzureProvider  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from reconciler.vault.azure import AzureProvider
 
     assert spec.vault.azure is not None  # the model requires it for provider 'azure'
-    provider_: VaultProvider = AzureProvider.from_settings(spec.vault.azure)
-    return provider_
+    return AzureProvider.from_settings(spec.vault.azure)
 
 
 def dev_refusal(spec: WorkspaceSpec) -> str | None:
