@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -23,10 +24,26 @@ HERE = Path(__file__).resolve().parent
 CLONED = Path(sys.executable).parent / "cloned"
 
 
-def step(title: str, *args: str, cwd: Path, env: dict[str, str], expect: int = 0) -> str:
-    print(f"\n== {title}\n$ cloned {shlex.join(args)}", flush=True)
+def step(
+    title: str,
+    *args: str,
+    cwd: Path,
+    env: dict[str, str],
+    expect: int = 0,
+    stdin: str | None = None,
+) -> str:
+    shown = (
+        f"printf %s '...' | cloned {shlex.join(args)}" if stdin else f"cloned {shlex.join(args)}"
+    )
+    print(f"\n== {title}\n$ {shown}", flush=True)
     proc = subprocess.run(
-        [str(CLONED), *args], cwd=cwd, env=env, check=False, capture_output=True, text=True
+        [str(CLONED), *args],
+        cwd=cwd,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        input=stdin,
     )
     sys.stdout.write(proc.stdout)
     sys.stdout.write(proc.stderr)
@@ -244,13 +261,25 @@ def main() -> int:
         # The quickstart names an approver "demo"; give it a key whose private half we hold.
         public = step("An approver key for the demo", "keys", "generate", "demo", cwd=base, env=env)
         workspace = repo / ".cloned" / "workspace.yaml"
-        workspace.write_text(
-            re.sub(
-                r'publicKey: "ssh-ed25519 [^"]+"',
-                f'publicKey: "{public.strip()}"',
-                workspace.read_text(),
-            )
+        text = re.sub(
+            r'publicKey: "ssh-ed25519 [^"]+"',
+            f'publicKey: "{public.strip()}"',
+            workspace.read_text(),
         )
+        # And a vault: the dev vault (a local encrypted file, its key under CLONED_HOME). Every
+        # SecretRef's secret must be in it before a plan passes.
+        workspace.write_text(text.replace("provider: none", "provider: dev"))
+        step(
+            "The quickstart's SecretRef names openai-key: set it (read from stdin, never an "
+            "argument)",
+            "vault",
+            "set",
+            "openai-key",
+            cwd=repo,
+            env=env,
+            stdin="sk-demo-" + secrets.token_hex(16),
+        )
+        step("The vault lists names, never values", "vault", "list", cwd=repo, env=env)
         git("add", "-A", cwd=repo)
         git("commit", "-q", "-m", "Quickstart workspace", cwd=repo)
 

@@ -31,7 +31,9 @@ from reconciler.model.names import (
 from reconciler.model.workspace import OnExceed, Period, Workspace
 from reconciler.patterncheck import pattern_problem
 
-VAULT_REF_PATTERN = r"^vault://[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$"
+VAULT_REF_PATTERN = r"^vault://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+"""`vault://NAME`: NAME is the secret's name in the vault (vault.types.NAME_PATTERN), which
+both providers can hold (Azure Key Vault allows letters, digits and dashes only)."""
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 Count = Annotated[int, Field(ge=0)]
 

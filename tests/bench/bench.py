@@ -268,7 +268,7 @@ metadata:
     owner: {_team(index)}@example.com
 spec:
   description: API token for {service} ({_team(index)})
-  ref: vault://{_team(index)}/{service}/token-{index:05d}
+  ref: vault://{_team(index)}-{service}-token-{index:05d}
 {users}"""
 
     def connector(self, index: int) -> str:

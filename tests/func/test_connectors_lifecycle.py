@@ -236,7 +236,7 @@ apiVersion: cloned/v1
 kind: SecretRef
 metadata: {name: weather-token}
 spec:
-  ref: vault://weather/token
+  ref: vault://weather-token
   usedBy: {connectors: [weather]}
 """
 

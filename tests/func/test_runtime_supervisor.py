@@ -262,7 +262,7 @@ def test_a_changed_launch_restarts_the_connector(tmp_path: Path) -> None:
 def test_discover_lists_every_page_and_leaves_nothing_running(tmp_path: Path) -> None:
     launch = fake_launch(tmp_path, "paged", "pages")
     tools = discover(launch, settings=FAST, redactor=Redactor())
-    assert len(tools) == 13 and tools[-1]["name"] == "freeze"
+    assert len(tools) == 14 and tools[-1]["name"] == "server_error"
     with pytest.raises(RuntimeFailure, match="exited \\(code 3\\) during start"):
         discover(fake_launch(tmp_path, "gone", "exit"), settings=FAST, redactor=Redactor())
 

@@ -127,7 +127,16 @@ def test_status_of_a_tampered_vault_exits_1_with_one_line(repo: Path) -> None:
     assert listed.code == 1 and "changed outside Cloned" in listed.err
 
 
+def with_dev_vault(applied: Path) -> Path:
+    """The applied quickstart with the dev vault chosen in its (desired) Workspace: `cloned
+    vault` reads the desired Workspace, and the applied state's database audits."""
+    workspace = applied / ".cloned" / "workspace.yaml"
+    workspace.write_text(workspace.read_text().replace("provider: none", "provider: dev"))
+    return applied
+
+
 def test_set_and_rm_are_audited_by_name_and_version(applied: Path) -> None:
+    with_dev_vault(applied)
     made = json.loads(cloned("vault", "set", "gh-token", "--json", cwd=applied, stdin=CANARY).out)
     assert made["audited"] is True
     cloned("vault", "rm", "gh-token", "--yes", cwd=applied)
@@ -158,6 +167,7 @@ def encodings(value: str) -> list[bytes]:
 
 
 def test_the_canary_value_is_in_no_output_and_no_file(applied: Path) -> None:
+    with_dev_vault(applied)
     home = Path(os.environ["CLONED_HOME"])
     outputs = [
         cloned("vault", "set", "canary", cwd=applied, stdin=CANARY + "\n"),

@@ -143,7 +143,7 @@ VALID = [
     doc(
         "Connector", with_(CONNECTOR, egress={"allowHosts": ["*.example.com", "api.x.io:443", "*"]})
     ),
-    doc("SecretRef", {"ref": "vault://github/token"}),
+    doc("SecretRef", {"ref": "vault://github-token"}),
     doc("SecretRef", {"ref": "vault://t", "usedBy": {"connectors": ["github"]}}),
     doc(
         "Blueprint",
@@ -230,6 +230,7 @@ INVALID = [
     doc("Connector", with_(CONNECTOR, enabled="yes")),
     doc("Connector", with_(CONNECTOR, limits={"concurrency": 0})),
     doc("SecretRef", {"ref": "github-token"}),
+    doc("SecretRef", {"ref": "vault://github/token"}),  # no vault can hold that name
     doc("SecretRef", {"ref": "vault://x", "value": "hunter2"}),
     doc("Blueprint", {"source": {}}),
     doc("Blueprint", {"source": {"builtin": "a", "path": "b"}}),
