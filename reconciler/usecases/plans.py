@@ -18,7 +18,7 @@ from reconciler.plan.document import PlanDocument
 if TYPE_CHECKING:
     from reconciler.load.resources import DesiredState
 
-NoteKind = Literal["no-state-database", "uncommitted", "unsandboxed"]
+NoteKind = Literal["no-state-database", "uncommitted", "unsandboxed", "no-vault"]
 
 
 @dataclass(frozen=True)
