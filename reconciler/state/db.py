@@ -105,6 +105,50 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE rate_calls (key TEXT NOT NULL, at REAL NOT NULL);
     CREATE INDEX rate_calls_by_key ON rate_calls (key, at);
     """,
+    # 3 -> 4: pipeline runs. One row per execution of a Run (its name, the digests of the
+    # pipeline and the inputs it executes: executed once each), the journal of its steps, and
+    # the artifacts it produced (content-addressed files under .cloned/state/artifacts/).
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        pipeline TEXT NOT NULL,
+        pipeline_digest TEXT NOT NULL,
+        inputs_digest TEXT NOT NULL,
+        execution TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        queued_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        UNIQUE (name, pipeline_digest, inputs_digest)
+    );
+    CREATE INDEX runs_by_status ON runs (status, queued_at);
+    CREATE TABLE run_steps (
+        run_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        args_digest TEXT,
+        output TEXT,
+        usage TEXT,
+        request_id TEXT,
+        error TEXT,
+        started_at TEXT,
+        finished_at TEXT,
+        PRIMARY KEY (run_id, idx)
+    );
+    CREATE TABLE artifacts (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );
+    CREATE INDEX artifacts_by_digest ON artifacts (digest);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
