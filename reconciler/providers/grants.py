@@ -90,7 +90,7 @@ class Grants:
             path = (data / relative).resolve()
             if not path.is_relative_to(base) or path == base:
                 raise GrantRefused(f"secret file {relative!r} is outside the data folder")
-            write_atomic(path, value)
+            write_atomic(path, value, durable=False)  # rewritten at every start
 
 
 def vault_name(ref: str) -> str:
