@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from reconciler.egress.rules import PackEgress
 from reconciler.model.kinds import ModelSpec
 from reconciler.models.client import MAX_WAIT, ChatModel, chat_url
 from reconciler.models.types import Message, ModelFailed, ToolCall, ToolSpec, Usage
+from tests.conftest import cloned, commit_all, write
 from tests.fakes.openai_server import Call, FakeOpenAI, Raw
 
 KEY = "sk-test-7f3a9c2e51d04b8e"
@@ -434,3 +436,25 @@ def test_what_chatmodel_sends_the_sdk_sends_too(server: FakeOpenAI, sdk: Any) ->
     )
     ours, theirs = server.completions()
     assert ours.body == theirs.body
+
+
+# --- The Model resource through plan and apply -------------------------------------------------
+
+MODEL_YAML = (
+    "apiVersion: cloned/v1\nkind: Model\nmetadata: {name: local}\n"
+    "spec: {api: openai-chat, baseUrl: 'http://127.0.0.1:8000/v1', model: qwen2.5-7b,"
+    " price: {inputPerMTok: 0.15, outputPerMTok: 0.6}}\n"
+)
+
+
+def test_a_new_model_after_bootstrap_is_planned_and_needs_an_admin(applied: Path) -> None:
+    write(applied, ".cloned/models.yaml", MODEL_YAML)
+    commit_all(applied, "a model")
+    plan = json.loads(cloned("plan", "--json", cwd=applied).out)
+    [created] = [c for c in plan["changes"] if c["address"] == "model.local"]
+    assert (created["action"], created["decision"], created["risk"]) == (
+        "create",
+        "approval",
+        "medium",
+    )
+    assert [r["rule"] for r in created["rules"]] == ["baseline/model-change"]
