@@ -1,4 +1,4 @@
-"""Which hosts one connector (or one registry) may reach: the allow and deny lists, merged.
+"""Which hosts one connector (or one registry, or one Model) may reach: the lists, merged.
 
 Built from the connector's `spec.egress` (`allowHosts`, `insecureHosts`), the Workspace's
 `defaults.egress.allowHosts` and every active PolicyPack's `egress`, and read by SafeFetch before
@@ -148,9 +148,20 @@ class EgressRules:
         """The rules for registry `name`: its URL's own host and port, over its URL's scheme.
 
         The Registry resource (gated by policy like any change) is the approval of that host."""
+        return cls._own_origin(f"registry {name} spec.url", url, packs)
+
+    @classmethod
+    def for_model(cls, name: str, base_url: str, packs: Sequence[PackEgress] = ()) -> EgressRules:
+        """The rules for Model `name`: its base URL's own host and port, over its scheme.
+
+        The Model resource (gated by policy: `model-change`) is the approval of that host, as a
+        Registry's is of its own; the packs' `denyHosts` and `allowHosts` still apply."""
+        return cls._own_origin(f"model {name} spec.baseUrl", base_url, packs)
+
+    @classmethod
+    def _own_origin(cls, source: str, url: str, packs: Sequence[PackEgress]) -> EgressRules:
         target = parse_url(url)
         entry = f"{target.host.text}:{target.port}"
-        source = f"registry {name} spec.url"
         allowed = HostList(source, (HostPattern(entry, target.host.key, port=target.port),))
         insecure = allowed if target.scheme == "http" else HostList("", ())
         return cls(allow=(allowed,), insecure=insecure, **_pack_lists(packs))

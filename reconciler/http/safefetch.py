@@ -1,5 +1,5 @@
-"""SafeFetch: Cloned's own HTTP client, for registries, remote MCP servers and first-party
-connectors. Every request, and every redirect hop, goes through the same steps:
+"""SafeFetch: Cloned's own HTTP client, for registries, Models (`post_json`), remote MCP servers
+and first-party connectors. Every request, and every redirect hop, goes through the same steps:
 
 1. the egress rules decide on the URL (`EgressRules.decide`: scheme, host, port, lists);
 2. the host is resolved ONCE with the injected resolver (an address literal is its own answer)
@@ -15,12 +15,14 @@ hosts it names may resolve to a plain loopback address (127.0.0.0/8, ::1), nothi
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -98,6 +100,25 @@ class SafeFetch:
         """`request("GET", url)`."""
         return self.request("GET", url, headers=headers, max_bytes=max_bytes)
 
+    def post_json(
+        self,
+        url: str,
+        body: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """POST `body` as UTF-8 JSON (`Content-Type: application/json`) to `url`; the whole
+        response, whatever its status. `timeout` caps this request's reads and its total time
+        (the client's own caps otherwise)."""
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        sent = {"Content-Type": "application/json", "Accept": "application/json"}
+        sent.update(headers or {})
+        return self.request(
+            "POST", url, headers=sent, content=content, max_bytes=max_bytes, timeout=timeout
+        )
+
     def request(
         self,
         method: str,
@@ -106,9 +127,12 @@ class SafeFetch:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         max_bytes: int | None = None,
+        timeout: float | None = None,
     ) -> Response:
-        """Send `method` to `url` following checked redirects; the final response, whole."""
-        with self._open(method, url, dict(headers or {}), content) as (final, response, deadline):
+        """Send `method` to `url` following checked redirects; the final response, whole.
+        `timeout` caps this request's reads and total time (the client's own caps otherwise)."""
+        opened = self._open(method, url, dict(headers or {}), content, timeout)
+        with opened as (final, response, deadline):
             cap = self._max_bytes if max_bytes is None else max_bytes
             body = b"".join(self._capped(final, response, cap, deadline))
             pairs = tuple(response.headers.multi_items())
@@ -117,7 +141,7 @@ class SafeFetch:
     def stream(self, url: str, *, max_bytes: int | None = None) -> Iterator[bytes]:
         """The body of a GET of `url` in chunks; a final status other than 200 is `HttpFailed`
         carrying the status."""
-        with self._open("GET", url, {}, None) as (final, response, deadline):
+        with self._open("GET", url, {}, None, None) as (final, response, deadline):
             status = response.status_code
             if status != 200:
                 raise HttpFailed(f"{final}: HTTP {status}", status=status)
@@ -136,13 +160,22 @@ class SafeFetch:
 
     @contextmanager
     def _open(
-        self, method: str, url: str, headers: dict[str, str], content: bytes | None
-    ) -> Iterator[tuple[str, httpx.Response, float]]:
-        deadline = self._monotonic() + self._total
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        timeout: float | None,
+    ) -> Iterator[tuple[str, httpx.Response, _Deadline]]:
+        total = self._total if timeout is None else min(self._total, timeout)
+        deadline = _Deadline(self._monotonic() + total, total)
+        caps = self._timeout
+        if timeout is not None:
+            caps = httpx.Timeout(timeout, connect=min(timeout, self._timeout.connect or timeout))
         first = url
         for _hop in range(self._max_redirects + 1):
             target = self.check(url)
-            with self._send(method, target, headers, content, deadline) as response:
+            with self._send(method, target, headers, content, deadline, caps) as response:
                 location = response.headers.get("location")
                 if response.status_code not in REDIRECTS or location is None:
                     yield target.url, response, deadline
@@ -191,19 +224,20 @@ class SafeFetch:
         target: Target,
         headers: dict[str, str],
         content: bytes | None,
-        deadline: float,
+        deadline: _Deadline,
+        caps: httpx.Timeout,
     ) -> Iterator[httpx.Response]:
         self._within(target.url, deadline)
         try:
             with self._client.stream(
-                method, target.url, headers=headers, content=content, timeout=self._timeout
+                method, target.url, headers=headers, content=content, timeout=caps
             ) as response:
                 yield response
         except httpx.HTTPError as exc:
             raise HttpFailed(f"{target.url}: {type(exc).__name__}: {exc}") from None
 
     def _capped(
-        self, url: str, response: httpx.Response, max_bytes: int, deadline: float
+        self, url: str, response: httpx.Response, max_bytes: int, deadline: _Deadline
     ) -> Iterator[bytes]:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:
@@ -216,9 +250,17 @@ class SafeFetch:
             self._within(url, deadline)
             yield chunk
 
-    def _within(self, url: str, deadline: float) -> None:
-        if self._monotonic() > deadline:
-            raise HttpFailed(f"{url}: took longer than {self._total:g} seconds")
+    def _within(self, url: str, deadline: _Deadline) -> None:
+        if self._monotonic() > deadline.at:
+            raise HttpFailed(f"{url}: took longer than {deadline.seconds:g} seconds")
+
+
+@dataclass(frozen=True)
+class _Deadline:
+    """When a request must be over (on the injected monotonic clock), and its length."""
+
+    at: float
+    seconds: float
 
 
 def _follow(

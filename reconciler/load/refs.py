@@ -194,6 +194,9 @@ def _references(resource: LoadedResource) -> Iterator[Reference]:
             tool = step.get("tool") or {}
             if "connector" in tool:
                 yield ("spec", "steps", index, "tool", "connector"), "Connector", tool["connector"]
+            model = step.get("model") or {}
+            if "name" in model:
+                yield ("spec", "steps", index, "model", "name"), "Model", model["name"]
 
 
 _REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
@@ -202,6 +205,7 @@ _REFERENCES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
     "Budget": ((("scope", "connector"), "Connector"), (("scope", "pipeline"), "Pipeline")),
     "Connector": ((("secrets",), "SecretRef"), (("source", "registry", "name"), "Registry")),
     "SecretRef": ((("usedBy", "connectors"), "Connector"), (("usedBy", "pipelines"), "Pipeline")),
+    "Model": ((("apiKey",), "SecretRef"),),
     "Blueprint": ((("source", "builtin"), "Blueprint@builtin"),),
     "Pipeline": ((("budget",), "Budget"),),
     "Run": ((("pipeline",), "Pipeline"),),

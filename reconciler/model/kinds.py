@@ -1,4 +1,4 @@
-"""The nine resource kinds: Workspace, PolicyPack, Budget, Registry, Connector, SecretRef,
+"""The ten resource kinds: Workspace, PolicyPack, Budget, Registry, Connector, SecretRef, Model,
 Blueprint, Pipeline and Run. Shapes that SPEC section 11 fixes are kept exactly; the rest is
 documented in `docs/concepts.md` and `specs/resource-envelope.md`. The Workspace lives in
 `workspace.py`.
@@ -306,6 +306,38 @@ class SecretRef(Resource):
     spec: SecretRefSpec
 
 
+# --- Model -----------------------------------------------------------------------------------
+
+MODEL_URL_PATTERN = r"^https?://[^\s/?#@]+(/[^\s?#]*)?$"
+"""An http(s) base URL without credentials, query or fragment (`http://127.0.0.1:8000/v1`)."""
+MODEL_NAME_PATTERN = r"^[^\s\x00-\x1f\x7f]+$"
+"""The provider's model name (`gpt-4o-mini`, `qwen2.5:7b`, `meta-llama/Llama-3.1-8B`)."""
+
+
+class ModelPrice(Closed):
+    """USD per million tokens; a missing price is 0 (the Model's calls then cost nothing)."""
+
+    input_per_m_tok: Annotated[float, Field(ge=0)] = 0
+    output_per_m_tok: Annotated[float, Field(ge=0)] = 0
+
+
+class ModelSpec(Closed):
+    """A chat model endpoint agents' data is sent to (docs/models.md, specs/models.md)."""
+
+    description: Text = ""
+    api: Literal["openai-chat"]
+    base_url: Annotated[str, Field(pattern=MODEL_URL_PATTERN, max_length=2048)]
+    model: Annotated[str, Field(pattern=MODEL_NAME_PATTERN, min_length=1, max_length=256)]
+    api_key: Name | None = None
+    """The SecretRef whose secret is the bearer token, or None for an endpoint without one."""
+    price: ModelPrice | None = None
+
+
+class Model(Resource):
+    kind: Literal["Model"]
+    spec: ModelSpec
+
+
 # --- Blueprint -------------------------------------------------------------------------------
 
 
@@ -347,22 +379,50 @@ class Gate(Closed):
     groups: Annotated[list[Name], Field(min_length=1)]
 
 
+class ModelCall(Closed):
+    """A `model` step: one chat completion from the Model `name` (SPEC section 11)."""
+
+    name: Name
+    prompt: Annotated[str, Field(min_length=1, max_length=100_000)]
+    max_tokens: Annotated[int, Field(ge=1, le=1_000_000)]
+    system: Annotated[str, Field(max_length=100_000)] | None = None
+    schema_: dict[str, JsonValue] | None = Field(default=None, alias="schema")
+    """A JSON Schema the output must match: the model is asked for structured output."""
+
+    @field_validator("schema_")
+    @classmethod
+    def _a_schema(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+        if value is not None:
+            # Imported only for a step that sets a schema: most loads never pay for jsonschema.
+            import jsonschema
+            from jsonschema import validators
+
+            checker = validators.validator_for(value, default=jsonschema.Draft202012Validator)
+            try:
+                checker.check_schema(value)
+            except jsonschema.SchemaError as exc:
+                where = "/".join(str(part) for part in exc.absolute_path) or "(top)"
+                raise ValueError(f"not a valid JSON Schema at {where}: {exc.message}") from None
+        return value
+
+
 class Step(Closed):
-    # Exactly one of `tool` and `skill`; the other keys are optional.
-    model_config = ConfigDict(json_schema_extra=one_of_schema("tool", "skill"))
+    # Exactly one of `tool`, `skill` and `model`; the other keys are optional.
+    model_config = ConfigDict(json_schema_extra=one_of_schema("tool", "skill", "model"))
 
     name: Name
     description: Text = ""
     tool: ToolCall | None = None
     skill: Annotated[str, Field(pattern=r"^[a-z0-9]+(\.[a-z0-9-]+)*$")] | None = None
+    model: ModelCall | None = None
     with_: dict[str, JsonValue] = Field(default={}, alias="with")
     gate: Gate | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=86400)] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
-        if (self.tool is None) == (self.skill is None):
-            raise ValueError("set exactly one of: tool, skill")
+        if sum(part is not None for part in (self.tool, self.skill, self.model)) != 1:
+            raise ValueError("set exactly one of: tool, skill, model")
         return self
 
 
@@ -407,6 +467,7 @@ KINDS: dict[str, type[Resource]] = {
         Registry,
         Connector,
         SecretRef,
+        Model,
         Blueprint,
         Pipeline,
         Run,

@@ -23,6 +23,7 @@ Kind = Literal[
     "Registry",
     "Connector",
     "SecretRef",
+    "Model",
     "Blueprint",
     "Pipeline",
     "Run",

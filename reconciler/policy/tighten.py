@@ -80,7 +80,7 @@ def repaired(before: Any, after: Any) -> bool:
 
 
 def gone(before: Any, after: Any) -> bool:
-    """Something served was taken away (a pinned tool removed)."""
+    """Something served or sent was taken away (a pinned tool, a Model's API key removed)."""
     return _absent(after)
 
 
@@ -122,6 +122,7 @@ TIGHTENING: dict[str, tuple[tuple[str, Callable[[Any, Any], bool]], ...]] = {
         ("spec.usedBy.connectors", fewer),
         ("spec.usedBy.pipelines", fewer),
     ),
+    "Model": (("spec.apiKey", gone),),
     "Pipeline": (("spec.budget", added),),
 }
 """Per kind: (path glob, test) for the fields that can tighten, and how."""

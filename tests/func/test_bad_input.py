@@ -18,7 +18,9 @@ import pytest
 from tests.conftest import PUBLIC_KEY, WORKSPACE_YAML, Result, cloned, snapshot, write
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
-KINDS = "Workspace, PolicyPack, Budget, Registry, Connector, SecretRef, Blueprint, Pipeline, Run"
+KINDS = (
+    "Workspace, PolicyPack, Budget, Registry, Connector, SecretRef, Model, Blueprint, Pipeline, Run"
+)
 
 BUDGET = """\
 apiVersion: cloned/v1

@@ -494,7 +494,7 @@ def test_a_problem_quoting_a_multi_line_value_stays_one_line(workspace: Path) ->
     assert result.err == expected_stderr(
         [
             '.cloned/x.yaml:2:7: unknown kind "a\\nb\\n"; kinds: Workspace, PolicyPack, Budget, '
-            "Registry, Connector, SecretRef, Blueprint, Pipeline, Run"
+            "Registry, Connector, SecretRef, Model, Blueprint, Pipeline, Run"
         ]
     )
     write(workspace, ".cloned/x.yaml", BUDGET.replace("name: monthly", 'name: "x\\u2028y"'))

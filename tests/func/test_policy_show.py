@@ -18,6 +18,7 @@ BASELINE_RULES = [
     "connector-tools",
     "connector-tool-flagged",
     "registry-change",
+    "model-change",
     "secret-widening",
     "pipeline-budget",
 ]

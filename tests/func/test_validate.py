@@ -159,3 +159,43 @@ def test_an_unparsable_file_does_not_also_report_references_to_what_it_declares(
     assert result.code == 1
     assert "no Pipeline named" not in result.err
     assert result.err.startswith(".cloned/budgets.yaml:3:1: invalid YAML")
+
+
+def test_a_models_key_and_a_model_step_must_name_what_is_declared(workspace: Path) -> None:
+    write(
+        workspace,
+        ".cloned/models.yaml",
+        "apiVersion: cloned/v1\nkind: Model\nmetadata: {name: local}\n"
+        "spec: {api: openai-chat, baseUrl: 'http://127.0.0.1:8000/v1', model: q,"
+        " apiKey: model-kee}\n---\n"
+        "apiVersion: cloned/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  steps:\n"
+        "    - name: draft\n      model: {name: locl, prompt: hi, maxTokens: 10}\n",
+    )
+    write(
+        workspace,
+        ".cloned/secrets.yaml",
+        "apiVersion: cloned/v1\nkind: SecretRef\nmetadata: {name: model-key}\n"
+        "spec: {ref: 'vault://model-key', usedBy: {pipelines: [p]}}\n",
+    )
+    result = cloned("validate", cwd=workspace)
+    assert result.code == 1
+    assert result.err.splitlines()[:2] == [
+        '.cloned/models.yaml:4:73: spec.apiKey: no SecretRef named "model-kee"'
+        ' (did you mean "model-key"?)',
+        '.cloned/models.yaml:12:15: spec.steps[0].model.name: no Model named "locl"'
+        ' (did you mean "local"?)',
+    ]
+    write(workspace, ".cloned/models.yaml", _fixed_models())
+    result = cloned("validate", cwd=workspace)
+    assert result.code == 0, result.err
+    assert "  Model            1" in result.out.splitlines()
+
+
+def _fixed_models() -> str:
+    return (
+        "apiVersion: cloned/v1\nkind: Model\nmetadata: {name: local}\n"
+        "spec: {api: openai-chat, baseUrl: 'http://127.0.0.1:8000/v1', model: q,"
+        " apiKey: model-key}\n---\n"
+        "apiVersion: cloned/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  steps:\n"
+        "    - name: draft\n      model: {name: local, prompt: hi, maxTokens: 10}\n"
+    )

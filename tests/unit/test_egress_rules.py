@@ -134,3 +134,22 @@ def test_a_registry_may_reach_its_own_origin_only() -> None:
     assert tls.decide("https://registry.acme.example/targets/x.tar.gz").allowed
     assert not tls.decide("http://registry.acme.example/").allowed
     assert not tls.decide("https://cdn.acme.example/").allowed
+
+
+def test_a_model_may_reach_its_base_urls_origin_only_and_packs_still_deny() -> None:
+    local = EgressRules.for_model("local", "http://127.0.0.1:8000/v1")
+    assert local.decide("http://127.0.0.1:8000/v1/chat/completions").allowed
+    assert not local.decide("http://127.0.0.1:8001/v1/chat/completions").allowed
+    hosted = EgressRules.for_model("openai", "https://api.openai.com/v1")
+    decision = hosted.decide("https://api.openai.com/v1/chat/completions")
+    assert (decision.allowed, decision.rule) == (
+        True,
+        "model openai spec.baseUrl: api.openai.com:443",
+    )
+    assert not hosted.decide("http://api.openai.com/v1/chat/completions").allowed
+    denied = EgressRules.for_model(
+        "openai", "https://api.openai.com/v1", [PackEgress("corp", deny_hosts=("*.openai.com",))]
+    )
+    assert denied.decide("https://api.openai.com/v1/chat/completions").rule == (
+        "pack corp egress.denyHosts: *.openai.com"
+    )

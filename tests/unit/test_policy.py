@@ -38,6 +38,14 @@ RAISE, POLICY_CHANGE, WORKSPACE_CHANGE, DELETE, WIDEN = (
         "connector-widening",
     )
 )
+MODEL_CHANGE = "baseline/model-change"
+MODEL = {
+    "api": "openai-chat",
+    "baseUrl": "http://127.0.0.1:8000/v1",
+    "model": "qwen2.5-7b",
+    "apiKey": "model-key",
+    "price": {"inputPerMTok": 0.15, "outputPerMTok": 0.6},
+}
 BIG_RAISE = "research-overlay/big-budget-raise"
 SECURITY = "research-overlay/connector-egress-needs-security"
 WILDCARD = "strict/connector-wildcard-egress"
@@ -316,6 +324,26 @@ CASES = [
         change("Pipeline", {"budget": "b", "steps": []}, {"budget": "c", "steps": []}),
         "baseline/pipeline-budget",
     ),
+    # Models: where agents' data goes is gated like a Registry; its price is not.
+    approval("model-create", create("Model", MODEL), MODEL_CHANGE),
+    approval("model-url", update("Model", MODEL, "baseUrl", "https://x.example/v1"), MODEL_CHANGE),
+    approval("model-name", update("Model", MODEL, "model", "gpt-4o"), MODEL_CHANGE),
+    approval("model-key-changed", update("Model", MODEL, "apiKey", "other-key"), MODEL_CHANGE),
+    approval(
+        "model-key-added",
+        change("Model", {k: v for k, v in MODEL.items() if k != "apiKey"}, MODEL),
+        MODEL_CHANGE,
+    ),
+    approval(
+        "model-url-strict",
+        update("Model", MODEL, "baseUrl", "https://x.example/v1"),
+        "strict/model-change",
+        policy="strict",
+    ),
+    approval("model-delete", delete("Model", MODEL), DELETE),
+    auto("model-key-removed", update("Model", MODEL, "apiKey", ABSENT)),
+    auto("model-price", update("Model", MODEL, "price", {"inputPerMTok": 9})),
+    auto("model-create-bootstrap", create("Model", MODEL, bootstrap=True)),
     auto("pipeline-budget-added", change("Pipeline", {"steps": []}, {"budget": "b", "steps": []})),
     auto("pipeline-steps", change("Pipeline", {"steps": []}, {"steps": [{"name": "s"}]})),
     auto("connector-removes-host", update("Connector", CONNECTOR, "egress.allowHosts", [])),

@@ -72,6 +72,8 @@ def doc(kind: str, spec: Any, name: str = "sample") -> dict[str, Any]:
 BUDGET = {"scope": {"workspace": True}, "period": "month", "limits": {"cost_usd": 5}}
 CONNECTOR = {"source": {"path": "connectors/x"}, "version": "1.0.0", "publisher": "acme"}
 PIPELINE = {"steps": [{"name": "a", "skill": "research.summarize"}]}
+MODEL = {"api": "openai-chat", "baseUrl": "http://127.0.0.1:8000/v1", "model": "qwen2.5-7b"}
+MODEL_STEP = {"name": "local", "prompt": "Summarise ${inputs.topic}", "maxTokens": 800}
 RULE = {"name": "r", "decision": "approval", "approvals": {"groups": ["admins"]}}
 
 
@@ -156,7 +158,33 @@ VALID = [
         {"steps": [{"name": "a", "tool": {"connector": "c", "name": "t"}, "with": {"q": 1}}]},
     ),
     doc("Pipeline", with_(PIPELINE, inputs={"topic": {"type": "string", "required": True}})),
+    doc("Pipeline", {"steps": [{"name": "draft", "model": MODEL_STEP}]}),
+    doc(
+        "Pipeline",
+        {
+            "steps": [
+                {
+                    "name": "draft",
+                    "model": with_(MODEL_STEP, system="Be brief.", schema={"type": "object"}),
+                }
+            ]
+        },
+    ),
     doc("Run", {"pipeline": "p", "inputs": {"topic": "x", "n": 3}}),
+    doc("Model", MODEL),
+    doc(
+        "Model",
+        with_(
+            MODEL,
+            baseUrl="https://api.openai.com/v1",
+            model="gpt-4o-mini",
+            apiKey="openai-key",
+            price={"inputPerMTok": 0.15, "outputPerMTok": 0.6},
+            description="OpenAI",
+        ),
+    ),
+    doc("Model", with_(MODEL, baseUrl="https://res.openai.azure.com/openai/v1", price={})),
+    doc("Model", with_(MODEL, baseUrl="http://[::1]:11434/v1", model="qwen2.5:7b")),
 ]
 
 INVALID = [
@@ -241,9 +269,35 @@ INVALID = [
         {"steps": [{"name": "a", "skill": "s", "tool": {"connector": "c", "name": "t"}}]},
     ),
     doc("Pipeline", with_(PIPELINE, inputs={"topic": {"type": "date"}})),
+    doc("Pipeline", {"steps": [{"name": "a", "skill": "s", "model": MODEL_STEP}]}),
+    doc("Pipeline", {"steps": [{"name": "a", "model": with_(MODEL_STEP, maxTokens=0)}]}),
+    doc("Pipeline", {"steps": [{"name": "a", "model": {"name": "local", "prompt": "p"}}]}),
+    doc("Pipeline", {"steps": [{"name": "a", "model": with_(MODEL_STEP, schema="object")}]}),
+    doc("Pipeline", {"steps": [{"name": "a", "model": with_(MODEL_STEP, temperature=0.2)}]}),
     doc("Run", {"inputs": {}}),
     doc("Run", {"pipeline": "p", "inputs": {"Bad Key": 1}}),
+    doc("Model", with_(MODEL, api="anthropic")),
+    doc("Model", {"api": "openai-chat", "baseUrl": "http://127.0.0.1:8000/v1"}),
+    doc("Model", with_(MODEL, baseUrl="ftp://127.0.0.1/v1")),
+    doc("Model", with_(MODEL, baseUrl="https://user:pw@api.example/v1")),  # key in the URL
+    doc("Model", with_(MODEL, baseUrl="https://api.example/v1?key=abc")),
+    doc("Model", with_(MODEL, model="two words")),
+    doc("Model", with_(MODEL, apiKey="Not_A_Name")),
+    doc("Model", with_(MODEL, price={"inputPerMTok": -1})),
+    doc("Model", with_(MODEL, price={"inputPerMTok": "0.1"})),
+    doc("Model", with_(MODEL, price={"perCall": 1})),
+    doc("Model", with_(MODEL, key="sk-plain-text")),
 ]
+
+
+def test_a_model_step_schema_must_be_a_json_schema() -> None:
+    # JSON Schema cannot say "this value is a JSON Schema"; the model checks it (load time).
+    bad = doc(
+        "Pipeline", {"steps": [{"name": "a", "model": with_(MODEL_STEP, schema={"type": 5})}]}
+    )
+    assert schema_accepts(bad)
+    with pytest.raises(ValidationError, match=r"not a valid JSON Schema at type"):
+        KINDS["Pipeline"].model_validate(bad)
 
 
 def model_accepts(document: dict[str, Any]) -> bool:
