@@ -82,6 +82,11 @@ class Opened:
 CALL_ACTION = "call"
 """The action of a per-call approval request (a governed tool call, `governed.approval`): it
 names no planned change, so apply neither supersedes nor retires it."""
+GATE_ACTION = "gate"
+"""The action of a pipeline step's gate (`runs.gates`): bound to a run, a step and the digest
+of its resolved arguments; like a call's, no plan supersedes or retires it."""
+UNPLANNED = frozenset({CALL_ACTION, GATE_ACTION})
+"""Actions of requests that belong to no planned change."""
 
 
 def open_request(
@@ -131,7 +136,7 @@ def open_for(
     new_id = request_id(change_hash)
     superseded = []
     for old in rows.active(connection, address) if supersede else ():
-        if old.id != new_id and old.action != CALL_ACTION:
+        if old.id != new_id and old.action not in UNPLANNED:
             rows.set_status(connection, old.id, "superseded", at, superseded_by=new_id)
             superseded.append(old.id)
     if existing is not None:
@@ -169,7 +174,7 @@ def retire_obsolete(connection: Connection, current: set[str], at: str) -> list[
     converged another way), per-call requests aside; returns their (id, address)."""
     retired = []
     for row in rows.active(connection):
-        if row.change_hash not in current and row.action != CALL_ACTION:
+        if row.change_hash not in current and row.action not in UNPLANNED:
             rows.set_status(connection, row.id, "superseded", at)
             retired.append((row.id, row.address))
     return retired

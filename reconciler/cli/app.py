@@ -20,6 +20,7 @@ from reconciler.cli import (
     policy_cmd,
     reconcile_cmd,
     registry_cmd,
+    runs_cmd,
     validate_cmd,
     vault_cmd,
 )
@@ -85,4 +86,5 @@ app.add_typer(gateway_cmd.app, name="gateway")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(registry_cmd.app, name="registry")
+app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(vault_cmd.app, name="vault")

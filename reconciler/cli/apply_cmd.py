@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,7 @@ def apply(
         targets=tuple(target),
         lock_timeout=lock_timeout,
         commit=not no_commit,
+        progress=_progress if not as_json and sys.stderr.isatty() else None,
     )
     if as_json:
         print_json(applied.to_json())
@@ -89,7 +91,14 @@ def apply(
     _report_commit(result.audit_commit)
     if result.exit_code == ExitCode.APPROVALS_PENDING:
         say("Approve with: cloned approvals approve ID --key KEY, then run cloned apply again.")
-    return int(result.exit_code)
+    for row in applied.runs.runs if applied.runs is not None else ():
+        say(f"Run {row.id} ({row.name}): {row.status}" + (f": {row.reason}" if row.reason else ""))
+    return int(applied.exit_code)
+
+
+def _progress(line: str) -> None:
+    """A run's progress, on stderr."""
+    say(line, err=True)
 
 
 def _report_commit(made: AuditCommit | None) -> None:

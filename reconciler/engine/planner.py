@@ -181,8 +181,8 @@ def resource_state(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-PINNED = ("package", "tools")
-"""The parts of a planned state that no file holds: what a provider pinned."""
+PINNED = ("package", "tools", "execution")
+"""The parts of a planned state that no file holds: what a provider pinned or derived."""
 
 
 def content_digest(state: dict[str, Any]) -> str:
@@ -203,9 +203,17 @@ def pin_context(
     tool listings seen); `fresh` collects the pins (`pins.fresh_key`) resolved from a registry
     asked now."""
     registries = {r.name: r.spec for r in desired.resources if r.kind == "Registry"}
+    pipelines = {r.name: resource_state(r.data) for r in desired.resources if r.kind == "Pipeline"}
     found = set() if fresh is None else fresh  # an empty set given is the one to fill
     return PinContext(
-        desired.root, desired.revision, registries, refresh, found, listings or {}, registry_denies
+        desired.root,
+        desired.revision,
+        registries,
+        refresh,
+        found,
+        listings or {},
+        registry_denies,
+        pipelines,
     )
 
 
@@ -217,6 +225,7 @@ def desired_state(
     provider = provider_for(resource.kind)
     assert provider is not None
     state = resource_state(resource.data)
+    state.update(provider.derive(resource, context))
     package = provider.pin(resource, applied, context)
     if package is not None:
         state["package"] = package

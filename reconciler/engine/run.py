@@ -215,7 +215,7 @@ class Run:
             return False
         planned = {change.change_hash for change in self.plan.changes}
         return any(
-            row.change_hash not in planned and row.action != requests.CALL_ACTION
+            row.change_hash not in planned and row.action not in requests.UNPLANNED
             for row in approval_rows.active(self.db.reader)
         )
 

@@ -81,6 +81,8 @@ class PinContext:
     database (empty in a fresh clone, which plans against `cloned.lock`)."""
     registry_denies: tuple[PackEgress, ...] = ()
     """The active packs' `denyHosts`, which registry downloads obey (`ActivePolicy`)."""
+    pipelines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The desired Pipelines' states by name (`{metadata, spec}`): what a Run executes."""
 
 
 class Provider(Protocol):
@@ -110,6 +112,11 @@ class Provider(Protocol):
     ) -> dict[str, Any] | None:
         """The tool definitions the planned `package` will serve (`tools`), or None when no
         listing of it is known yet (apply lists it after installing). Only Connectors."""
+        ...
+
+    def derive(self, resource: LoadedResource, context: PinContext) -> dict[str, Any]:
+        """Parts of the planned state derived from other desired resources (a Run's
+        `execution`: the digests of what it executes); empty for most kinds."""
         ...
 
     def health(self, root: Path, resource: ActualResource) -> Health:
@@ -169,6 +176,9 @@ class RecordProvider:
         context: PinContext,
     ) -> dict[str, Any] | None:
         return None
+
+    def derive(self, resource: LoadedResource, context: PinContext) -> dict[str, Any]:
+        return {}
 
     def damaged(self, root: Path, db: StateDB, *, refresh: bool) -> dict[str, str]:
         return {}  # nothing installed: the applied record is all there is

@@ -118,6 +118,7 @@ MIGRATIONS: tuple[str, ...] = (
         execution TEXT NOT NULL,
         status TEXT NOT NULL,
         reason TEXT,
+        owner INTEGER,
         queued_at TEXT NOT NULL,
         started_at TEXT,
         finished_at TEXT,

@@ -70,8 +70,16 @@ def reconcile(
         debounce_ms=debounce_ms,
         max_backoff=max_backoff,
         lock_timeout=lock_timeout,
+        after_apply=_execute_runs,
     )
     return Reconciled(run(settings, emit=emit, stopper=stopper))
+
+
+def _execute_runs(root: Path) -> list[dict[str, object]]:
+    """Execute the runs the cycle's apply queued (and those still waiting): each run's JSON."""
+    from reconciler.usecases.runs import execute
+
+    return [row.to_json() for row in execute(root, actor="reconcile").runs]
 
 
 def _check(

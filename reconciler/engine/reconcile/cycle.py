@@ -43,6 +43,9 @@ class Settings:
     max_backoff: float = 300.0
     lock_timeout: float = 0.0
     clock: Clock = SYSTEM  # what the loop waits, stamps and times with (a fake one in tests)
+    after_apply: Callable[[Path], list[dict[str, Any]]] | None = None
+    """Called after each cycle's apply: executes queued runs (`usecases.runs.execute`), and
+    returns each run's JSON for the log (the engine does not execute runs itself)."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,10 @@ def cycle(
             f"{result.error.describe()} (after the changes: {result.summary()})",
             hint=result.error.hint,
         )
+    if settings.after_apply is not None:
+        executed = settings.after_apply(settings.root)
+        if executed:
+            emit(event(clock, "runs", number, runs=executed))
     return replace(
         record,
         drift=found,

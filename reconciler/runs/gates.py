@@ -1,0 +1,138 @@
+"""A step's gate: a pause behind a signed approval bound to the run, the step and the digest of
+its resolved arguments (specs/runs.md, "Gates").
+
+The request is an ordinary approval request (action `gate`, address `run.NAME`), so `cloned
+approvals list|show|approve|deny` work on it; records are judged by
+`approvals.validity.evaluate` exactly as apply judges them, against the applied Workspace's
+approvers and the gate's `count` and `groups`. Other arguments (an input changed, an earlier
+step answered differently) are another request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.approvals import records as approval_records
+from reconciler.approvals import requests
+from reconciler.approvals.validity import NOT_NEEDED, Panel, Subject, approvers_in, evaluate
+from reconciler.audit.log import append
+from reconciler.canonical import digest
+from reconciler.model.workspace import WorkspaceSpec
+from reconciler.plan.types import Requirement, RuleRef
+from reconciler.redact import Redactor
+from reconciler.state.db import Connection
+
+
+@dataclass(frozen=True)
+class GateSubject:
+    """One gated step of one run, as its approval request binds it."""
+
+    workspace: str
+    run: str
+    run_id: str
+    step: str
+    args_digest: str
+    count: int
+    groups: tuple[str, ...]
+
+    @property
+    def address(self) -> str:
+        return f"run.{self.run}"
+
+    @property
+    def rule(self) -> RuleRef:
+        """The gate as an approval rule (who may approve, and how many)."""
+        return RuleRef(
+            pack="pipeline",
+            rule=f"steps.{self.step}.gate",
+            decision="approval",
+            requirement=Requirement(count=self.count, groups=self.groups),
+            reason=f"step {self.step} of run {self.run_id} waits for an approval (gate)",
+        )
+
+    @property
+    def change_hash(self) -> str:
+        """What an approval of this gate signs."""
+        return digest(
+            {
+                "kind": "run.gate",
+                "workspace": self.workspace,
+                "address": self.address,
+                "run_id": self.run_id,
+                "step": self.step,
+                "args_digest": self.args_digest,
+                "rule": self.rule.id,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class GateState:
+    """Where a gate stands: its request and `approved`, `pending` or `denied` (or `expired`)."""
+
+    request: requests.Request
+    status: str
+    missing: tuple[str, ...]
+
+
+def judge(
+    connection: Connection,
+    subject: GateSubject,
+    *,
+    root: Path,
+    workspace_spec: WorkspaceSpec,
+    shown: dict[str, Any],
+    actor: str,
+    at: str,
+    now: datetime,
+    redactor: Redactor,
+) -> GateState:
+    """Open (or find) the gate's request inside the caller's transaction and judge the records
+    on disk for it."""
+    opened = requests.open_for(
+        connection,
+        change_hash=subject.change_hash,
+        address=subject.address,
+        action=requests.GATE_ACTION,
+        summary=shown,
+        rules=(subject.rule,),
+        author=actor,
+        at=at,
+        redactor=redactor,
+        supersede=False,
+    )
+    request = opened.request
+    if opened.created:
+        append(
+            connection,
+            actor=actor,
+            type="approval.requested",
+            subject=subject.address,
+            payload={"request": request.id, "change_hash": subject.change_hash, **shown},
+            redactor=redactor,
+        )
+    records, _ = approval_records.read_all(root)
+    panel = Panel(subject.workspace, approvers_in(workspace_spec), {})
+    judged = Subject(request.id, subject.change_hash, (subject.rule,), NOT_NEEDED)
+    evaluation = evaluate(judged, panel, records, now=now)
+    requests.mark(connection, request, evaluation.status, at)
+    return GateState(request, evaluation.status, evaluation.missing)
+
+
+def summary(subject: GateSubject, *, arguments: Any, kind: str, target: str) -> dict[str, Any]:
+    """The request's stored change: what the reviewer reads (arguments already redacted)."""
+    return {
+        "run_id": subject.run_id,
+        "step": subject.step,
+        "args_digest": subject.args_digest,
+        "arguments": arguments,
+        "origin": f"step {subject.step} of run {subject.run} ({subject.run_id})",
+        "risk": "gate",
+        "diff": [
+            {"path": "step", "after": f"{subject.step}: {kind} {target}"},
+            {"path": "arguments", "after": arguments},
+        ],
+    }

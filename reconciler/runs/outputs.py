@@ -1,0 +1,167 @@
+"""A finished run's outputs: the Pipeline's declared `outputs` resolved from the steps, stored
+as artifacts, and the facts its signed provenance states (`artifacts.publish`).
+
+A Pipeline without declared outputs publishes its last step's output as `result`. The facts
+name everything the outputs came from: the pipeline and inputs (with their digests), each
+connector a step called (its package digest and the pins of the tools called), each model
+(name, model, base URL), each gate's approval request and who approved it, and each step
+(kind, digest of its resolved arguments, digest of its output).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler.canonical import canonical_json, digest, digest_of
+from reconciler.clock import Clock, stamp
+from reconciler.errors import ClonedError
+from reconciler.state import runs
+
+if TYPE_CHECKING:
+    from reconciler.governed.applied import AppliedView
+    from reconciler.state.db import StateDB
+    from reconciler.state.runs import RunRow
+
+
+def declared_outputs(
+    steps: list[dict[str, Any]], plan: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The run's outputs by name (see the module)."""
+    from reconciler.pipelines.expressions import ExpressionError, resolve
+
+    declared = (plan["pipeline"].get("spec") or {}).get("outputs") or {}
+    if not declared:
+        last = str(steps[-1]["name"])
+        return {"result": context["steps"][last]["output"]}
+    found = {}
+    for name, output in sorted(declared.items()):
+        text = str(output.get("from") or "")
+        template = text if text.startswith("${") else "${" + text + "}"
+        try:
+            found[name] = resolve(template, context)
+        except ExpressionError as exc:
+            raise ClonedError(f"output {name}: {exc.message}") from None
+    return found
+
+
+def run_facts(
+    root: Path,
+    db: StateDB,
+    row: RunRow,
+    plan: Mapping[str, Any],
+    steps: list[dict[str, Any]],
+    view: AppliedView,
+    *,
+    finished_at: str,
+) -> Any:
+    """The provenance facts of run `row` (`artifacts.provenance.RunFacts`)."""
+    from reconciler.artifacts.provenance import RunFacts
+
+    from reconciler.approvals import requests
+    from reconciler.runs.runner import step_kind
+
+    journal = runs.steps(db, row.id)
+    connectors: dict[str, dict[str, Any]] = {}
+    models: list[dict[str, Any]] = []
+    approvals: list[dict[str, Any]] = []
+    listed: list[dict[str, Any]] = []
+    by_id = {request.id: request for request in requests.all_requests(db)}
+    for index, step in enumerate(steps):
+        kind = step_kind(step)
+        entry = journal.get(index)
+        if kind == "tool":
+            tool = step["tool"]
+            applied = view.connectors.get(str(tool["connector"]))
+            if applied is not None:
+                pins = applied.pins()
+                held = connectors.setdefault(
+                    applied.name, {"package": str(applied.package.get("digest")), "tools": {}}
+                )
+                pin = pins.get(str(tool["name"])) or {}
+                held["tools"][str(tool["name"])] = pin.get("digest")
+        elif kind == "model":
+            models.append(_model(db, str(step["model"]["name"])))
+        if entry is not None and entry.request_id and entry.request_id in by_id:
+            request = by_id[entry.request_id]
+            approvals.append(
+                {
+                    "request": request.id,
+                    "step": entry.name,
+                    "approvers": sorted(_approvers(root, request.id, request.change_hash)),
+                    "change_hash": request.change_hash,
+                }
+            )
+        output = entry.value() if entry is not None else None
+        listed.append(
+            {
+                "name": str(step["name"]),
+                "kind": kind,
+                "args_digest": entry.args_digest if entry is not None else None,
+                "output_digest": digest(output) if entry is not None else None,
+            }
+        )
+    return RunFacts(
+        run_id=row.id,
+        run_name=row.name,
+        pipeline=row.pipeline,
+        pipeline_digest=row.pipeline_digest,
+        inputs=dict(plan["inputs"]),
+        inputs_digest=row.inputs_digest,
+        connectors=dict(sorted(connectors.items())),
+        models=_unique(models),
+        approvals=approvals,
+        steps=listed,
+        started_at=row.started_at or row.queued_at,
+        finished_at=finished_at,
+    )
+
+
+def publish_run(
+    root: Path,
+    db: StateDB,
+    row: RunRow,
+    plan: Mapping[str, Any],
+    steps: list[dict[str, Any]],
+    context: Mapping[str, Any],
+    view: AppliedView,
+    *,
+    clock: Clock,
+) -> Any:
+    """Store the run's outputs and sign its provenance; the `Published` record."""
+    from reconciler.artifacts.publish import publish
+
+    outputs = declared_outputs(steps, plan, context)
+    facts = run_facts(root, db, row, plan, steps, view, finished_at=stamp(clock.now()))
+    return publish(root, db, facts, outputs)
+
+
+def _model(db: StateDB, name: str) -> dict[str, Any]:
+    from reconciler.state import resources as rows
+
+    with db.transaction() as connection:
+        row = rows.get(connection, f"model.{name}")
+    spec = json.loads(row.state).get("spec", {}) if row is not None else {}
+    return {"name": name, "model": spec.get("model"), "baseUrl": spec.get("baseUrl")}
+
+
+def _approvers(root: Path, request_id: str, change_hash: str) -> set[str]:
+    """Who signed an approval of request `request_id` (the approval records on disk)."""
+    from reconciler.approvals import records
+
+    found, _ = records.read_all(root)
+    return {
+        record.approver
+        for _, record in found
+        if record.verdict == "approve"
+        and (record.request_id == request_id or record.change_hash == change_hash)
+    }
+
+
+def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for item in items:
+        seen.setdefault(digest_of(canonical_json(item)), item)
+    return list(seen.values())
