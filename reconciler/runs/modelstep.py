@@ -123,9 +123,9 @@ async def model_step(
     import time
 
     import anyio
-    from reconciler.models.client import ChatModel
-    from reconciler.models.types import Message, ModelFailed
 
+    from reconciler.models.client import ChatModel
+    from reconciler.models.types import Message, ModelFailed, Usage
     from reconciler.runs.runner import StepResult
 
     name = str(step["name"])
