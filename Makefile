@@ -49,6 +49,7 @@ bench: $(STAMP) wheelhouse
 	$(BIN)/python tests/bench/bench_sandbox.py
 	$(BIN)/python tests/bench/bench_egress.py
 	$(BIN)/python tests/bench/bench_vault.py
+	$(BIN)/python tests/bench/bench_runs.py
 	$(BIN)/python tests/bench/bench_redact.py
 
 # Regenerate schemas/ from the pydantic models, the built-in policy packs JSON from their

@@ -217,6 +217,24 @@ def connectors(repo: Path, base: Path, env: dict[str, str]) -> None:
     step("The archive keeps them", "archive", "list", cwd=repo, env=env)
 
 
+def pipeline_run(repo: Path, env: dict[str, str]) -> None:
+    """The quickstart's Run daily-digest: apply executed it once, through the governed path."""
+    step("Apply executed the Run daily-digest once", "runs", "list", cwd=repo, env=env)
+    step("Its steps and the report artifact", "runs", "show", "daily-digest", cwd=repo, env=env)
+    listed = json.loads(step("As JSON", "runs", "list", "--json", cwd=repo, env=env))
+    run_id = listed["runs"][0]["id"]
+    step("The report itself", "artifacts", "show", "digest", "--run", run_id, cwd=repo, env=env)
+    step(
+        "Its provenance (in-toto, SLSA v1, DSSE) verifies against the workspace's audit key",
+        "artifacts",
+        "verify",
+        run_id,
+        cwd=repo,
+        env=env,
+    )
+    step("A dry run of it: nothing is called", "runs", "plan", "daily-digest", cwd=repo, env=env)
+
+
 def governed_calls(repo: Path, env: dict[str, str]) -> None:
     """What agents reach through `cloned gateway`, here called from the command line: the
     pinned tools, a call that goes through, a refusal before the server sees it, the stats."""
@@ -292,6 +310,7 @@ def main() -> int:
         )
         step("Apply", "apply", cwd=repo, env=env)
         step("Nothing left to do", "plan", "--detailed-exitcode", cwd=repo, env=env)
+        pipeline_run(repo, env)
         governed_calls(repo, env)
 
         # The GitOps way: a branch, a dry-run against main as CI runs it, an approval made on
