@@ -10,6 +10,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.load import pipelines
 from reconciler.load.messages import did_you_mean, dotted
 from reconciler.load.resources import LoadedResource
 from reconciler.load.yamlio import Path
@@ -100,6 +101,10 @@ def _run_inputs(run: LoadedResource, pipeline: LoadedResource) -> list[CrossFind
         )
         for name in given
         if name not in declared
+    ]
+    findings += [
+        CrossFinding(run, at, message)
+        for at, message in pipelines.run_type_findings(given, declared)
     ]
     missing = [
         name
@@ -263,7 +268,11 @@ def _shared_keys(resource: LoadedResource) -> list[CrossFinding]:
 
 
 def _pipeline_internal(resource: LoadedResource) -> list[CrossFinding]:
-    return _unique(resource, ("steps",), "name", "step name")
+    findings = _unique(resource, ("steps",), "name", "step name")
+    return findings + [
+        CrossFinding(resource, at, message)
+        for at, message in pipelines.pipeline_findings(resource.spec)
+    ]
 
 
 def _policy_internal(resource: LoadedResource) -> list[CrossFinding]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.providers.base import Provider
 from reconciler.providers.budget import BudgetProvider
 from reconciler.providers.connector import ConnectorProvider
+from reconciler.providers.pipeline import PipelineProvider
 from reconciler.providers.policypack import PolicyPackProvider
 from reconciler.providers.registry import RegistryProvider
 from reconciler.providers.secretref import SecretRefProvider
@@ -19,6 +20,7 @@ _PROVIDERS: dict[str, Provider] = {
         RegistryProvider(),
         ConnectorProvider(),
         SecretRefProvider(),
+        PipelineProvider(),
     )
 }
 
