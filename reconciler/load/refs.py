@@ -302,12 +302,20 @@ GRANTS = frozenset({"SecretRef"})
 it, and what uses it (a Connector's `secrets`) depends on it, so it applies first."""
 
 
+LIMITS = frozenset({("Budget", "Pipeline")})
+"""(kind, target) references that name what a resource limits rather than what it needs: a
+Budget scoped to a pipeline applies before it, since the Pipeline names its `budget` too."""
+
+
 def dependencies(resource: LoadedResource) -> list[tuple[str, str]]:
-    """(kind, name) of every resource this one must follow (built-ins and grants excluded)."""
+    """(kind, name) of every resource this one must follow (built-ins, grants and limits
+    excluded)."""
     if resource.kind in GRANTS:
         return []
     found = []
     for _, target, name in _references(resource):
-        if "@" not in target and isinstance(name, str):
+        if "@" in target or (resource.kind, target) in LIMITS:
+            continue
+        if isinstance(name, str):
             found.append((target, name))
     return found
