@@ -4,14 +4,14 @@ The loader has already checked that each step names a declared Connector and tha
 templates read what exists (reconciler/load/pipelines.py). What only the plan knows is the
 package each Connector pins: a step's tool must be one that package declares
 (`package.declared.tools`) or that its pinned listing holds (`tools.names`), and the connector
-must be enabled and allow the tool (`spec.tools.allow` / `deny`, as the governed call path
-applies them). A connector whose tools are not known before its first install (a PyPI package
-that declares none) is checked when the run calls it.
+must be enabled. Its `spec.tools.allow`/`deny` are not checked here: denying a tool is a
+tightening that must always plan, and the governed call path refuses the call. A connector
+whose tools are not known before its first install (a PyPI package that declares none) is
+checked when the run calls it.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,15 +59,6 @@ def _tool_problem(connector: str, tool: str, state: dict[str, Any] | None) -> st
     if known is not None and tool not in known:
         listed = ", ".join(known) or "none"
         return f"connector {connector} has no tool {tool!r} (its tools: {listed})"
-    selection = spec.get("tools") or {}
-    if any(fnmatch.fnmatchcase(tool, pattern) for pattern in selection.get("deny") or []):
-        return f"connector {connector} denies tool {tool!r} (spec.tools.deny)"
-    allow = selection.get("allow") or []
-    if allow and not any(fnmatch.fnmatchcase(tool, pattern) for pattern in allow):
-        return (
-            f"connector {connector} does not allow tool {tool!r} "
-            f"(spec.tools.allow: {', '.join(allow)})"
-        )
     return ""
 
 
