@@ -16,6 +16,7 @@ from reconciler.canonical import digest
 from reconciler.egress.rules import PackEgress
 from reconciler.engine.actual import ActualState
 from reconciler.engine.diff import diff_states
+from reconciler.engine.pipelines import check_pipeline_tools
 from reconciler.errors import ClonedError
 from reconciler.load import refs
 from reconciler.load.resources import DesiredState, LoadedResource
@@ -255,6 +256,7 @@ def make_plan(
         address: desired_state(r, actual.resources.get(address), pins)
         for address, r in wanted.items()
     }
+    check_pipeline_tools(desired, states)
     desired_digests = {address: digest(state) for address, state in states.items()}
     actual_digests = {address: r.digest for address, r in actual.resources.items()}
     bootstrap = not actual.resources

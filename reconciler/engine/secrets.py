@@ -33,7 +33,9 @@ def check_secrets(desired: DesiredState) -> None:
     try:
         vault = open_vault(desired.root, workspace.metadata.name, spec, home=cloned_home())
     except VaultRefused as exc:
-        raise ValidationFailed([_at(desired, declared, ("spec", "vault"), exc.message)]) from None
+        raise ValidationFailed(
+            [problem_at(desired, declared, ("spec", "vault"), exc.message)]
+        ) from None
     held = {info.name: info for info in vault.names()}
     problems = []
     for ref in refs:
@@ -42,13 +44,13 @@ def check_secrets(desired: DesiredState) -> None:
         try:
             check_name(name)
         except VaultRefused as exc:
-            problems.append(_at(desired, ref, ("spec", "ref"), f"{where}: {exc.message}"))
+            problems.append(problem_at(desired, ref, ("spec", "ref"), f"{where}: {exc.message}"))
             continue
         info = held.get(name)
         if info is None or not info.enabled:
             state = "has no" if info is None else "has only a disabled"
             problems.append(
-                _at(
+                problem_at(
                     desired,
                     ref,
                     ("spec", "ref"),
@@ -60,8 +62,8 @@ def check_secrets(desired: DesiredState) -> None:
         raise ValidationFailed(problems)
 
 
-def _at(
-    desired: DesiredState, resource: LoadedResource, at: tuple[str, ...], message: str
+def problem_at(
+    desired: DesiredState, resource: LoadedResource, at: tuple[str | int, ...], message: str
 ) -> Problem:
     """A problem at field `at` of `resource` (its document's line for a plan of a commit,
     whose files are not the working tree's)."""

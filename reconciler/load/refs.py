@@ -10,6 +10,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.load import pipelines
 from reconciler.load.messages import did_you_mean, dotted
 from reconciler.load.resources import LoadedResource
 from reconciler.load.yamlio import Path
@@ -100,6 +101,10 @@ def _run_inputs(run: LoadedResource, pipeline: LoadedResource) -> list[CrossFind
         )
         for name in given
         if name not in declared
+    ]
+    findings += [
+        CrossFinding(run, at, message)
+        for at, message in pipelines.run_type_findings(given, declared)
     ]
     missing = [
         name
@@ -267,7 +272,11 @@ def _shared_keys(resource: LoadedResource) -> list[CrossFinding]:
 
 
 def _pipeline_internal(resource: LoadedResource) -> list[CrossFinding]:
-    return _unique(resource, ("steps",), "name", "step name")
+    findings = _unique(resource, ("steps",), "name", "step name")
+    return findings + [
+        CrossFinding(resource, at, message)
+        for at, message in pipelines.pipeline_findings(resource.spec)
+    ]
 
 
 def _policy_internal(resource: LoadedResource) -> list[CrossFinding]:
@@ -297,12 +306,20 @@ GRANTS = frozenset({"SecretRef"})
 it, and what uses it (a Connector's `secrets`) depends on it, so it applies first."""
 
 
+LIMITS = frozenset({("Budget", "Pipeline")})
+"""(kind, target) references that name what a resource limits rather than what it needs: a
+Budget scoped to a pipeline applies before it, since the Pipeline names its `budget` too."""
+
+
 def dependencies(resource: LoadedResource) -> list[tuple[str, str]]:
-    """(kind, name) of every resource this one must follow (built-ins and grants excluded)."""
+    """(kind, name) of every resource this one must follow (built-ins, grants and limits
+    excluded)."""
     if resource.kind in GRANTS:
         return []
     found = []
     for _, target, name in _references(resource):
-        if "@" not in target and isinstance(name, str):
+        if "@" in target or (resource.kind, target) in LIMITS:
+            continue
+        if isinstance(name, str):
             found.append((target, name))
     return found

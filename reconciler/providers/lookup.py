@@ -6,8 +6,10 @@ from reconciler.providers.base import Provider
 from reconciler.providers.budget import BudgetProvider
 from reconciler.providers.connector import ConnectorProvider
 from reconciler.providers.model import ModelProvider
+from reconciler.providers.pipeline import PipelineProvider
 from reconciler.providers.policypack import PolicyPackProvider
 from reconciler.providers.registry import RegistryProvider
+from reconciler.providers.run import RunProvider
 from reconciler.providers.secretref import SecretRefProvider
 from reconciler.providers.workspace import WorkspaceProvider
 
@@ -21,6 +23,8 @@ _PROVIDERS: dict[str, Provider] = {
         ConnectorProvider(),
         SecretRefProvider(),
         ModelProvider(),
+        PipelineProvider(),
+        RunProvider(),
     )
 }
 

@@ -335,8 +335,7 @@ def test_budget_changes_that_tighten_apply_automatically(team: Team) -> None:
     assert team.run("apply").code == 0
 
 
-# Connectors and Pipelines are not planned by this version (no provider yet); what their rules
-# decide is covered in tests/unit/test_policy.py.
+# What the Connector and Pipeline rules decide is covered in tests/unit/test_policy.py.
 
 
 def test_secret_users_widened_need_approval(team: Team) -> None:
