@@ -30,7 +30,7 @@ def declared_outputs(
     steps: list[dict[str, Any]], plan: Mapping[str, Any], context: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The run's outputs by name (see the module)."""
-    from reconciler.pipelines.expressions import ExpressionError, resolve
+    from reconciler.pipelines.expressions import ExpressionError, evaluate, parse_source
 
     declared = (plan["pipeline"].get("spec") or {}).get("outputs") or {}
     if not declared:
@@ -39,9 +39,8 @@ def declared_outputs(
     found = {}
     for name, output in sorted(declared.items()):
         text = str(output.get("from") or "")
-        template = text if text.startswith("${") else "${" + text + "}"
         try:
-            found[name] = resolve(template, context)
+            found[name] = evaluate(parse_source(text), context)
         except ExpressionError as exc:
             raise ClonedError(f"output {name}: {exc.message}") from None
     return found
