@@ -12,7 +12,7 @@ import typer
 from reconciler.cli.output import print_json, say
 
 if TYPE_CHECKING:
-    from reconciler.state.runs import RunRow
+    from reconciler.usecases.runs import RunRow
 
 app = typer.Typer(
     help="Pipeline runs: list, show, logs, plan (a dry run), resume or cancel.",
@@ -189,15 +189,12 @@ def resume(
       cloned approvals approve 4239fed8f00c --key alice && cloned runs resume weekly-report
     """
     from reconciler.errors import UsageError
-    from reconciler.load.files import find_root
-    from reconciler.usecases.runs import execute, show
+    from reconciler.usecases.runs import resume as run
 
     if retry and skip:
         raise UsageError("--retry and --skip: choose one")
-    root = find_root(path)
-    run_id = show(root, ref).run.id
     choice = "retry" if retry else "skip" if skip else None
-    done = execute(root, (run_id,), progress=None if as_json else _progress(), choice=choice)
+    done = run(path, ref, choice=choice, progress=None if as_json else _progress())
     if as_json:
         print_json(done.to_json())
         return int(done.exit_code)

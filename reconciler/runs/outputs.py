@@ -57,9 +57,8 @@ def run_facts(
     finished_at: str,
 ) -> Any:
     """The provenance facts of run `row` (`artifacts.provenance.RunFacts`)."""
-    from reconciler.artifacts.provenance import RunFacts
-
     from reconciler.approvals import requests
+    from reconciler.artifacts.provenance import RunFacts
     from reconciler.runs.runner import step_kind
 
     journal = runs.steps(db, row.id)

@@ -12,6 +12,8 @@ from typing import Any
 from reconciler.errors import ClonedError, ExitCode
 from reconciler.state.runs import RunRow, StepRow
 
+__all__ = ["Executed", "RunDetail", "RunPlan", "RunRow", "StepRow"]
+
 Progress = Callable[[str], None]
 
 
@@ -109,6 +111,18 @@ def execute(
                 await caller.aclose()
 
     return Executed(anyio.run(main))
+
+
+def resume(
+    path: Path, ref: str, *, choice: str | None = None, progress: Progress | None = None
+) -> Executed:
+    """Execute run `ref` again from where it stopped (`choice`: retry or skip an interrupted
+    call)."""
+    from reconciler.load.files import find_root
+
+    root = find_root(path)
+    run_id = show(root, ref).run.id
+    return execute(root, (run_id,), progress=progress, choice=choice)
 
 
 def list_runs(path: Path, *, name: str | None = None) -> tuple[RunRow, ...]:
