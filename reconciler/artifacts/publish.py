@@ -58,7 +58,7 @@ def publish(root: Path, db: StateDB, facts: RunFacts, outputs: Mapping[str, Any]
     signer = workspace_signer(db, root)
     redactor = active()
     subjects = tuple(_store(root, name, redactor.data(outputs[name])) for name in sorted(outputs))
-    envelope = dsse.sign(canonical_json(redactor.data(statement(facts, subjects))), signer)
+    envelope = dsse.sign(_payload(redactor.data(statement(facts, subjects))), signer)
     path = store.envelope_path(root, facts.run_id)
     created = stamp()
     with db.transaction() as connection:
@@ -73,6 +73,13 @@ def publish(root: Path, db: StateDB, facts: RunFacts, outputs: Mapping[str, Any]
             for subject in subjects:
                 artifact_rows.insert(connection, _row(facts.run_id, subject, created))
     return Published(subjects, path)
+
+
+def _payload(value: dict[str, Any]) -> bytes:
+    try:
+        return canonical_json(value)
+    except (TypeError, ValueError) as exc:
+        raise ClonedError(f"provenance: the run's facts are not JSON values ({exc})") from None
 
 
 def _store(root: Path, name: object, value: Any) -> Subject:
