@@ -55,6 +55,9 @@ def encode(value: Any) -> tuple[bytes, str]:
 
 def publish(root: Path, db: StateDB, facts: RunFacts, outputs: Mapping[str, Any]) -> Published:
     """Store `outputs` of run `facts.run_id`, record them and write their signed provenance."""
+    if not outputs:
+        # An in-toto statement needs a subject: a run without outputs has nothing to attest.
+        raise ClonedError(f"run {facts.run_id} has no outputs to publish")
     signer = workspace_signer(db, root)
     redactor = active()
     subjects = tuple(_store(root, name, redactor.data(outputs[name])) for name in sorted(outputs))

@@ -78,3 +78,15 @@ def test_the_statement_refuses_digests_that_are_not_sha256() -> None:
         statement(facts(connectors={"time": {"package": "sha256:short"}}), [subject])
     with pytest.raises(ClonedError, match="model local baseUrl"):
         statement(facts(models=[{"name": "local", "model": "m"}]), [subject])
+
+
+def test_a_run_without_outputs_has_nothing_to_publish(tmp_path: Path) -> None:
+    from reconciler.artifacts.publish import publish
+    from reconciler.state.db import StateDB
+
+    (tmp_path / ".cloned").mkdir()
+    db = StateDB.open(tmp_path)
+    assert db is not None
+    with db, pytest.raises(ClonedError, match="has no outputs to publish"):
+        publish(tmp_path, db, facts(), {})
+    assert not (tmp_path / ".cloned/state/audit-key").exists()
