@@ -24,7 +24,7 @@ from reconciler.audit.files import (
     read_lines,
     segment_name,
 )
-from reconciler.audit.signing import Signer, fingerprint, same_key, workspace_signer
+from reconciler.audit.signing import Signer, pin, workspace_signer
 from reconciler.clock import stamp
 from reconciler.errors import ClonedError
 from reconciler.state import audit_rows, meta
@@ -53,7 +53,7 @@ def export(db: StateDB, root: Path, *, signer: Signer | None = None) -> ExportRe
     if signer is None:
         signer = workspace_signer(db, root)
     with db.transaction() as connection:
-        _pin(connection, signer)
+        pin(connection, signer)
         exported = _exported_seq(connection)
         removed = _drop_unfinished_segments(root, connection, exported)
         checkpoint_lines = _kept_checkpoints(root, connection, exported)
@@ -78,19 +78,6 @@ def _signed(checkpoint: Checkpoint, signer: Signer) -> Checkpoint:
 
     signature = base64.b64encode(signer.sign(checkpoint.signed_message())).decode()
     return Checkpoint(checkpoint.seq, checkpoint.hash, checkpoint.ts, checkpoint.key, signature)
-
-
-def _pin(connection: Connection, signer: Signer) -> None:
-    """The first export pins the signer's key; later ones must use the same key."""
-    pinned = meta.get_meta(connection, audit_rows.PUBLIC_KEY)
-    if pinned is None:
-        meta.set_meta(connection, audit_rows.PUBLIC_KEY, signer.public_key)
-    elif not same_key(pinned, signer.public_key):
-        raise ClonedError(
-            f"the audit key {fingerprint(signer.public_key)} is not the one this workspace "
-            f"pinned ({fingerprint(pinned)}); nothing was exported",
-            hint="restore .cloned/state/audit-key",
-        )
 
 
 def _exported_seq(connection: Connection) -> int:

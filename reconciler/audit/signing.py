@@ -3,7 +3,10 @@
 The private key lives in `.cloned/state/audit-key` (OpenSSH format, mode 0600, git-ignored with
 the rest of `state/`); it is made on the first export, which also pins its public key line in the
 state database's `meta` table in the transaction that signs the first checkpoint, so a checkpoint
-signed by any other key is refused. The key signs checkpoints and nothing else.
+signed by any other key is refused. The key signs checkpoints and, in DSSE envelopes, the
+provenance of pipeline runs (`reconciler.artifacts`, which pins it the same way when it signs
+first); a DSSE signature covers a `DSSEv1 ...` pre-authentication encoding that no
+checkpoint's canonical JSON can equal, so neither kind of signature can stand for the other.
 `cryptography` is imported here and in `reconciler.keys` only.
 """
 
@@ -18,6 +21,7 @@ from reconciler import keys
 from reconciler.atomic import ensure_private_dir
 from reconciler.errors import ClonedError
 from reconciler.state import audit_rows, meta
+from reconciler.state.audit_rows import Connection
 from reconciler.state.db import StateDB
 
 KEY_FILE = Path(".cloned") / "state" / "audit-key"
@@ -112,6 +116,26 @@ def workspace_signer(db: StateDB, root: Path) -> FileSigner:
             hint="restore the original key file",
         )
     return signer
+
+
+def pin(connection: Connection, signer: Signer) -> None:
+    """Pin `signer`'s key in `meta` when none is pinned yet (inside the caller's transaction, the
+    one that first signs with it); a key that is not the pinned one is refused."""
+    pinned = meta.get_meta(connection, audit_rows.PUBLIC_KEY)
+    if pinned is None:
+        meta.set_meta(connection, audit_rows.PUBLIC_KEY, signer.public_key)
+    elif not same_key(pinned, signer.public_key):
+        raise ClonedError(
+            f"the audit key {fingerprint(signer.public_key)} is not the one this workspace "
+            f"pinned ({fingerprint(pinned)}); nothing was signed",
+            hint="restore .cloned/state/audit-key",
+        )
+
+
+def pinned_key(connection: Connection) -> str | None:
+    """The public key line of the workspace's pinned audit key, or None before the first
+    signature."""
+    return meta.get_meta(connection, audit_rows.PUBLIC_KEY)
 
 
 def fingerprint(public_line: str) -> str:

@@ -9,6 +9,7 @@ from reconciler.cli import (
     apply_cmd,
     approvals_cmd,
     archive_cmd,
+    artifacts_cmd,
     audit_cmd,
     budgets_cmd,
     connectors_cmd,
@@ -79,6 +80,7 @@ app.command("drift", epilog=EPILOG)(drift_cmd.drift)
 app.command("reconcile", epilog=EPILOG)(reconcile_cmd.reconcile)
 app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(archive_cmd.app, name="archive")
+app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(budgets_cmd.app, name="budgets")
 app.add_typer(connectors_cmd.app, name="connectors")

@@ -251,4 +251,5 @@ def test_runs_plan_is_a_dry_run(repo: Path, tmp_path: Path) -> None:
     assert data["steps"][0]["arguments"] == {"n": 1, "text": "notes on MCP"}
     assert data["steps"][1]["arguments"]["text"] == "report: ${steps.gather.output.text}"
     assert data["may_use"]["calls"] == 2
-    assert not (repo / ".cloned" / "state").exists()  # nothing was called, nothing written
+    # Nothing was called, nothing applied (only the loader's validation cache is written).
+    assert not (repo / ".cloned" / "state" / "cloned.db").exists() and calls(team) == []
