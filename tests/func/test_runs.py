@@ -31,12 +31,14 @@ TWO_STEPS = """\
 OUTPUTS = "    report: {from: steps.write.output.text}\n"
 
 
-def runs_team(repo: Path, tmp_path: Path, steps: str = TWO_STEPS, topic: str = "MCP") -> Team:
+def runs_team(
+    repo: Path, tmp_path: Path, steps: str = TWO_STEPS, topic: str = "MCP", outputs: str = OUTPUTS
+) -> Team:
     team = make_team(repo, tmp_path)
     write(repo, "tools/steps/connector.yaml", MANIFEST)
     write(repo, "tools/steps/server.py", SERVER)
     write(repo, ".cloned/steps.yaml", CONNECTOR)
-    write(repo, ".cloned/report.yaml", pipeline(steps, outputs=OUTPUTS) + "---\n" + run(topic))
+    write(repo, ".cloned/report.yaml", pipeline(steps, outputs=outputs) + "---\n" + run(topic))
     write(repo, ".gitignore", ".cloned/state/\n")
     commit_all(repo, "a pipeline and its run")
     return team
@@ -144,11 +146,7 @@ def test_a_gate_waits_for_an_approval_and_a_denial_fails_the_run(
 
 def test_a_failing_step_fails_the_run_naming_it(repo: Path, tmp_path: Path) -> None:
     steps = "    - name: broken\n      tool: {connector: steps, name: fail}\n"
-    team = runs_team(repo, tmp_path, steps)
-    (repo / ".cloned/report.yaml").write_text(
-        (repo / ".cloned/report.yaml").read_text().replace(OUTPUTS, "")
-    )
-    commit_all(repo, "a failing pipeline")
+    team = runs_team(repo, tmp_path, steps, outputs="")
     applied = team.run("apply")
     assert applied.code == 1, applied.out + applied.err
     (row,) = listed(team)
@@ -193,7 +191,8 @@ def kill_during_step(team: Team, step_tool: str, *args: str) -> None:
 def test_an_interrupted_call_of_a_tool_not_marked_idempotent_waits_for_a_choice(
     repo: Path, tmp_path: Path
 ) -> None:
-    team = runs_team(repo, tmp_path, SLOW)
+    gathered = "    report: {from: steps.gather.output.text}\n"
+    team = runs_team(repo, tmp_path, SLOW, outputs=gathered)
     kill_during_step(team, "send", "apply")
     (row,) = listed(team)
     assert row["status"] == "running"  # its process is gone: the next resume takes it
@@ -220,17 +219,13 @@ def test_a_run_killed_at_random_points_resumes_with_the_same_artifacts(
     assert twin.run("apply").code == 0  # the same run, never interrupted
 
     rng = random.Random(1406)
-    proc = process(team, "apply")
-    kills = 0
-    while kills < 3:
-        time.sleep(rng.uniform(0.05, 0.5))
-        if proc.poll() is not None:
-            break
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        kills += 1
+    kill_during_step(team, "step", "apply")  # the apply is done; its run is executing
+    for _ in range(3):  # and again, at random points of the resumed run
         proc = process(team, "runs", "resume", "weekly")
-    proc.wait(timeout=60)
+        time.sleep(rng.uniform(0.05, 0.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
     finished = team.run("runs", "resume", "weekly")
     assert finished.code == 0, finished.out + finished.err
     (row,) = listed(team)
