@@ -53,10 +53,12 @@ bench: $(STAMP) wheelhouse
 	$(BIN)/python tests/bench/bench_redact.py
 
 # Regenerate schemas/ from the pydantic models, the built-in policy packs JSON from their
-# YAML, and the builtin connectors' digests (tests fail when any drifts).
+# YAML, the skill packs' JSON from theirs, and the builtin connectors' digests (tests fail when
+# any drifts).
 schemas: $(STAMP)
 	$(BIN)/python -m reconciler.model.schemagen
 	$(BIN)/python -m reconciler.policy.packgen
+	$(BIN)/python -m reconciler.load.skills
 	$(BIN)/python -m reconciler.packages.builtin
 
 clean:

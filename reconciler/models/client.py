@@ -76,13 +76,16 @@ class ChatModel:
         timeout: float = 60,
     ) -> Completion:
         """One chat completion; `ModelFailed` when it does not come back as specs/models.md
-        says (structured output is checked against `schema` when given)."""
+        says (structured output is checked against `schema` when given and the model did not
+        ask for tool calls)."""
         body = request_body(
             self.spec.model, messages, max_tokens=max_tokens, tools=tools, schema=schema
         )
         response = self._post(body, timeout)
         completion = parse_completion(response.body, self._label)
-        if schema is not None:
+        if schema is not None and not completion.tool_calls:
+            # An answer that asks for tool calls is not the output yet: the caller answers the
+            # calls and asks again (a skill step's turns).
             check_output(completion.text, schema, self._label)
         return completion
 

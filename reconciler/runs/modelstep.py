@@ -93,14 +93,18 @@ def reserve(
     return Reservation(periods, tokens, cost_micros)
 
 
-def settle(db: StateDB, held: Reservation, tokens: int, cost_micros: int, wall_ms: int) -> None:
-    """Replace a reservation by what the call really used."""
+def settle(
+    db: StateDB, held: Reservation, tokens: int, cost_micros: int, wall_ms: int, *, calls: int = 0
+) -> None:
+    """Replace a reservation by what the call really used (`calls`: completions beyond the one
+    reserved, as a skill step's later turns are)."""
     with db.transaction() as connection:
         for name, period in held.periods:
             usage.add(
                 connection,
                 name,
                 period,
+                calls=calls,
                 tokens=tokens - held.tokens,
                 cost_micros=cost_micros - held.cost_micros,
                 wall_ms=wall_ms,

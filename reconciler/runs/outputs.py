@@ -71,17 +71,17 @@ def run_facts(
         kind = step_kind(step)
         entry = journal.get(index)
         if kind == "tool":
-            tool = step["tool"]
-            applied = view.connectors.get(str(tool["connector"]))
-            if applied is not None:
-                pins = applied.pins()
-                held = connectors.setdefault(
-                    applied.name, {"package": str(applied.package.get("digest")), "tools": {}}
-                )
-                pin = pins.get(str(tool["name"])) or {}
-                held["tools"][str(tool["name"])] = pin.get("digest")
+            _called(connectors, view, str(step["tool"]["connector"]), str(step["tool"]["name"]))
         elif kind == "model":
             models.append(_model(db, str(step["model"]["name"])))
+        elif kind == "skill" and entry is not None and entry.usage:
+            # A skill's model and the tools it called are in its usage (runs.skillstep).
+            used = json.loads(entry.usage)
+            if used.get("model"):
+                models.append(_model(db, str(used["model"])))
+            for public in used.get("tools_called") or ():
+                connector, _, tool = str(public).partition("__")
+                _called(connectors, view, connector, tool)
         if entry is not None and entry.request_id and entry.request_id in by_id:
             request = by_id[entry.request_id]
             approvals.append(
@@ -134,6 +134,19 @@ def publish_run(
     outputs = declared_outputs(steps, plan, context)
     facts = run_facts(root, db, row, plan, steps, view, finished_at=stamp(clock.now()))
     return publish(root, db, facts, outputs)
+
+
+def _called(
+    connectors: dict[str, dict[str, Any]], view: AppliedView, connector: str, tool: str
+) -> None:
+    """Record that a step called `tool` of `connector`: its package digest and the tool's pin."""
+    applied = view.connectors.get(connector)
+    if applied is None:
+        return
+    held = connectors.setdefault(
+        applied.name, {"package": str(applied.package.get("digest")), "tools": {}}
+    )
+    held["tools"][tool] = (applied.pins().get(tool) or {}).get("digest")
 
 
 def _model(db: StateDB, name: str) -> dict[str, Any]:

@@ -215,6 +215,13 @@ class Runner:
             return await model_step(
                 self.root, self.db, row, step, arguments, view, clock=self.clock, over_approved=over
             )
+        if kind == "skill":
+            from reconciler.runs.skillstep import Context, skill_step
+
+            context = Context(
+                self.root, self.db, row, step, view, self.caller, redactor, self.clock, self.actor
+            )
+            return await skill_step(context, arguments, over_approved=over)
         return StepResult(error=f"step {step['name']}: {kind} steps are not supported here")
 
     async def _tool(self, row: RunRow, step: Mapping[str, Any], arguments: Any) -> StepResult:
@@ -238,7 +245,12 @@ class Runner:
 
     def _resendable(self, kind: str, step: Mapping[str, Any], view: AppliedView) -> bool:
         """Whether an interrupted call of this step may be sent again without asking: a model
-        step, or a tool whose pinned definition says `idempotentHint: true`."""
+        step, a tool whose pinned definition says `idempotentHint: true`, or a skill whose
+        every tool may be sent again (`runs.skillstep.resendable`)."""
+        if kind == "skill":
+            from reconciler.runs.skillstep import resendable
+
+            return resendable(step, view)
         if kind != "tool":
             return True
         tool = step["tool"]

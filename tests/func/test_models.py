@@ -169,6 +169,16 @@ def test_structured_output_is_asked_for_and_checked(server: FakeOpenAI) -> None:
     }
 
 
+def test_an_answer_asking_for_tool_calls_is_not_checked_against_the_schema(
+    server: FakeOpenAI,
+) -> None:
+    server.reply(tool_calls=[Call("get_weather", '{"city": "Paris"}', id="call_3")])
+    with client(server) as model:
+        completion = ask(model, schema=REPORT, tools=[WEATHER])
+    assert completion.text is None and completion.tool_calls[0].id == "call_3"
+    assert server.completions()[0].response_format["type"] == "json_schema"
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [

@@ -30,6 +30,7 @@ HAND_WRITTEN = {
     "audit-event.schema.json",
     "lock.schema.json",
     "plan.schema.json",
+    "skillpack.schema.json",
 }
 
 
