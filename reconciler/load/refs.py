@@ -59,6 +59,13 @@ def check(
             pipeline = by_kind.get("Pipeline", {}).get(resource.spec.get("pipeline", ""))
             if pipeline is not None:
                 findings += _run_inputs(resource, pipeline)
+        if resource.kind == "Pipeline":
+            from reconciler.load.skills import skill_problems
+
+            findings += [
+                CrossFinding(resource, at, message)
+                for at, message in skill_problems(resource.spec, known.names("Model"))
+            ]
     return findings
 
 
