@@ -31,9 +31,9 @@ def copy_quickstart(repo: Path, *, runs: bool = False) -> Path:
     """The quickstart workspace in `repo`: its `.cloned/` (without state) and the demo
     registry its Connector installs from (`vendor/registry`, a `file:` URL in the repo).
 
-    Without `runs`, its Run is left out (its Pipeline stays): an apply would execute it, and
-    the tests that change the quickstart's connectors are not about runs (tests/func/test_runs.py
-    and `make demo` are)."""
+    Without `runs`, its notes-digest Pipeline and Run are left out: an apply would execute the
+    Run, and the tests that change the quickstart's connectors are not about runs
+    (tests/func/test_runs.py and `make demo` are)."""
     import shutil
 
     shutil.copytree(
@@ -43,8 +43,7 @@ def copy_quickstart(repo: Path, *, runs: bool = False) -> Path:
         dirs_exist_ok=True,
     )
     if not runs:
-        digest = repo / ".cloned" / "pipelines" / "notes-digest.yaml"
-        digest.write_text(digest.read_text().split("\n---\n")[0] + "\n")
+        (repo / ".cloned" / "pipelines" / "notes-digest.yaml").unlink()
     shutil.copytree(
         QUICKSTART / "vendor" / "registry", repo / "vendor" / "registry", dirs_exist_ok=True
     )

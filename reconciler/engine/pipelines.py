@@ -3,9 +3,10 @@
 The loader has already checked that each step names a declared Connector and that its
 templates read what exists (reconciler/load/pipelines.py). What only the plan knows is the
 package each Connector pins: a step's tool must be one that package declares
-(`package.declared.tools`) or that its pinned listing holds (`tools.names`), and the connector
-must be enabled. Its `spec.tools.allow`/`deny` are not checked here: denying a tool is a
-tightening that must always plan, and the governed call path refuses the call. A connector
+(`package.declared.tools`) or that its pinned listing holds (`tools.names`). Whether the
+connector is enabled and its `spec.tools.allow`/`deny` are not checked here: disabling a
+connector or denying a tool is a tightening that must always plan (the emergency stop), and the
+governed call path refuses the call, so a run reaching that step fails naming the rule. A connector
 whose tools are not known before its first install (a PyPI package that declares none) is
 checked when the run calls it.
 """
@@ -52,9 +53,6 @@ def _tool_problem(connector: str, tool: str, state: dict[str, Any] | None) -> st
     """Why `connector` cannot serve `tool` in its planned `state` ("" when it can)."""
     if state is None:
         return f"connector {connector} is not in the desired state"
-    spec = state.get("spec") or {}
-    if spec.get("enabled") is False:
-        return f"connector {connector} is disabled (spec.enabled: false)"
     known = _known_tools(state)
     if known is not None and tool not in known:
         listed = ", ".join(known) or "none"

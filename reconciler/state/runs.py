@@ -134,16 +134,18 @@ def get(db: StateDB | Connection, run_id: str) -> RunRow | None:
 def all_runs(db: StateDB, *, name: str | None = None) -> list[RunRow]:
     """Every run (of Run `name`), the newest first."""
     if name is None:
-        cursor = db.reader.execute(_RUNS + "ORDER BY queued_at DESC, id")
+        cursor = db.reader.execute(_RUNS + "ORDER BY queued_at DESC, rowid DESC")
     else:
-        cursor = db.reader.execute(_RUNS + "WHERE name = ? ORDER BY queued_at DESC, id", (name,))
+        cursor = db.reader.execute(
+            _RUNS + "WHERE name = ? ORDER BY queued_at DESC, rowid DESC", (name,)
+        )
     return [RunRow(*row) for row in cursor.fetchall()]
 
 
 def active(db: StateDB) -> list[RunRow]:
     """The runs not finished, the oldest first."""
     cursor = db.reader.execute(
-        _RUNS + "WHERE status IN ('queued', 'running', 'waiting') ORDER BY queued_at, id"
+        _RUNS + "WHERE status IN ('queued', 'running', 'waiting') ORDER BY queued_at, rowid"
     )
     return [RunRow(*row) for row in cursor.fetchall()]
 

@@ -72,6 +72,9 @@ spec:
       skill: github.fetch
 """
 
+# The pipeline's one step names a skill no pack ships: every case that includes it says so too.
+UNKNOWN_SKILL = '.cloned/pipeline.yaml:12:7: spec.steps[0].skill: no shipped skill "github.fetch"'
+
 RUN = """\
 apiVersion: cloned/v1
 kind: Run
@@ -392,6 +395,7 @@ CASES = [
         (
             ".cloned/budgets.yaml:6:3: "
             "spec.scope: set exactly one of: workspace, connector, pipeline",
+            UNKNOWN_SKILL,
         ),
     ),
     Case(
@@ -423,7 +427,11 @@ CASES = [
     Case(
         "pipeline-duplicate-step-names",
         {".cloned/pipeline.yaml": PIPELINE + "    - name: fetch\n      skill: github.other\n"},
-        ('.cloned/pipeline.yaml:13:7: step name "fetch" appears twice (first at spec.steps[0])',),
+        (
+            UNKNOWN_SKILL,
+            '.cloned/pipeline.yaml:13:7: step name "fetch" appears twice (first at spec.steps[0])',
+            '.cloned/pipeline.yaml:14:7: spec.steps[1].skill: no shipped skill "github.other"',
+        ),
     ),
     # --- Across resources -----------------------------------------------------------------
     Case(
@@ -479,7 +487,10 @@ CASES = [
                 RUN, "    repo: acme/app\n", "    repo: acme/app\n    branch: main\n"
             ),
         },
-        ('.cloned/run.yaml:9:5: spec.inputs: pipeline "triage" has no input "branch"',),
+        (
+            UNKNOWN_SKILL,
+            '.cloned/run.yaml:9:5: spec.inputs: pipeline "triage" has no input "branch"',
+        ),
     ),
 ]
 

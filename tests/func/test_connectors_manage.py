@@ -175,9 +175,7 @@ def test_a_disabled_connector_stays_installed_and_listed_disabled(qs: Path) -> N
             "  limits: {ratePerMinute: 30}\n", "  limits: {ratePerMinute: 30}\n  enabled: false\n"
         )
     )
-    # A pipeline step may not call a disabled connector (the plan refuses it): take it out.
-    pipeline = qs / ".cloned" / "pipelines" / "research-report.yaml"
-    pipeline.write_text(pipeline.read_text().replace(NOTES_STEP, ""))
+    # A pipeline step still names it: disabling is the emergency stop, and always plans.
     commit_all(qs, "notes off")
     applied = run(qs, "apply")
     assert applied.code == 0, applied.out + applied.err

@@ -103,10 +103,17 @@ spec:
       with: {repo: "{{ inputs.repo }}", depth: 3}
       timeoutSeconds: 30
     - name: summarise
-      skill: text.summarise
+      skill: research.summarize
+      with: {topic: "${inputs.repo}", sources: ["${steps.fetch.output}"]}
       gate: {count: 1, groups: [admins]}
   outputs:
     report: {from: steps.summarise}
+""",
+    """\
+apiVersion: cloned/v1
+kind: Model
+metadata: {name: default}
+spec: {api: openai-chat, baseUrl: "http://127.0.0.1:8000/v1", model: local}
 """,
     """\
 apiVersion: cloned/v1

@@ -288,7 +288,13 @@ metadata:
 spec:
   steps:
     - name: only
-      skill: demo.echo
+      skill: research.summarize
+      with: {topic: nothing, sources: [none]}
+---
+apiVersion: cloned/v1
+kind: Model
+metadata: {name: default}
+spec: {api: openai-chat, baseUrl: "http://127.0.0.1:8000/v1", model: local}
 """
 
 

@@ -73,7 +73,7 @@ def test_wheel_ships_data_folders_and_validates_outside_the_checkout(tmp_path: P
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.splitlines()[0] == str(installed / "reconciler" / "_data" / "schemas")
-    assert "Valid: 11 resources" in probe.stdout
+    assert "Valid: 13 resources" in probe.stdout
 
     # The digest manifest generated at build time verifies the builtin as installed.
     shipped = zipfile.ZipFile(wheel).read("reconciler/_data/connectors/digests.json")

@@ -166,14 +166,13 @@ def test_plan_refuses_a_tool_the_connector_does_not_have(triage: Path) -> None:
     )
 
 
-def test_plan_refuses_a_step_whose_connector_is_disabled(triage: Path) -> None:
+def test_disabling_a_connector_a_pipeline_uses_still_plans(triage: Path) -> None:
+    """Disabling is the emergency stop: it always plans; a run reaching the step fails."""
     edit(
         triage, ".cloned/notes.yaml", "publisher: cloned\n", "publisher: cloned\n  enabled: false\n"
     )
-    cloned("validate", cwd=triage)
     result = cloned("plan", cwd=triage)
-    assert result.code == 1
-    assert "steps[0].tool.name: connector notes is disabled (spec.enabled: false)" in result.err
+    assert result.code == 0, result.err
 
 
 def test_pipelines_are_planned_and_applied_as_records(triage: Path) -> None:
@@ -184,20 +183,32 @@ def test_pipelines_are_planned_and_applied_as_records(triage: Path) -> None:
     changes = {change["address"]: change for change in plan["changes"]}
     assert changes["pipeline.triage"]["action"] == "create"
     assert changes["pipeline.triage"]["risk"] == "low"
-    assert plan["unmanaged"] == ["run.weekly"]  # the Run provider is the runner's
-    assert cloned("apply", cwd=triage).code == 0
+    assert plan["unmanaged"] == []  # Pipelines and Runs are managed
+    applied = cloned("apply", "--json", cwd=triage)
+    # Applied; its Run executed and failed at the call (title and body are not add_note's
+    # arguments: the governed path checks them against the pinned schema).
+    assert applied.code == 1, applied.out
+    assert {o["status"] for o in json.loads(applied.out)["outcomes"]} == {"applied"}
+    (run,) = json.loads(applied.out)["runs"]
+    assert run["status"] == "failed" and "pinned input schema" in run["reason"]
     assert json.loads(cloned("plan", "--json", cwd=triage).out)["changes"] == []
 
     edit(triage, ".cloned/pipeline.yaml", "Notes on ${inputs.topic}", "About ${inputs.topic}")
     commit_all(triage, "retitle")
     plan = json.loads(cloned("plan", "--json", cwd=triage).out)
-    (change,) = plan["changes"]
+    change, run_change = plan["changes"]
     assert (change["address"], change["action"], change["risk"]) == (
         "pipeline.triage",
         "update",
         "medium",
     )
     assert [field["path"] for field in change["diff"]] == ["spec.steps"]
+    # The Run executes a changed pipeline: a new execution, which the plan shows.
+    assert run_change["address"] == "run.weekly"
+    assert {field["path"] for field in run_change["diff"]} == {
+        "execution.id",
+        "execution.pipeline_digest",
+    }
 
 
 def test_the_quickstart_validates_and_plans_its_pipeline(repo: Path) -> None:
@@ -207,4 +218,4 @@ def test_the_quickstart_validates_and_plans_its_pipeline(repo: Path) -> None:
     assert result.code == 0, result.err
     plan = json.loads(result.out)
     assert "pipeline.research-report" in {change["address"] for change in plan["changes"]}
-    assert plan["unmanaged"] == ["run.weekly-mcp-report"]
+    assert plan["unmanaged"] == []

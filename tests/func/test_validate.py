@@ -16,7 +16,7 @@ def test_summary_by_kind(repo: Path) -> None:
     result = cloned("validate", cwd=quickstart(repo))
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0] == f"Valid: 11 resources in 6 files ({repo.resolve() / '.cloned'})"
+    assert lines[0] == f"Valid: 11 resources in 7 files ({repo.resolve() / '.cloned'})"
     counts = {line.split()[0]: int(line.split()[1]) for line in lines[1:]}
     assert counts == {
         "Workspace": 1,
@@ -25,8 +25,8 @@ def test_summary_by_kind(repo: Path) -> None:
         "Registry": 1,
         "Connector": 2,
         "SecretRef": 1,
+        "Model": 1,
         "Pipeline": 1,
-        "Run": 1,
     }
 
 

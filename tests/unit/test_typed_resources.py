@@ -32,7 +32,7 @@ def quickstart(tmp_path: Path) -> Path:
 
 def test_each_resource_keeps_its_dict_and_gives_the_kinds_model(quickstart: Path) -> None:
     state = load_desired_state(quickstart)
-    assert len(state.resources) == 11
+    assert len(state.resources) == 13
     for resource in state.resources:
         before = json.dumps(resource.data, sort_keys=True)
         model = resource.model
@@ -69,7 +69,7 @@ def test_a_cache_hit_load_builds_no_model_and_imports_no_pydantic(quickstart: Pa
         "from pathlib import Path\n"
         "from reconciler.load.workspace import load_desired_state\n"
         f"state = load_desired_state(Path({str(quickstart)!r}))\n"
-        "assert state.cache_hits == state.files == 6, (state.cache_hits, state.files)\n"
+        "assert state.cache_hits == state.files == 8, (state.cache_hits, state.files)\n"
         "assert not any('model' in vars(r) for r in state.resources)\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'ruamel')\n"
         "    or m in ('reconciler.model.base', 'reconciler.model.kinds'))\n"
