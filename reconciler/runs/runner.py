@@ -182,17 +182,20 @@ class Runner:
         if result.error is not None:
             return self._fail_step(row, index, name, args_digest, result.error, redactor)
         usage = {**(result.usage or {}), "wall_ms": elapsed}
+        # A tool's result is redacted by the governed path already; a model's answer is not:
+        # whatever a step outputs is journaled, read by later steps and published redacted.
+        output = redactor.data(result.output)
         self._journal(
             row.id,
             index,
             name,
             "done",
             args_digest=args_digest,
-            output=result.output,
+            output=output,
             usage=usage,
             request=entry.request_id if entry is not None else None,
         )
-        context["steps"][name] = {"output": result.output}
+        context["steps"][name] = {"output": output}
         self._progress(f"run {row.id}: step {index + 1}/{total} {name} done ({elapsed:g} ms)")
         return None
 

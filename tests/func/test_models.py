@@ -458,7 +458,7 @@ MODEL_YAML = (
 
 
 def test_a_new_model_after_bootstrap_is_planned_and_needs_an_admin(applied: Path) -> None:
-    write(applied, ".cloned/models.yaml", MODEL_YAML)
+    write(applied, ".cloned/local-model.yaml", MODEL_YAML)
     commit_all(applied, "a model")
     plan = json.loads(cloned("plan", "--json", cwd=applied).out)
     [created] = [c for c in plan["changes"] if c["address"] == "model.local"]
