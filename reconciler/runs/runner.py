@@ -92,6 +92,7 @@ class Runner:
         self.actor = actor
         self.clock = clock
         self._progress = progress or (lambda _line: None)
+        self._total = 0
 
     def close(self) -> None:
         self.db.close()
@@ -105,6 +106,7 @@ class Runner:
         redactor = self.caller.redactor(view)
         plan = row.plan()
         steps: list[dict[str, Any]] = list((plan["pipeline"].get("spec") or {}).get("steps") or [])
+        self._total = len(steps)
         journal = runs.steps(self.db, run_id)
         context: dict[str, Any] = {"inputs": plan["inputs"], "steps": {}}
         for index, step in enumerate(steps):
@@ -139,7 +141,7 @@ class Runner:
 
         name = str(step["name"])
         kind = step_kind(step)
-        total = len((row.plan()["pipeline"].get("spec") or {}).get("steps") or [])
+        total = self._total
         try:
             arguments = resolved_arguments(step, context)
         except ExpressionError as exc:
@@ -436,7 +438,7 @@ class Runner:
     ) -> None:
         at = stamp(self.clock.now())
         with self.db.transaction() as connection:
-            previous = runs.steps(connection, run_id).get(index)
+            previous = runs.step(connection, run_id, index)
             started = previous.started_at if previous is not None and status != "running" else at
             runs.put_step(
                 connection,

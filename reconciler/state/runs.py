@@ -175,6 +175,12 @@ def steps(db: StateDB | Connection, run_id: str) -> dict[int, StepRow]:
     return {row[1]: StepRow(*row) for row in cursor.fetchall()}
 
 
+def step(connection: Connection, run_id: str, index: int) -> StepRow | None:
+    """One journal entry, or None."""
+    row = connection.execute(_STEPS + "WHERE run_id = ? AND idx = ?", (run_id, index)).fetchone()
+    return StepRow(*row) if row is not None else None
+
+
 def put_step(connection: Connection, step: StepRow) -> None:
     """Write (or replace) one journal entry."""
     connection.execute(

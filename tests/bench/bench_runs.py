@@ -97,6 +97,12 @@ def overhead(base: Path, count: int) -> dict[str, float]:
                 (run_id,),
             )
     os.environ["CLONED_HOME"] = env["CLONED_HOME"]
+    # What any process pays once, not per step: the MCP SDK and the call path's imports.
+    import mcp.client.session  # noqa: F401
+
+    import reconciler.governed.calls
+    import reconciler.runs.runner  # noqa: F401
+
     began = time.perf_counter()
     (row,) = execute(repo, (run_id,)).runs
     total_ms = (time.perf_counter() - began) * 1000
