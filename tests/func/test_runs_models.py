@@ -121,3 +121,28 @@ def test_a_token_budget_stops_the_run_before_the_call_that_could_pass_it(
         detail["reason"]
     )
     assert len(fake.completions()) == 1  # the call that could pass the limit was never sent
+
+
+def test_a_require_approval_budget_pauses_the_step_until_an_admin_approves_the_excess(
+    repo: Path, tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    for _ in range(3):
+        fake.reply("a draft", usage=(200, 500))
+    team = team_with(repo, tmp_path, fake, tokens=1500)
+    team.edit(".cloned/budget.yaml", "onExceed: block", "onExceed: requireApproval")
+    commit_all(repo, "drafts may exceed with an approval")
+    waiting = team.run("apply")
+    assert waiting.code == 3, waiting.out + waiting.err
+    assert run_json(team)["status"] == "waiting"
+    assert len(fake.completions()) == 1  # the call over the limit waits, unsent
+    (request,) = [r for r in team.requests() if r["status"] == "pending"]
+    assert request["address"] == "run.drafting"
+    approved = team.run("approvals", "approve", str(request["id"]), "--key", "alice", who="alice")
+    assert approved.code == 0, approved.err
+    resumed = team.run("runs", "resume", "drafting")
+    # The approved excess is made and counted; the third call is over the limit again, and
+    # waits for its own approval.
+    assert resumed.code == 3, resumed.out + resumed.err
+    assert len(fake.completions()) == 2
+    steps = run_json(team)["steps"]
+    assert [s["status"] for s in steps] == ["done", "done", "waiting"]  # type: ignore[union-attr, index]
