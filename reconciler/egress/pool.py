@@ -28,6 +28,7 @@ from reconciler.egress.proxy import EgressProxy, OnConnection, Resolver, system_
 from reconciler.egress.rules import EgressRules
 from reconciler.errors import ClonedError
 from reconciler.model.names import NAME_PATTERN
+from reconciler.state.lock import pid_alive
 
 EGRESS_DIR = STATE_DIR / "runtime" / "egress"
 SOCKET = "proxy.sock"
@@ -125,18 +126,8 @@ def sweep(root: Path, *, keep: str) -> list[str]:
     removed: list[str] = []
     with contextlib.suppress(FileNotFoundError):
         for entry in folder.iterdir():
-            if not entry.name.isdigit() or entry.name == keep or _runs(int(entry.name)):
+            if not entry.name.isdigit() or entry.name == keep or pid_alive(int(entry.name)):
                 continue
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
     return sorted(removed)
-
-
-def _runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process: not ours to judge
-    return True

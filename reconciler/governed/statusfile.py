@@ -10,13 +10,13 @@ workspace (one per MCP client) share the file: the latest write wins.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.atomic import STATE_DIR, write_atomic
 from reconciler.runtime.types import ConnectorStatus
+from reconciler.state.lock import pid_alive
 
 STATUS_FILE = STATE_DIR / "runtime" / "status.json"
 FORMAT_VERSION = 1
@@ -63,22 +63,9 @@ def remove(root: Path, *, pid: int) -> None:
 def read(root: Path) -> GatewayStatus | None:
     """The last statuses of a gateway that is still running, else None."""
     found = _load(path_of(root))
-    if found is None or not alive(found.pid):
+    if found is None or not pid_alive(found.pid):
         return None
     return found
-
-
-def alive(pid: int) -> bool:
-    """Whether a process `pid` exists (signal 0 checks without sending anything)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, owned by someone else
-    return True
 
 
 def _load(path: Path) -> GatewayStatus | None:

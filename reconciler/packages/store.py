@@ -29,6 +29,7 @@ from reconciler.errors import ClonedError, UsageError
 from reconciler.packages.limits import LIMITS, Limits
 from reconciler.packages.refusal import PackageRefused
 from reconciler.packages.tree import Tree, diff_trees, read_folder, tree_from_json
+from reconciler.state.lock import pid_alive
 
 DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 _OWNED = re.compile(r"^(\d+)-[0-9a-f]+$")
@@ -195,7 +196,7 @@ class Store:
         for folder in ("staging", "trash"):
             for entry in os.scandir(self.root / folder):
                 match = _OWNED.match(entry.name)
-                if match is None or not _alive(int(match[1])):
+                if match is None or not (int(match[1]) == os.getpid() or pid_alive(int(match[1]))):
                     _remove_tree(Path(entry.path))
 
 
@@ -208,16 +209,6 @@ def _is_entry(final: Path) -> bool:
 def _owned_name() -> str:
     return f"{os.getpid()}-{secrets.token_hex(8)}"
 
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

@@ -38,6 +38,7 @@ from reconciler.errors import ClonedError
 from reconciler.redact import Redactor, active
 from reconciler.state import runs
 from reconciler.state.db import StateDB
+from reconciler.state.lock import pid_alive
 from reconciler.state.runs import RunRow, StepRow
 
 if TYPE_CHECKING:
@@ -349,7 +350,7 @@ class Runner:
             if row.status in FINISHED:
                 return row
             busy = row.status == "running" and row.owner not in (None, os.getpid())
-            if busy and _alive(row.owner):
+            if busy and row.owner is not None and pid_alive(row.owner):
                 raise RunRefused(
                     f"run {run_id} is being executed by process {row.owner}; wait for it"
                 )
@@ -535,15 +536,3 @@ def _target(step: Mapping[str, Any], kind: str) -> str:
     if kind == "model" and step.get("model"):
         return str(step["model"].get("name"))
     return str(step.get("skill") or step.get("name"))
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -12,7 +12,10 @@ them back in every way a server can:
 
 from __future__ import annotations
 
-SERVER = """\
+from tests.fakes.stdio_loop import LOOP
+
+SERVER = (
+    """\
 import base64, hashlib, json, os, sys, urllib.parse
 
 DATA = os.environ["CLONED_CONNECTOR_DATA"]
@@ -58,21 +61,9 @@ def answer(request):
                 "isError": name == "fail"}
     raise KeyError(method)
 
-for line in sys.stdin:
-    request = json.loads(line)
-    if "id" not in request:
-        continue
-    try:
-        reply = {"jsonrpc": "2.0", "id": request["id"], "result": answer(request)}
-    except KeyError:
-        reply = {"jsonrpc": "2.0", "id": request["id"],
-                 "error": {"code": -32601, "message": "method not found"}}
-    except RuntimeError as exc:
-        reply = {"jsonrpc": "2.0", "id": request["id"],
-                 "error": {"code": -32000, "message": str(exc)}}
-    sys.stdout.write(json.dumps(reply) + "\\n")
-    sys.stdout.flush()
 """
+    + LOOP
+)
 
 MANIFEST = """\
 name: canary

@@ -12,7 +12,10 @@ It answers one text block of JSON: `{"ok": true, "value": ...}` or `{"ok": false
 
 from __future__ import annotations
 
-SERVER = """\
+from tests.fakes.stdio_loop import LOOP
+
+SERVER = (
+    """\
 import json, os, socket, sys, urllib.error, urllib.request
 
 def probe(args):
@@ -61,18 +64,9 @@ def answer(request):
         return {"content": [{"type": "text", "text": text}]}
     raise KeyError(method)
 
-for line in sys.stdin:
-    request = json.loads(line)
-    if "id" not in request:
-        continue
-    try:
-        reply = {"jsonrpc": "2.0", "id": request["id"], "result": answer(request)}
-    except KeyError:
-        reply = {"jsonrpc": "2.0", "id": request["id"],
-                 "error": {"code": -32601, "message": "method not found"}}
-    sys.stdout.write(json.dumps(reply) + "\\n")
-    sys.stdout.flush()
 """
+    + LOOP
+)
 
 MANIFEST = (
     "name: probe\nversion: 0.1.0\npublisher: team\nrun: {command: [python, server.py]}\n"

@@ -10,7 +10,10 @@ like tiny_mcp.py) whose tools answer deterministically and log each call they re
 
 from __future__ import annotations
 
-SERVER = """\
+from tests.fakes.stdio_loop import LOOP
+
+SERVER = (
+    """\
 import json, os, sys, time
 
 DATA = os.environ["CLONED_CONNECTOR_DATA"]
@@ -46,18 +49,9 @@ def answer(request):
         return call(params.get("name"), params.get("arguments") or {})
     raise KeyError(method)
 
-for line in sys.stdin:
-    request = json.loads(line)
-    if "id" not in request:
-        continue
-    try:
-        reply = {"jsonrpc": "2.0", "id": request["id"], "result": answer(request)}
-    except KeyError:
-        reply = {"jsonrpc": "2.0", "id": request["id"],
-                 "error": {"code": -32601, "message": "method not found"}}
-    sys.stdout.write(json.dumps(reply) + "\\n")
-    sys.stdout.flush()
 """
+    + LOOP
+)
 
 MANIFEST = """\
 name: steps

@@ -4,15 +4,14 @@ appears in no output and no file under `.cloned/` or `$CLONED_HOME`, in no encod
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import pty
 import select
-import urllib.parse
 from pathlib import Path
 
 from tests.conftest import CLONED, WORKSPACE_YAML, Result, cloned, snapshot, write
+from tests.func.vault_helpers import forms
 
 CANARY = "canary-Zq8v!x/+Rk3p=Tw9"
 
@@ -152,20 +151,6 @@ def test_set_and_rm_are_audited_by_name_and_version(applied: Path) -> None:
     assert cloned("audit", "verify", cwd=applied).code == 0
 
 
-def encodings(value: str) -> list[bytes]:
-    raw = value.encode()
-    return [
-        raw,
-        base64.b64encode(raw),
-        base64.urlsafe_b64encode(raw),
-        base64.b64encode(raw).rstrip(b"="),
-        raw.hex().encode(),
-        raw.hex().upper().encode(),
-        urllib.parse.quote(value, safe="").encode(),
-        json.dumps(value).encode(),
-    ]
-
-
 def test_the_canary_value_is_in_no_output_and_no_file(applied: Path) -> None:
     with_dev_vault(applied)
     home = Path(os.environ["CLONED_HOME"])
@@ -186,7 +171,7 @@ def test_the_canary_value_is_in_no_output_and_no_file(applied: Path) -> None:
     printed = "".join(r.out + r.err for r in outputs).encode()
     files = [p for p in [*(applied / ".cloned").rglob("*"), *home.rglob("*")] if p.is_file()]
     assert any(p.name == "dev.json" for p in files)
-    for encoded in encodings(CANARY):
+    for encoded in forms(CANARY):
         assert encoded not in printed
         for path in files:
             assert encoded not in path.read_bytes(), path

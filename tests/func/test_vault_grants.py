@@ -10,10 +10,8 @@ or loses a secret between plan and start fails the start closed."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from tests.fakes.canary_mcp import MANIFEST, SERVER, resources
 from tests.fakes.keyvault import CLIENT_ID, CLIENT_SECRET, TENANT, FakeKeyVault
 from tests.func.engine_helpers import Team, make_team
 from tests.func.governed_helpers import events
+from tests.func.vault_helpers import forms
 
 TOKEN = "cnry-Zq8v!x/+Rk3p=Tw9-env"
 FILE_VALUE = "cnry-file:7Hq2W9&payload"
@@ -35,20 +34,6 @@ def azure(url: str = "https://kv1.vault.azure.net") -> str:
         f"  vault:\n    provider: azure\n    azure:\n      vaultUrl: {url}\n"
         f"      credential: {{type: clientSecret, tenantId: {TENANT}, clientId: {CLIENT_ID}}}\n"
     )
-
-
-def forms(value: str) -> list[bytes]:
-    raw = value.encode()
-    return [
-        raw,
-        base64.b64encode(raw),
-        base64.urlsafe_b64encode(raw),
-        base64.b64encode(raw).rstrip(b"="),
-        raw.hex().encode(),
-        raw.hex().upper().encode(),
-        urllib.parse.quote(value, safe="").encode(),
-        json.dumps(value)[1:-1].encode(),
-    ]
 
 
 class Canary:
