@@ -248,3 +248,14 @@ def test_runs_plan_is_a_dry_run(repo: Path, tmp_path: Path) -> None:
     assert data["may_use"]["calls"] == 2
     # Nothing was called, nothing applied (only the loader's validation cache is written).
     assert not (repo / ".cloned" / "state" / "cloned.db").exists() and calls(team) == []
+
+
+def test_reconcile_executes_the_run_its_cycle_applied(repo: Path, tmp_path: Path) -> None:
+    team = runs_team(repo, tmp_path)
+    once = team.run("reconcile", "--once", "--log-format", "json")
+    assert once.code == 0, once.out + once.err
+    events = [json.loads(line) for line in once.out.splitlines() if line.startswith("{")]
+    (executed,) = [e for e in events if e.get("event") == "runs"]
+    (row,) = executed["runs"]
+    assert (row["run"], row["status"]) == ("weekly", "succeeded")
+    assert len(calls(team)) == 2
