@@ -371,7 +371,13 @@ class Runner:
         return row is not None and row.status == "cancelled"
 
     def _wait(self, row: RunRow, reason: str, redactor: Redactor) -> RunRow:
+        """The run waits, unless it was cancelled while its step ran: a cancellation stands
+        (a wait would make it resumable, and the call it waits on would be made)."""
         with self.db.transaction() as connection:
+            current = runs.get(connection, row.id)
+            if current is not None and current.status == "cancelled":
+                self._progress(f"run {row.id}: cancelled")
+                return current
             runs.set_status(connection, row.id, "waiting", reason=reason)
             self._event(connection, "run.waiting", row, {"reason": reason}, redactor)
         self._progress(f"run {row.id}: waiting: {reason}")

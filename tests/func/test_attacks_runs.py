@@ -8,8 +8,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.func.engine_helpers import Team
-from tests.func.test_runs import GATED, listed, runs_team
+import pytest
+
+from tests.conftest import commit_all, write
+from tests.fakes.steps_mcp import CONNECTOR, MANIFEST, SERVER, pipeline, run
+from tests.func.engine_helpers import Team, make_team
+from tests.func.test_runs import GATED, TWO_STEPS, calls, listed, runs_team
+
+PER_CALL = """\
+apiVersion: cloned/v1
+kind: PolicyPack
+metadata: {name: calls}
+spec:
+  extends: baseline
+  tools: {requireApproval: [steps__send]}
+"""
 
 
 def statement(team: Team, run_id: str) -> dict[str, Any]:
@@ -43,3 +56,38 @@ def test_the_provenance_names_only_approvers_whose_records_count(
     ]
     (approval,) = [d for d in dependencies if d["name"] == f"approval/{rid}"]
     assert approval["annotations"]["approvers"] == ["alice"]
+
+
+def test_a_cancel_made_during_a_step_sticks_when_that_step_then_waits(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: `runs cancel` while a step's call is in flight, and that call then waits for a
+    per-call approval. The run must stay cancelled: once the approval comes, no resume or apply
+    may make the call a person cancelled."""
+    from reconciler.usecases import runs as usecase
+
+    team = make_team(repo, tmp_path, packs="[calls]")
+    write(repo, ".cloned/calls.yaml", PER_CALL)
+    write(repo, "tools/steps/connector.yaml", MANIFEST)
+    write(repo, "tools/steps/server.py", SERVER)
+    write(repo, ".cloned/steps.yaml", CONNECTOR)
+    steps = TWO_STEPS.replace("name: step}\n      with: {n: 2", "name: send}\n      with: {n: 2")
+    write(repo, ".cloned/report.yaml", pipeline(steps) + "---\n" + run("MCP"))
+    write(repo, ".gitignore", ".cloned/state/\n")
+    commit_all(repo, "a run whose second call needs an approval")
+    assert team.run("apply").code == 3  # it waits for the approval of its `send` call
+    monkeypatch.setenv("CLONED_HOME", str(team.homes["operator"]))
+
+    def cancel_at_the_call(line: str) -> None:
+        if "write (tool) ..." in line:
+            usecase.cancel(repo, "weekly")
+
+    usecase.resume(repo, "weekly", progress=cancel_at_the_call)
+    assert listed(team)[0]["status"] == "cancelled"
+    (request,) = [r for r in team.requests() if r["status"] == "pending"]
+    approved = team.run("approvals", "approve", str(request["id"]), "--key", "alice", who="alice")
+    assert approved.code == 0, approved.err
+    assert team.run("apply").code == 0
+    resumed = team.run("runs", "resume", "weekly")
+    assert listed(team)[0]["status"] == "cancelled", resumed.out + resumed.err
+    assert [c["tool"] for c in calls(team)] == ["step"]  # the cancelled call was never made
