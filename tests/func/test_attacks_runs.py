@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import commit_all, write
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.steps_mcp import CONNECTOR, MANIFEST, SERVER, pipeline, run
 from tests.func.engine_helpers import Team, make_team
+from tests.func.test_runs_models import run_json, team_with
 from tests.func.test_runs import GATED, TWO_STEPS, calls, listed, runs_team
 
 PER_CALL = """\
@@ -91,3 +93,24 @@ def test_a_cancel_made_during_a_step_sticks_when_that_step_then_waits(
     resumed = team.run("runs", "resume", "weekly")
     assert listed(team)[0]["status"] == "cancelled", resumed.out + resumed.err
     assert [c["tool"] for c in calls(team)] == ["step"]  # the cancelled call was never made
+
+
+def test_a_model_reporting_absurd_usage_fails_its_step_and_is_charged_the_reservation(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Attack: the endpoint reports 10**30 prompt tokens (no SQLite integer holds that). The
+    command must not crash with the run left `running`: the step fails naming the usage, and
+    the budget keeps what was reserved for the call (it was sent, so it cost something)."""
+    with FakeOpenAI.start(api_key=None) as fake:
+        fake.reply("a draft", usage=(10**30, 5))
+        team = team_with(repo, tmp_path, fake, tokens=100_000)
+        applied = team.run("apply")
+        assert applied.code == 1, applied.out + applied.err
+        assert "Traceback" not in applied.err
+        detail = run_json(team)
+        assert detail["status"] == "failed", applied.err
+        assert "usage" in str(detail["reason"]), detail["reason"]
+        assert len(fake.completions()) == 1
+    status = json.loads(team.run("budgets", "status", "--json").out)
+    (drafts,) = [b for b in status["budgets"] if b["name"] == "drafts"]
+    assert 1000 < drafts["limits"]["tokens"]["used"] < 1100  # its prompt and maxTokens
