@@ -121,8 +121,13 @@ def resume(
     from reconciler.load.files import find_root
 
     root = find_root(path)
-    run_id = show(root, ref).run.id
-    return execute(root, (run_id,), progress=progress, choice=choice)
+    row = show(root, ref).run
+    if row.status == "cancelled":
+        raise ClonedError(
+            f"run {row.id} ({row.name}) was cancelled: it does not run again",
+            hint="change the Run's inputs (or its Pipeline) and apply: that is a new execution",
+        )
+    return execute(root, (row.id,), progress=progress, choice=choice)
 
 
 def list_runs(path: Path, *, name: str | None = None) -> tuple[RunRow, ...]:

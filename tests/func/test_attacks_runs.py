@@ -90,8 +90,9 @@ def test_a_cancel_made_during_a_step_sticks_when_that_step_then_waits(
     approved = team.run("approvals", "approve", str(request["id"]), "--key", "alice", who="alice")
     assert approved.code == 0, approved.err
     assert team.run("apply").code == 0
-    resumed = team.run("runs", "resume", "weekly")
-    assert listed(team)[0]["status"] == "cancelled", resumed.out + resumed.err
+    resumed = team.run("runs", "resume", "weekly")  # refused: a script must not read success
+    assert resumed.code == 1 and "was cancelled: it does not run again" in resumed.err
+    assert listed(team)[0]["status"] == "cancelled"
     assert [c["tool"] for c in calls(team)] == ["step"]  # the cancelled call was never made
 
 
