@@ -166,11 +166,7 @@ def _approvers(root: Path, view: AppliedView, request: Any, started: str | None)
     from reconciler.clock import now
     from reconciler.runs import gates
 
-    at = (
-        datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        if started
-        else now()
-    )
+    at = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) if started else now()
     return gates.approved_by(
         root, request, workspace=view.workspace, workspace_spec=view.workspace_spec, at=at
     )

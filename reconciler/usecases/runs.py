@@ -80,12 +80,13 @@ def execute(
     progress: Progress | None = None,
     choice: str | None = None,
 ) -> Executed:
-    """Execute the runs `run_ids` (default: every queued, waiting or interrupted run)."""
+    """Execute the runs `run_ids` (default: every queued, waiting or interrupted run, less those
+    another live process is executing)."""
     import anyio
 
     from reconciler.governed.calls import GovernedCaller
     from reconciler.redact import active
-    from reconciler.runs.runner import Runner
+    from reconciler.runs.runner import Runner, RunRefused
     from reconciler.runtime.supervisor import Supervisor
     from reconciler.state import runs
 
@@ -104,7 +105,13 @@ def execute(
             try:
                 done = []
                 for run_id in wanted:
-                    done.append(await runner.execute(run_id, choice=choice))  # type: ignore[arg-type]
+                    try:
+                        done.append(await runner.execute(run_id, choice=choice))  # type: ignore[arg-type]
+                    except RunRefused:
+                        if run_ids is not None:
+                            raise
+                        # Another live process executes it (or it went since it was listed):
+                        # an apply or a reconcile leaves it to that process and goes on.
                 return tuple(done)
             finally:
                 runner.close()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +17,8 @@ from tests.conftest import commit_all, write
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.steps_mcp import CONNECTOR, MANIFEST, SERVER, pipeline, run
 from tests.func.engine_helpers import Team, make_team
-from tests.func.test_runs_models import run_json, team_with
 from tests.func.test_runs import GATED, TWO_STEPS, calls, listed, runs_team
+from tests.func.test_runs_models import run_json, team_with
 
 PER_CALL = """\
 apiVersion: cloned/v1
@@ -115,3 +118,31 @@ def test_a_model_reporting_absurd_usage_fails_its_step_and_is_charged_the_reserv
     status = json.loads(team.run("budgets", "status", "--json").out)
     (drafts,) = [b for b in status["budgets"] if b["name"] == "drafts"]
     assert 1000 < drafts["limits"]["tokens"]["used"] < 1100  # its prompt and maxTokens
+
+
+def test_an_apply_leaves_a_run_another_process_executes_and_executes_the_others(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Attack: `cloned apply` while another process is executing a run (its owner is alive).
+    The apply must neither take that run over nor fail: it skips it and executes the run it
+    queued itself (specs/runs.md: `running` is taken over only when its owner is gone)."""
+    team = runs_team(repo, tmp_path, GATED)
+    assert team.run("apply").code == 3
+    (first,) = listed(team)
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with sqlite3.connect(team.repo / ".cloned/state/cloned.db") as db:
+            db.execute(
+                "UPDATE runs SET status = 'running', owner = ? WHERE id = ?",
+                (owner.pid, first["id"]),
+            )
+        write(repo, ".cloned/monthly.yaml", run("TUF", name="monthly"))
+        commit_all(repo, "a second run")
+        applied = team.run("apply")
+        assert applied.code == 3, applied.out + applied.err  # the new run waits at its gate
+        by_name = {str(row["run"]): row for row in listed(team)}
+        assert by_name["monthly"]["status"] == "waiting"
+        assert by_name["weekly"]["status"] == "running"  # still its owner's
+    finally:
+        owner.kill()
+        owner.wait()
