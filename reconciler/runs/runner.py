@@ -510,12 +510,17 @@ def step_kind(step: Mapping[str, Any]) -> str:
 
 def resolved_arguments(step: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
     """The step's arguments with every `${...}` resolved: a tool step's `with`, a model step's
-    model block (its prompt and system text), a skill step's `with`."""
+    model block (templates in its prompt and system text only, the parts the load-time checks
+    read: its schema's strings are a JSON Schema, never evaluated), a skill step's `with`."""
     from reconciler.pipelines.expressions import resolve
 
     kind = step_kind(step)
     if kind == "model":
-        return resolve(dict(step["model"]), context)
+        block = dict(step["model"])
+        for key in ("prompt", "system"):
+            if block.get(key) is not None:
+                block[key] = resolve(block[key], context)
+        return block
     return resolve(dict(step.get("with") or {}), context)
 
 

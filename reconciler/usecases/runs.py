@@ -345,8 +345,13 @@ def plan_run(path: Path, name: str) -> RunPlan:
     planned = []
     for index, step in enumerate(pipeline["spec"].get("steps") or []):
         kind = step_kind(step)
-        block = step.get("model") if kind == "model" else step.get("with") or {}
-        arguments = _partly_resolved(block, context)
+        if kind == "model":  # templates only where the runner resolves them
+            arguments = dict(step["model"])
+            for key in ("prompt", "system"):
+                if arguments.get(key) is not None:
+                    arguments[key] = _partly_resolved(arguments[key], context)
+        else:
+            arguments = _partly_resolved(step.get("with") or {}, context)
         tokens = cost = None
         target = ""
         if kind == "tool":

@@ -146,3 +146,33 @@ def test_an_apply_leaves_a_run_another_process_executes_and_executes_the_others(
     finally:
         owner.kill()
         owner.wait()
+
+
+FIRST = 'Draft 1 on ${inputs.topic}", maxTokens: 1000}'
+
+
+def test_a_model_step_resolves_templates_only_where_they_are_checked(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Attack: templates where the load-time checks do not look. A `system` text reading a
+    later step must be refused by `cloned validate` (file, line), not fail mid-run; a
+    `schema`'s strings are a JSON Schema, sent as written, never evaluated."""
+    with FakeOpenAI.start(api_key=None) as fake:
+        team = team_with(repo, tmp_path, fake, tokens=100_000)
+        rel = ".cloned/pipeline.yaml"
+        team.edit(rel, FIRST, FIRST[:-1] + ', system: "After ${steps.draft3.output}"}')
+        refused = team.run("validate")
+        assert refused.code == 1
+        assert "pipeline.yaml:9:83: spec.steps[0].model.system" in refused.err
+        assert 'step "draft3" runs later' in refused.err
+        team.edit(rel, ', system: "After ${steps.draft3.output}"}', "}")
+        schema = '{type: object, properties: {title: {type: string, description: "${inputs.x}"}}}'
+        team.edit(rel, FIRST, FIRST[:-1] + f", schema: {schema}}}")
+        commit_all(repo, "a schema whose description reads like a template")
+        fake.reply('{"title": "t"}', usage=(5, 5))
+        fake.reply("b", usage=(5, 5))
+        fake.reply("c", usage=(5, 5))
+        applied = team.run("apply")
+        assert applied.code == 0, applied.out + applied.err
+        sent = fake.completions()[0].response_format["json_schema"]["schema"]
+        assert sent["properties"]["title"]["description"] == "${inputs.x}"
