@@ -1,5 +1,7 @@
-"""Runs attacked as a hostile reviewer would (issue 14): what a run's provenance claims, a
-cancellation that must stick, and the usage a model reports (specs/runs.md)."""
+"""Runs attacked as a hostile reviewer would (issue 14; specs/runs.md): what a run's signed
+provenance claims about its approvers, a cancellation made while a call is in flight, a model
+reporting absurd usage, an apply meeting a run another process executes, and templates where
+the load-time checks do not look."""
 
 from __future__ import annotations
 
