@@ -1,11 +1,11 @@
 """Checks inside a Pipeline, and of a Run against its Pipeline, at load (`cloned validate`).
 
-Every template in a step (its `with`, a model step's `prompt`) and every `outputs.*.from`
-parses, and reads only declared inputs and steps written *before* the step (outputs may read
-any step). A Run gives each required input, no unknown one, each of the declared type. What
-needs the planned state (a step's tool among its connector's) is checked at plan time
-(reconciler/providers/pipeline.py). Findings are (path in the document, message); refs.py
-locates them.
+Every template in a step (its `with`, a model step's `prompt` and `system`) and every
+`outputs.*.from` parses, and reads only declared inputs and steps written *before* the step
+(outputs may read any step). A Run gives each required input, no unknown one, each of the
+declared type. What needs the planned state (a step's tool among its connector's) is checked
+at plan time (reconciler/providers/pipeline.py). Findings are (path in the document,
+message); refs.py locates them.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from reconciler.pipelines.expressions import (
 
 Finding = tuple[Path, str]
 
-TEMPLATED: tuple[tuple[str, ...], ...] = (("with",), ("model", "prompt"))
-"""The parts of a step that hold templates (a whole subtree each)."""
+TEMPLATED: tuple[tuple[str, ...], ...] = (("with",), ("model", "prompt"), ("model", "system"))
+"""The parts of a step that hold templates (a whole subtree each): the runner resolves these
+and nothing else (`runs.runner.resolved_arguments`)."""
 
 JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),

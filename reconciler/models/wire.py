@@ -14,6 +14,9 @@ from typing import Any
 
 from reconciler.models.types import Completion, Message, ModelFailed, ToolCall, ToolSpec, Usage
 
+MAX_USAGE = 10**9
+"""The most tokens one answer may report in either count: a thousand times any context window,
+and far below what the usage tables' integers hold. Beyond it the report is not believed."""
 SCHEMA_NAME = "output"
 """The `json_schema.name` of structured output (OpenAI requires one; the step has no other)."""
 
@@ -92,8 +95,8 @@ class _Reader:
 
     def count(self, node: Mapping[str, Any], key: str, where: str) -> int:
         value = node.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise self.fail(f"{where}.{key}", "a non-negative integer")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_USAGE:
+            raise self.fail(f"{where}.{key}", f"an integer from 0 to {MAX_USAGE:,}")
         return value
 
 

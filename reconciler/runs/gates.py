@@ -122,6 +122,23 @@ def judge(
     return GateState(request, evaluation.status, evaluation.missing)
 
 
+def approved_by(
+    root: Path,
+    request: requests.Request,
+    *,
+    workspace: str,
+    workspace_spec: WorkspaceSpec,
+    at: datetime,
+) -> tuple[str, ...]:
+    """Who approved `request` with a record that counts for its rules, judged as `judge` judges
+    them at `at` (when the step went on): a record whose signature does not verify, or from
+    someone outside the rule's groups, is nobody's approval, and a provenance never names it."""
+    records, _ = approval_records.read_all(root)
+    panel = Panel(workspace, approvers_in(workspace_spec), {})
+    judged = Subject(request.id, request.change_hash, request.rules, NOT_NEEDED)
+    return evaluate(judged, panel, records, now=at).approved_by
+
+
 def summary(subject: GateSubject, *, arguments: Any, kind: str, target: str) -> dict[str, Any]:
     """The request's stored change: what the reviewer reads (arguments already redacted)."""
     return {

@@ -5,8 +5,10 @@ Before the call, each budget must have room for the most the call can use: the p
 tokens, estimated at one per 4 characters (rounded up), plus the step's `maxTokens`, and their
 cost at the Model's prices. That much is reserved, in one `BEGIN IMMEDIATE` transaction with
 the check, so concurrent runs cannot both take the last of a budget; after the call the
-reservation is replaced by the real usage the server reported. A budget without room: `block`
-fails the step, `requireApproval` pauses it behind an approval (a gate for the budget).
+reservation is replaced by the real usage the server reported; an answer that breaks the
+contract (`invalid`, `schema`: its usage cannot be believed) keeps the reservation, a call with
+no answer is charged nothing. A budget without room: `block` fails the step, `requireApproval`
+pauses it behind an approval (a gate for the budget).
 
 The Model's API key, when it names one (`apiKey`: a SecretRef), is read from the vault for this
 call only, when the SecretRef's `usedBy.pipelines` names the run's pipeline (else the step
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
     from reconciler.state.runs import RunRow
 
 CHARS_PER_TOKEN = 4
+ANSWERED = ("invalid", "schema")
+"""The failures of a call the endpoint answered (200, but an answer that breaks the contract):
+it may have used all it was allowed, so the reservation stands."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,10 @@ async def model_step(
                 )
             )
         except ModelFailed as exc:
-            settle(db, held, 0, 0, round((time.monotonic() - began) * 1000))
+            # An endpoint that answered did the work, and its report cannot be believed: it
+            # is charged what was reserved. One that gave no usable answer is charged nothing.
+            tokens, cost_micros = (0, 0) if exc.kind not in ANSWERED else (worst, worst_cost)
+            settle(db, held, tokens, cost_micros, round((time.monotonic() - began) * 1000))
             return StepResult(error=f"step {name}: model {model_name}: {exc.message}")
         used = completion.usage
         cost = client.cost(used)

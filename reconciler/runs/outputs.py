@@ -88,7 +88,7 @@ def run_facts(
                 {
                     "request": request.id,
                     "step": entry.name,
-                    "approvers": sorted(_approvers(root, request.id, request.change_hash)),
+                    "approvers": list(_approvers(root, view, request, entry.started_at)),
                     "change_hash": request.change_hash,
                 }
             )
@@ -158,17 +158,18 @@ def _model(db: StateDB, name: str) -> dict[str, Any]:
     return {"name": name, "model": spec.get("model"), "baseUrl": spec.get("baseUrl")}
 
 
-def _approvers(root: Path, request_id: str, change_hash: str) -> set[str]:
-    """Who signed an approval of request `request_id` (the approval records on disk)."""
-    from reconciler.approvals import records
+def _approvers(root: Path, view: AppliedView, request: Any, started: str | None) -> tuple[str, ...]:
+    """Who approved `request` with a record that counts (`runs.gates.approved_by`), judged at
+    the time its step went on (or now)."""
+    from datetime import UTC, datetime
 
-    found, _ = records.read_all(root)
-    return {
-        record.approver
-        for _, record in found
-        if record.verdict == "approve"
-        and (record.request_id == request_id or record.change_hash == change_hash)
-    }
+    from reconciler.clock import now
+    from reconciler.runs import gates
+
+    at = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) if started else now()
+    return gates.approved_by(
+        root, request, workspace=view.workspace, workspace_spec=view.workspace_spec, at=at
+    )
 
 
 def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -372,7 +372,13 @@ class Runner:
         return row is not None and row.status == "cancelled"
 
     def _wait(self, row: RunRow, reason: str, redactor: Redactor) -> RunRow:
+        """The run waits, unless it was cancelled while its step ran: a cancellation stands
+        (a wait would make it resumable, and the call it waits on would be made)."""
         with self.db.transaction() as connection:
+            current = runs.get(connection, row.id)
+            if current is not None and current.status == "cancelled":
+                self._progress(f"run {row.id}: cancelled")
+                return current
             runs.set_status(connection, row.id, "waiting", reason=reason)
             self._event(connection, "run.waiting", row, {"reason": reason}, redactor)
         self._progress(f"run {row.id}: waiting: {reason}")
@@ -505,12 +511,17 @@ def step_kind(step: Mapping[str, Any]) -> str:
 
 def resolved_arguments(step: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
     """The step's arguments with every `${...}` resolved: a tool step's `with`, a model step's
-    model block (its prompt and system text), a skill step's `with`."""
+    model block (templates in its prompt and system text only, the parts the load-time checks
+    read: its schema's strings are a JSON Schema, never evaluated), a skill step's `with`."""
     from reconciler.pipelines.expressions import resolve
 
     kind = step_kind(step)
     if kind == "model":
-        return resolve(dict(step["model"]), context)
+        block = dict(step["model"])
+        for key in ("prompt", "system"):
+            if block.get(key) is not None:
+                block[key] = resolve(block[key], context)
+        return block
     return resolve(dict(step.get("with") or {}), context)
 
 

@@ -185,7 +185,7 @@ async def _turns(
     """The chat, turn by turn, until the model answers; its checked answer."""
     import anyio
 
-    from reconciler.models.types import Message, ModelFailed
+    from reconciler.models.types import Message, ModelFailed, Usage
 
     specs = [item.spec for item in offered.values()]
     timeout = float(context.step.get("timeoutSeconds") or 120)
@@ -208,6 +208,12 @@ async def _turns(
         try:
             completion: Completion = await anyio.to_thread.run_sync(ask)
         except ModelFailed as exc:
+            if exc.kind in modelstep.ANSWERED:  # answered: charged the most this turn could use
+                asked = Usage(prompt_tokens(messages, specs), max_tokens)
+                tally.turns += 1
+                tally.input_tokens += asked.input_tokens
+                tally.output_tokens += asked.output_tokens
+                tally.cost_usd += client.cost(asked)
             raise SkillFailed(f"{context.label}: model {client.name}: {exc.message}") from None
         tally.turns += 1
         tally.input_tokens += completion.usage.input_tokens

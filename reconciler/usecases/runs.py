@@ -80,12 +80,13 @@ def execute(
     progress: Progress | None = None,
     choice: str | None = None,
 ) -> Executed:
-    """Execute the runs `run_ids` (default: every queued, waiting or interrupted run)."""
+    """Execute the runs `run_ids` (default: every queued, waiting or interrupted run, less those
+    another live process is executing)."""
     import anyio
 
     from reconciler.governed.calls import GovernedCaller
     from reconciler.redact import active
-    from reconciler.runs.runner import Runner
+    from reconciler.runs.runner import Runner, RunRefused
     from reconciler.runtime.supervisor import Supervisor
     from reconciler.state import runs
 
@@ -104,7 +105,13 @@ def execute(
             try:
                 done = []
                 for run_id in wanted:
-                    done.append(await runner.execute(run_id, choice=choice))  # type: ignore[arg-type]
+                    try:
+                        done.append(await runner.execute(run_id, choice=choice))  # type: ignore[arg-type]
+                    except RunRefused:
+                        if run_ids is not None:
+                            raise
+                        # Another live process executes it (or it went since it was listed):
+                        # an apply or a reconcile leaves it to that process and goes on.
                 return tuple(done)
             finally:
                 runner.close()
@@ -121,8 +128,13 @@ def resume(
     from reconciler.load.files import find_root
 
     root = find_root(path)
-    run_id = show(root, ref).run.id
-    return execute(root, (run_id,), progress=progress, choice=choice)
+    row = show(root, ref).run
+    if row.status == "cancelled":
+        raise ClonedError(
+            f"run {row.id} ({row.name}) was cancelled: it does not run again",
+            hint="change the Run's inputs (or its Pipeline) and apply: that is a new execution",
+        )
+    return execute(root, (row.id,), progress=progress, choice=choice)
 
 
 def list_runs(path: Path, *, name: str | None = None) -> tuple[RunRow, ...]:
@@ -333,8 +345,13 @@ def plan_run(path: Path, name: str) -> RunPlan:
     planned = []
     for index, step in enumerate(pipeline["spec"].get("steps") or []):
         kind = step_kind(step)
-        block = step.get("model") if kind == "model" else step.get("with") or {}
-        arguments = _partly_resolved(block, context)
+        if kind == "model":  # templates only where the runner resolves them
+            arguments = dict(step["model"])
+            for key in ("prompt", "system"):
+                if arguments.get(key) is not None:
+                    arguments[key] = _partly_resolved(arguments[key], context)
+        else:
+            arguments = _partly_resolved(step.get("with") or {}, context)
         tokens = cost = None
         target = ""
         if kind == "tool":
