@@ -37,6 +37,9 @@ class GateSubject:
     args_digest: str
     count: int
     groups: tuple[str, ...]
+    target: str = ""
+    """What the step calls, as applied when the gate is judged: a tool's pin digest, a Model's
+    state digest. An upgrade applied after the approval is another request."""
 
     @property
     def address(self) -> str:
@@ -64,6 +67,7 @@ class GateSubject:
                 "run_id": self.run_id,
                 "step": self.step,
                 "args_digest": self.args_digest,
+                "target": self.target,
                 "rule": self.rule.id,
             }
         )

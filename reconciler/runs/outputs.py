@@ -71,7 +71,14 @@ def run_facts(
         kind = step_kind(step)
         entry = journal.get(index)
         if kind == "tool":
-            _called(connectors, view, str(step["tool"]["connector"]), str(step["tool"]["name"]))
+            used = json.loads(entry.usage) if entry is not None and entry.usage else {}
+            _called(
+                connectors,
+                view,
+                str(step["tool"]["connector"]),
+                str(step["tool"]["name"]),
+                used.get("pin"),
+            )
         elif kind == "model":
             models.append(_model(db, str(step["model"]["name"])))
         elif kind == "skill" and entry is not None and entry.usage:
@@ -137,16 +144,21 @@ def publish_run(
 
 
 def _called(
-    connectors: dict[str, dict[str, Any]], view: AppliedView, connector: str, tool: str
+    connectors: dict[str, dict[str, Any]],
+    view: AppliedView,
+    connector: str,
+    tool: str,
+    pin: str | None = None,
 ) -> None:
-    """Record that a step called `tool` of `connector`: its package digest and the tool's pin."""
+    """Record that a step called `tool` of `connector`: its package digest and the tool's pin
+    (`pin`: the one journaled when the call was made; else the applied one)."""
     applied = view.connectors.get(connector)
     if applied is None:
         return
     held = connectors.setdefault(
         applied.name, {"package": str(applied.package.get("digest")), "tools": {}}
     )
-    held["tools"][tool] = (applied.pins().get(tool) or {}).get("digest")
+    held["tools"][tool] = pin or (applied.pins().get(tool) or {}).get("digest")
 
 
 def _model(db: StateDB, name: str) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class Runner:
         self.clock = clock
         self._progress = progress or (lambda _line: None)
         self._total = 0
+        self._approved: str | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -158,6 +159,7 @@ class Runner:
             if choice == "skip":
                 self._skip(row, index, name, args_digest, context)
                 return None
+        self._approved = entry.request_id if entry is not None else None
         gate = step.get("gate")
         if gate:
             waiting = self._gate(row, index, name, step, kind, arguments, args_digest, redactor)
@@ -165,7 +167,11 @@ class Runner:
                 return waiting
         self._progress(f"run {row.id}: step {index + 1}/{total} {name} ({kind}) ...")
         began = time.monotonic()
-        self._journal(row.id, index, name, "running", args_digest=args_digest)
+        # The approval it went on with is journaled before the call: a crash after it must not
+        # drop the approval from the provenance.
+        self._journal(
+            row.id, index, name, "running", args_digest=args_digest, request=self._approved
+        )
         result = await self._call(row, kind, step, arguments, view, redactor)
         if result.over_budget is not None:
             waiting = self._budget_gate(row, index, name, args_digest, result.over_budget, redactor)
@@ -185,6 +191,9 @@ class Runner:
         if result.error is not None:
             return self._fail_step(row, index, name, args_digest, result.error, redactor)
         usage = {**(result.usage or {}), "wall_ms": elapsed}
+        pinned = _pin_of(step, kind, view)
+        if pinned is not None:
+            usage["pin"] = pinned  # the pin the call was made under (provenance names it)
         # A tool's result is redacted by the governed path already; a model's answer is not:
         # whatever a step outputs is journaled, read by later steps and published redacted.
         output = redactor.data(result.output)
@@ -196,7 +205,7 @@ class Runner:
             args_digest=args_digest,
             output=output,
             usage=usage,
-            request=entry.request_id if entry is not None else None,
+            request=self._approved,
         )
         context["steps"][name] = {"output": output}
         self._progress(f"run {row.id}: step {index + 1}/{total} {name} done ({elapsed:g} ms)")
@@ -292,6 +301,7 @@ class Runner:
             args_digest,
             int(gate.get("count") or 1),
             tuple(gate.get("groups") or ()),
+            _called(self.db, step, kind, view),
         )
         target = _target(step, kind)
         shown = gates.summary(subject, arguments=redactor.data(arguments), kind=kind, target=target)
@@ -309,6 +319,7 @@ class Runner:
                 redactor=redactor,
             )
         if state.status == "approved":
+            self._approved = state.request.id
             return None
         if state.status in ("denied", "expired"):
             reason = f"the gate of step {name} was {state.status} (request {state.request.id})"
@@ -539,6 +550,32 @@ def tool_output(structured: Any, content: Any) -> Any:
 
 def _text(content: Any) -> str:
     return " ".join(str(b.get("text")) for b in content or () if b.get("type") == "text")
+
+
+def _pin_of(step: Mapping[str, Any], kind: str, view: AppliedView) -> str | None:
+    """The pin digest of a tool step's tool, as applied now (None for other kinds)."""
+    tool = step.get("tool") if kind == "tool" else None
+    if not tool:
+        return None
+    connector = view.connectors.get(str(tool["connector"]))
+    pin = connector.pins().get(str(tool["name"])) if connector is not None else None
+    return str(pin["digest"]) if pin else None
+
+
+def _called(db: StateDB, step: Mapping[str, Any], kind: str, view: AppliedView) -> str:
+    """What a gate binds besides the arguments: the tool's pin, or the Model's applied state
+    digest (a skill's: the digest of its Model's state, when it names one through `with`)."""
+    pinned = _pin_of(step, kind, view)
+    if pinned is not None:
+        return pinned
+    model = (step.get("model") or {}).get("name") if kind == "model" else None
+    if model:
+        cursor = db.reader.execute(
+            "SELECT digest FROM resources WHERE address = ?", (f"model.{model}",)
+        )
+        found = cursor.fetchone()
+        return str(found[0]) if found else ""
+    return ""
 
 
 def _target(step: Mapping[str, Any], kind: str) -> str:

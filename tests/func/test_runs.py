@@ -259,3 +259,38 @@ def test_reconcile_executes_the_run_its_cycle_applied(repo: Path, tmp_path: Path
     (row,) = executed["runs"]
     assert (row["run"], row["status"]) == ("weekly", "succeeded")
     assert len(calls(team)) == 2
+
+
+def test_a_gate_approval_does_not_cover_a_tool_upgraded_after_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    team = runs_team(repo, tmp_path, GATED)
+    assert team.run("apply").code == 3
+    (gate,) = [r for r in team.requests() if r["status"] == "pending"]
+    # While the run waits, the connector's `send` tool comes to say something else: re-pinned
+    # with an admin's approval of the new package and definition.
+    server = repo / "tools" / "steps" / "server.py"
+    server.write_text(server.read_text().replace("Send something once.", "Send it, now twice."))
+    commit_all(repo, "send says more")
+    for _ in range(4):
+        team.run("apply")
+        pending = [
+            r
+            for r in team.requests()
+            if r["status"] == "pending" and str(r["address"]).startswith("connector.")
+        ]
+        if not pending:
+            break
+        for request in pending:
+            ok = team.run("approvals", "approve", str(request["id"]), "--key", "alice", who="alice")
+            assert ok.code == 0, ok.err
+    # The gate's first request was for the old pin: approving it now lets nothing through.
+    late = team.run("approvals", "approve", str(gate["id"]), "--key", "alice", who="alice")
+    assert late.code == 0, late.err
+    resumed = team.run("runs", "resume", "weekly")
+    assert resumed.code == 3, resumed.out + resumed.err
+    (regate,) = [
+        r for r in team.requests() if r["status"] == "pending" and r["address"] == "run.weekly"
+    ]
+    assert regate["id"] != gate["id"]
+    assert [c["tool"] for c in calls(team)] == ["step"]  # the gated call was never made
