@@ -49,3 +49,25 @@ def test_a_secret_in_a_tool_definition_is_never_stored_so_no_later_process_shows
     refreshed = canary.run("plan", "--refresh")
     assert refreshed.code == 0, refreshed.out + refreshed.err
     assert_nothing_leaked(canary)
+
+
+def test_a_secretref_created_after_bootstrap_needs_an_approval(repo: Path, tmp_path: Path) -> None:
+    # The SecretRef is the grant: which vault secret a connector may receive. Created after
+    # bootstrap it must be reviewed like its update (`secret-widening`), or a contributor
+    # creates `weather-key: vault://prod-admin-token` and the admin later approves only the
+    # Connector change that lists `weather-key`.
+    canary = canary_team(repo, tmp_path)
+    set_secrets(canary)
+    assert canary.run("apply").code == 0
+    write(
+        repo,
+        ".cloned/extra.yaml",
+        "apiVersion: cloned/v1\nkind: SecretRef\nmetadata: {name: canary-extra}\n"
+        "spec:\n  ref: vault://canary-token\n  usedBy: {connectors: [canary]}\n",
+    )
+    commit_all(repo, "a new SecretRef for the canary")
+    plan = canary.run("plan", "--json")
+    (change,) = json.loads(plan.out)["changes"]
+    assert (change["address"], change["decision"]) == ("secretref.canary-extra", "approval")
+    assert change["rules"][0]["rule"] == "baseline/secret-widening"
+    assert canary.run("apply").code != 0
