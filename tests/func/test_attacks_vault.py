@@ -71,3 +71,26 @@ def test_a_secretref_created_after_bootstrap_needs_an_approval(repo: Path, tmp_p
     assert (change["address"], change["decision"]) == ("secretref.canary-extra", "approval")
     assert change["rules"][0]["rule"] == "baseline/secret-widening"
     assert canary.run("apply").code != 0
+
+
+def test_a_symlink_planted_where_a_secret_file_goes_is_not_followed(
+    repo: Path, tmp_path: Path
+) -> None:
+    # Between two starts the connector replaces its `token.txt` by a link out of its data
+    # folder: the next start would write the secret through it (over any file of the user's).
+    canary = canary_team(repo, tmp_path)
+    set_secrets(canary)
+    assert canary.run("apply").code == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's own file\n")
+    planted = canary.data() / "token.txt"
+    planted.unlink()
+    planted.symlink_to(victim)
+    refused = canary.call("digest")
+    assert refused.code == 1
+    assert "connector canary not started: secret file 'token.txt' is outside the data folder" in (
+        refused.err
+    )
+    assert "rule  connector.canary secrets" in refused.err
+    assert victim.read_text() == "the user's own file\n"
+    assert planted.is_symlink()
