@@ -53,9 +53,10 @@ def test_a_secret_in_a_tool_definition_is_never_stored_so_no_later_process_shows
 
 def test_a_secretref_created_after_bootstrap_needs_an_approval(repo: Path, tmp_path: Path) -> None:
     # The SecretRef is the grant: which vault secret a connector may receive. Created after
-    # bootstrap it must be reviewed like its update (`secret-widening`), or a contributor
-    # creates `weather-key: vault://prod-admin-token` and the admin later approves only the
-    # Connector change that lists `weather-key`.
+    # bootstrap with users, it is reviewed as its widening is (`secret-grant`), or a
+    # contributor creates `weather-key: vault://prod-admin-token` and the admin later approves
+    # only the Connector change that lists `weather-key`. (One with no users grants nothing
+    # and applies by itself: tests/func/test_hardening_input.py.)
     canary = canary_team(repo, tmp_path)
     set_secrets(canary)
     assert canary.run("apply").code == 0
@@ -69,7 +70,7 @@ def test_a_secretref_created_after_bootstrap_needs_an_approval(repo: Path, tmp_p
     plan = canary.run("plan", "--json")
     (change,) = json.loads(plan.out)["changes"]
     assert (change["address"], change["decision"]) == ("secretref.canary-extra", "approval")
-    assert change["rules"][0]["rule"] == "baseline/secret-widening"
+    assert change["rules"][0]["rule"] == "baseline/secret-grant"
     assert canary.run("apply").code != 0
 
 
