@@ -10,8 +10,9 @@ connector starts, and restarts it when its rules changed (an apply); `aclose` cl
 proxy and removes the scope. Scopes left by a process that died are removed by the next pool.
 
 Every proxy shares the pool's resolver, audit callback and caps; each has its own connector's
-rules, and may reach on loopback exactly the local hosts those rules name with a port
-(`EgressRules.local_hosts`), plus any the pool was given (tests)."""
+rules, and may reach on loopback exactly the local services those rules name with a port, on
+that port (`EgressRules.local_services`, which the proxy reads from its rules), plus any hosts
+the pool was given (tests)."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ class ProxyPool:
             path=self.socket(connector),
             resolver=self._resolver,
             on_connection=self._on_connection,
-            allow_loopback_for=(*self._loopback_ok, *sorted(rules.local_hosts())),
+            allow_loopback_for=self._loopback_ok,
             **self._caps,
         )
         await proxy.start()

@@ -16,8 +16,10 @@ the proxy reads the request head (`proxyrequest.py`), then, exactly as SafeFetch
 A refusal answers 403 with a one-line reason, a bad request 400 (411, 431), an unreachable
 target 502 or 504: never a stack trace. Every connection, refused ones included, ends in one
 `Connection` record handed to `on_connection` (the gateway audits it as `egress.connection`).
-`allow_loopback_for` is the one exception to the address rules, for tests: the hosts it names
-may resolve to a plain loopback address. specs/egress.md, "Proxy", is the contract."""
+The one exception to the address rules is a local service the rules name literally with a
+port (`EgressRules.local_services`): that host may resolve to a plain loopback address on that
+port only. `allow_loopback_for` is the tests' exception: the hosts it names may resolve to a
+plain loopback address on any port. specs/egress.md, "Proxy", is the contract."""
 
 from __future__ import annotations
 
@@ -140,6 +142,7 @@ class EgressProxy:
         self._on_connection = on_connection
         self._on_connect = on_connect
         self._loopback_ok = frozenset(host.lower().rstrip(".") for host in allow_loopback_for)
+        self._local = rules.local_services()
         self._connect_timeout = connect_timeout
         self._head_timeout = head_timeout
         self._idle = idle_timeout
@@ -261,7 +264,8 @@ class EgressProxy:
         if not addresses:
             raise _Refused(f"{host} did not resolve to any address", None)
         for address in addresses:
-            if host in self._loopback_ok and is_plain_loopback(address):
+            local = host in self._loopback_ok or (host, target.port) in self._local
+            if local and is_plain_loopback(address):
                 continue
             why = refusal(address)
             if why is not None:

@@ -198,12 +198,14 @@ class EgressRules:
             )
         return Decision(True, f"{where} is allowed", allowed[0].rule(allowed[1]), target)
 
-    def local_hosts(self) -> frozenset[str]:
-        """The hosts of this machine an allow list names literally, with a port
-        (`127.0.0.1:11434`, `localhost:8080`): the reviewed YAML's consent to reach that local
-        service, as a Registry URL naming this machine is (specs/egress.md, "Loopback"). Only
-        these may resolve to a plain loopback address; a wildcard never covers loopback."""
-        found: set[str] = set()
+    def local_services(self) -> frozenset[tuple[str, int]]:
+        """The services of this machine an allow list names literally, with a port
+        (`127.0.0.1:11434`, `localhost:8080`), as (host, port): the reviewed YAML's consent to
+        reach that one local service, as a Registry URL naming this machine is (specs/egress.md,
+        "Loopback"). Only such a host, on that port, may resolve to a plain loopback address:
+        the consent is to the port, so another entry allowing the host on another port (a
+        wildcard, `*:PORT`) never reaches loopback there."""
+        found: set[tuple[str, int]] = set()
         for allow in self.allow:
             for pattern in allow.patterns:
                 if pattern.port is None or pattern.subdomains or not pattern.name:
@@ -213,7 +215,7 @@ class EgressRules:
                 except HostRefused:
                     continue
                 if host.name in LOCAL_NAMES or is_plain_loopback(host.address or ""):
-                    found.add(host.key)
+                    found.add((host.key, pattern.port))
         return frozenset(found)
 
     def _sources(self) -> str:

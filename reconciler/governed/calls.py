@@ -40,6 +40,7 @@ from reconciler.governed.calllog import (
 )
 from reconciler.governed.metrics import Recorder, from_environment
 from reconciler.governed.pins import Observed, PinGuard, refusal
+from reconciler.providers.grants import GrantRefused
 from reconciler.providers.starting import Start, start_of
 from reconciler.redact import Redactor, active
 from reconciler.runtime.types import ConnectorStatus, Launch, RuntimeFailure, ToolResult
@@ -326,6 +327,10 @@ class GovernedCaller:
         except SandboxRefused as exc:
             self._verified.pop(connector.name, None)
             raise _Stop("refused", exc.message, f"connector.{connector.name} sandbox") from None
+        except GrantRefused as exc:  # delivering a granted secret file was refused
+            self._verified.pop(connector.name, None)
+            reason = f"connector {connector.name} not started: {exc.message}"
+            raise _Stop("refused", reason, f"connector.{connector.name} secrets") from None
         except ClonedError as exc:
             self._verified.pop(connector.name, None)
             raise _Stop("refused", exc.message, "package") from None
@@ -338,7 +343,7 @@ class GovernedCaller:
         """The secrets this start of the connector receives, read from the vault now;
         `_Stop` when one is not granted or the vault cannot give it (fail closed)."""
         from reconciler.home import cloned_home
-        from reconciler.providers.grants import GrantRefused, read_grants
+        from reconciler.providers.grants import read_grants
         from reconciler.vault.types import VaultError
 
         declared = (connector.package.get("declared") or {}).get("secrets") or []

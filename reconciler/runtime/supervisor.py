@@ -76,8 +76,16 @@ class Supervisor:
         await self.aclose()
 
     async def list_tools(self, launch: Launch) -> list[dict[str, Any]]:
-        """Every tool the server lists now (all pages), as wire JSON; a listing that takes over
-        `start_timeout`, repeats a cursor or passes `max_message_bytes` in all is refused."""
+        """Every tool the server lists now (all pages), as wire JSON, redacted; a listing that
+        takes over `start_timeout`, repeats a cursor or passes `max_message_bytes` in all is
+        refused.
+
+        A definition is what the connector sent, and a connector may put a secret it was
+        granted in it (a description, a title, a schema's default). It is masked here, before
+        anything keeps it: the listing and the pins are stored in the state database and shown
+        later by processes that never read that secret (`connectors tools`, the gateway's own
+        tools/list), whose redactor could not mask it. Every start registers the connector's
+        secrets before it lists, so the pins and a later live listing are masked alike."""
         timeout = self._settings.start_timeout
 
         async def pages(session: ClientSession) -> list[dict[str, Any]]:
@@ -105,7 +113,7 @@ class Supervisor:
         for _ in range(MAX_PAGES):
             params = PaginatedRequestParams(cursor=cursor) if cursor is not None else None
             result = await session.list_tools(params=params)
-            page = [_wire(tool) for tool in result.tools]
+            page = [self._redactor.data(_wire(tool)) for tool in result.tools]
             # Each page is bounded by the message cap; the whole listing is bounded too, or
             # a server paging on would hold MAX_PAGES messages' worth in memory.
             size += len(json.dumps(page))

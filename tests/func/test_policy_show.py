@@ -20,6 +20,7 @@ BASELINE_RULES = [
     "registry-change",
     "model-change",
     "secret-widening",
+    "secret-grant",
     "pipeline-budget",
 ]
 

@@ -288,10 +288,10 @@ def test_a_new_pool_removes_the_sockets_of_a_process_that_died(tmp_path: Path) -
     assert sorted(p.name for p in egress.iterdir()) == [str(os.getpid())]
 
 
-def test_only_local_hosts_named_with_a_port_may_resolve_to_loopback() -> None:
+def test_only_local_hosts_named_with_a_port_may_resolve_to_loopback_on_that_port() -> None:
     named = rules("127.0.0.1:8080", "localhost:11434", "api.example.org", insecure=["*"])
-    assert named.local_hosts() == {"127.0.0.1", "localhost"}
-    assert rules("*", "127.0.0.1", "*.localhost:80").local_hosts() == frozenset()
+    assert named.local_services() == {("127.0.0.1", 8080), ("localhost", 11434)}
+    assert rules("*", "127.0.0.1", "*.localhost:80").local_services() == frozenset()
 
 
 def test_a_socket_path_too_long_for_sun_path_still_binds(tmp_path: Path) -> None:
