@@ -93,3 +93,13 @@ class RunProvider(RecordProvider):
             execution={"pipeline": json.loads(row.state), "inputs": execution["inputs"]},
             at=context.applied_at,
         )
+
+    def delete(self, context: ApplyContext, change: Change) -> None:
+        """Remove the Run; an execution of it not finished yet (queued, waiting, interrupted)
+        is cancelled with it, so nothing runs for a Run that is gone."""
+        super().delete(context, change)
+        context.connection.execute(
+            "UPDATE runs SET status = 'cancelled', reason = 'its Run was deleted', "
+            "finished_at = ? WHERE name = ? AND status IN ('queued', 'running', 'waiting')",
+            (context.applied_at, change.proposed.name),
+        )

@@ -294,3 +294,19 @@ def test_a_gate_approval_does_not_cover_a_tool_upgraded_after_it(
     ]
     assert regate["id"] != gate["id"]
     assert [c["tool"] for c in calls(team)] == ["step"]  # the gated call was never made
+
+
+def test_deleting_a_run_cancels_its_waiting_execution(repo: Path, tmp_path: Path) -> None:
+    team = runs_team(repo, tmp_path, GATED)
+    assert team.run("apply").code == 3
+    report = repo / ".cloned/report.yaml"
+    report.write_text(report.read_text().split("---\n")[0])  # the Pipeline stays, the Run goes
+    commit_all(repo, "no more weekly runs")
+    assert team.run("apply").code == 3  # a delete needs an admin
+    (delete,) = [r for r in team.requests() if r["status"] == "pending" and r["action"] == "delete"]
+    team.run("approvals", "approve", str(delete["id"]), "--key", "alice", who="alice")
+    applied = team.run("apply")
+    assert applied.code == 0, applied.out + applied.err
+    (row,) = listed(team)
+    assert (row["status"], row["reason"]) == ("cancelled", "its Run was deleted")
+    assert [c["tool"] for c in calls(team)] == ["step"]
