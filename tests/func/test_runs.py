@@ -169,10 +169,10 @@ def process(team: Team, *args: str) -> subprocess.Popen[str]:
 SLOW = """\
     - name: gather
       tool: {connector: steps, name: step}
-      with: {n: 1, text: "notes on ${inputs.topic}", sleep: 0.3}
+      with: {n: 1, text: "notes on ${inputs.topic}", sleep: 0.2}
     - name: write
       tool: {connector: steps, name: send}
-      with: {n: 2, text: "report: ${steps.gather.output.text}", sleep: 0.6}
+      with: {n: 2, text: "report: ${steps.gather.output.text}", sleep: 0.4}
 """
 
 
@@ -222,7 +222,7 @@ def test_a_run_killed_at_random_points_resumes_with_the_same_artifacts(
     kill_during_step(team, "step", "apply")  # the apply is done; its run is executing
     for _ in range(3):  # and again, at random points of the resumed run
         proc = process(team, "runs", "resume", "weekly")
-        time.sleep(rng.uniform(0.05, 0.6))
+        time.sleep(rng.uniform(0.05, 0.4))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
