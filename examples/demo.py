@@ -221,6 +221,14 @@ def pipeline_run(repo: Path, env: dict[str, str]) -> None:
     """The quickstart's Run daily-digest: apply executed it once, through the governed path."""
     step("Apply executed the Run daily-digest once", "runs", "list", cwd=repo, env=env)
     step("Its steps and the report artifact", "runs", "show", "daily-digest", cwd=repo, env=env)
+    step(
+        "Its audit trail: the run and each governed call",
+        "runs",
+        "logs",
+        "daily-digest",
+        cwd=repo,
+        env=env,
+    )
     listed = json.loads(step("As JSON", "runs", "list", "--json", cwd=repo, env=env))
     run_id = listed["runs"][0]["id"]
     step("The report itself", "artifacts", "show", "digest", "--run", run_id, cwd=repo, env=env)
