@@ -36,9 +36,10 @@ if TYPE_CHECKING:
 VAULT_SCHEME = "vault://"
 RESERVED_ENV = frozenset(
     {"PATH", "HOME", "LANG", "PWD", "CLONED_CONNECTOR_DATA", "LD_PRELOAD", "LD_LIBRARY_PATH"}
-    | {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+    | {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"}
 )
-"""Variables Cloned sets (or that change how any program loads): a secret cannot take them."""
+"""Variables Cloned sets (or that change how any program loads), compared in upper case (some
+clients read `Https_Proxy` as well): a secret cannot take them."""
 
 
 class GrantRefused(ClonedError):
@@ -125,7 +126,7 @@ def granted(
                 f"{where}: its package does not declare this secret, so it says nowhere how "
                 "to receive it (connector.yaml `secrets: [{name, env | file}]`)"
             )
-        if entry.get("env") in RESERVED_ENV:
+        if str(entry.get("env") or "").upper() in RESERVED_ENV:
             raise GrantRefused(
                 f"{where}: its package would receive it as {entry['env']}, a variable Cloned "
                 "sets itself; it needs a name of its own"
