@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.atomic import write_atomic
 from reconciler.errors import ClonedError
 from reconciler.model.kinds import SecretRefSpec
 from reconciler.model.workspace import WorkspaceSpec
@@ -85,13 +84,47 @@ class Grants:
         }
 
     def write_files(self, data: Path) -> None:
-        """Write the file deliveries into the connector's data folder `data` (0600)."""
+        """Write the file deliveries into the connector's data folder `data` (0600).
+
+        A path that resolves outside the folder (a link the connector planted) is refused; the
+        write itself walks the folders by descriptor without following any link, so a link
+        swapped in after that check is not followed either (the connector's own files are its
+        to change while it runs)."""
         base = data.resolve()
         for relative, value in sorted(self.files.items()):
             path = (data / relative).resolve()
             if not path.is_relative_to(base) or path == base:
                 raise GrantRefused(f"secret file {relative!r} is outside the data folder")
-            write_atomic(path, value, durable=False)  # rewritten at every start
+            _write_below(base, relative, value)
+
+
+def _write_below(base: Path, relative: str, value: str) -> None:
+    """Write `value` to `relative` under `base` (0600, replaced in one rename), opening each
+    folder with O_NOFOLLOW relative to the one before."""
+    import contextlib
+    import os
+
+    *folders, name = relative.split("/")
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    fd = os.open(base, flags)
+    try:
+        for folder in folders:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder, 0o700, dir_fd=fd)
+            inner = os.open(folder, flags, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        temp = f".{name}.{os.getpid()}.tmp"
+        out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600, dir_fd=fd)
+        with os.fdopen(out, "w", encoding="utf-8") as handle:
+            handle.write(value)
+        os.replace(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+    except OSError as exc:
+        raise GrantRefused(
+            f"secret file {relative!r} could not be written in the data folder ({exc.strerror})"
+        ) from None
+    finally:
+        os.close(fd)
 
 
 def vault_name(ref: str) -> str:

@@ -47,3 +47,35 @@ def test_anything_else_refuses_the_start(
 
 def test_a_secret_the_manifest_declares_but_the_spec_does_not_list_is_not_given() -> None:
     assert granted("gh", [], [{"name": "token", "env": "GH_TOKEN"}], REFS) == ()
+
+
+def test_secret_files_are_written_0600_below_the_data_folder_through_no_link(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from reconciler.providers.grants import Grants
+
+    data = tmp_path / "data"
+    (data / "keys").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    Grants(files={"keys/token": "first-value", "top": "second-value"}).write_files(data)
+    assert (data / "keys" / "token").read_text() == "first-value"
+    assert (data / "top").stat().st_mode & 0o777 == 0o600
+    (data / "keys" / "token").unlink()
+    (data / "keys").rmdir()
+    (data / "keys").symlink_to(outside)  # a folder swapped for a link to elsewhere
+    with pytest.raises(GrantRefused):
+        Grants(files={"keys/token": "first-value"}).write_files(data)
+    assert list(outside.iterdir()) == []
+
+
+def test_a_link_inside_the_data_folder_is_not_followed_either(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What the path check alone would let through (it resolves inside the folder) is still
+    refused by the descriptor walk, which follows no link: the case of a link swapped in
+    after the check."""
+    from reconciler.providers.grants import Grants
+
+    data = tmp_path / "data"
+    (data / "real").mkdir(parents=True)
+    (data / "keys").symlink_to(data / "real")
+    with pytest.raises(GrantRefused, match="could not be written"):
+        Grants(files={"keys/token": "first-value"}).write_files(data)
+    assert list((data / "real").iterdir()) == []
