@@ -123,29 +123,17 @@ def judge(
 ) -> Gated:
     """Open (or find) the call's request inside the caller's transaction and judge the records
     on disk for it; `shown` is the redacted summary `cloned approvals show` prints."""
-    opened = requests.open_for(
+    request = open_unplanned(
         connection,
         change_hash=subject.change_hash,
         address=subject.address,
         action=requests.CALL_ACTION,
-        summary=dict(shown),
+        shown=shown,
         rules=subject.gates,
-        author=actor,
+        actor=actor,
         at=at,
         redactor=redactor,
-        supersede=False,
     )
-    request = opened.request
-    if opened.created:
-        payload = {"request": request.id, "change_hash": subject.change_hash, **shown}
-        append(
-            connection,
-            actor=actor,
-            type="approval.requested",
-            subject=subject.address,
-            payload=payload,
-            redactor=redactor,
-        )
     records, _ = approval_records.read_all(root)
     panel = Panel(view.workspace, approvers_in(view.workspace_spec), spent)
     judged = Subject(request.id, subject.change_hash, subject.gates, NOT_NEEDED)
@@ -155,6 +143,44 @@ def judge(
         requests.mark(connection, request, evaluation.status, at)
     spend = tuple(v for v in evaluation.verdicts if v.counts and v.record.verdict == "approve")
     return Gated(request, evaluation.status, spend, evaluation.missing)
+
+
+def open_unplanned(
+    connection: Connection,
+    *,
+    change_hash: str,
+    address: str,
+    action: str,
+    shown: Mapping[str, Any],
+    rules: tuple[RuleRef, ...],
+    actor: str,
+    at: str,
+    redactor: Redactor,
+) -> requests.Request:
+    """The request of something no plan holds (a call, a run's gate), opened if new (no plan
+    supersedes it) and announced once as `approval.requested`."""
+    opened = requests.open_for(
+        connection,
+        change_hash=change_hash,
+        address=address,
+        action=action,
+        summary=dict(shown),
+        rules=rules,
+        author=actor,
+        at=at,
+        redactor=redactor,
+        supersede=False,
+    )
+    if opened.created:
+        append(
+            connection,
+            actor=actor,
+            type="approval.requested",
+            subject=address,
+            payload={"request": opened.request.id, "change_hash": change_hash, **shown},
+            redactor=redactor,
+        )
+    return opened.request
 
 
 def summary(subject: CallSubject, *, arguments: Any, via: str, public: str) -> dict[str, Any]:

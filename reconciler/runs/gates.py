@@ -18,8 +18,8 @@ from typing import Any
 from reconciler.approvals import records as approval_records
 from reconciler.approvals import requests
 from reconciler.approvals.validity import NOT_NEEDED, Panel, Subject, approvers_in, evaluate
-from reconciler.audit.log import append
 from reconciler.canonical import digest
+from reconciler.governed.approval import open_unplanned
 from reconciler.model.workspace import WorkspaceSpec
 from reconciler.plan.types import Requirement, RuleRef
 from reconciler.redact import Redactor
@@ -96,28 +96,17 @@ def judge(
 ) -> GateState:
     """Open (or find) the gate's request inside the caller's transaction and judge the records
     on disk for it."""
-    opened = requests.open_for(
+    request = open_unplanned(
         connection,
         change_hash=subject.change_hash,
         address=subject.address,
         action=requests.GATE_ACTION,
-        summary=shown,
+        shown=shown,
         rules=(subject.rule,),
-        author=actor,
+        actor=actor,
         at=at,
         redactor=redactor,
-        supersede=False,
     )
-    request = opened.request
-    if opened.created:
-        append(
-            connection,
-            actor=actor,
-            type="approval.requested",
-            subject=subject.address,
-            payload={"request": request.id, "change_hash": subject.change_hash, **shown},
-            redactor=redactor,
-        )
     records, _ = approval_records.read_all(root)
     panel = Panel(subject.workspace, approvers_in(workspace_spec), {})
     judged = Subject(request.id, subject.change_hash, (subject.rule,), NOT_NEEDED)
