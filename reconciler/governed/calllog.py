@@ -173,39 +173,31 @@ def settled_writes(
     return [write]
 
 
-def unsandboxed_event(name: str, confinement: Confinement, actor: str, redactor: Redactor) -> Write:
-    """The `connector.unsandboxed` event: this process of `name` runs without isolation."""
-    payload = {
-        "connector": name,
-        "profile": confinement.profile,
-        "reason": confinement.reason,
-    }
+def event_write(
+    kind: str, subject: str, payload: dict[str, Any], actor: str, redactor: Redactor
+) -> Write:
+    """The write of one audit event, committed with the call's other writes."""
 
     def write(connection: Connection) -> None:
         append(
             connection,
             actor=actor,
-            type="connector.unsandboxed",
-            subject=f"connector.{name}",
+            type=kind,
+            subject=subject,
             payload=payload,
             redactor=redactor,
         )
 
     return write
+
+
+def unsandboxed_event(name: str, confinement: Confinement, actor: str, redactor: Redactor) -> Write:
+    """The `connector.unsandboxed` event: this process of `name` runs without isolation."""
+    payload = {"connector": name, "profile": confinement.profile, "reason": confinement.reason}
+    return event_write("connector.unsandboxed", f"connector.{name}", payload, actor, redactor)
 
 
 def granted_event(name: str, payload: dict[str, Any], actor: str, redactor: Redactor) -> Write:
     """The `secret.granted` event: this process of `name` was handed these secrets (by name;
     `providers.grants.Grants.payload`)."""
-
-    def write(connection: Connection) -> None:
-        append(
-            connection,
-            actor=actor,
-            type="secret.granted",
-            subject=f"connector.{name}",
-            payload=payload,
-            redactor=redactor,
-        )
-
-    return write
+    return event_write("secret.granted", f"connector.{name}", payload, actor, redactor)

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from reconciler.audit.log import append
 from reconciler.egress.proxy import Connection
 from reconciler.egress.rules import EgressRules
 from reconciler.governed.applied import AppliedView
 from reconciler.governed.auditsink import AuditSink, Write
+from reconciler.governed.calllog import event_write
 from reconciler.redact import Redactor
-from reconciler.state.db import Connection as DBConnection
 
 
 def rules_for(view: AppliedView, connector: str) -> EgressRules:
@@ -48,20 +47,10 @@ def connection_payload(connection: Connection) -> dict[str, Any]:
 
 def connection_event(connection: Connection, actor: str, redactor: Redactor) -> Write:
     """The write of one connection's `egress.connection` event."""
-    payload = connection_payload(connection)
     subject = f"connector.{connection.connector}"
-
-    def write(db: DBConnection) -> None:
-        append(
-            db,
-            actor=actor,
-            type="egress.connection",
-            subject=subject,
-            payload=payload,
-            redactor=redactor,
-        )
-
-    return write
+    return event_write(
+        "egress.connection", subject, connection_payload(connection), actor, redactor
+    )
 
 
 def audit_connections(

@@ -175,12 +175,11 @@ def show(path: Path, ref: str) -> RunDetail:
             str(step["name"])
             for step in (row.plan()["pipeline"].get("spec") or {}).get("steps") or []
         )
-        cursor = db.reader.execute(
-            "SELECT name, digest, media_type, size FROM artifacts WHERE run_id = ? ORDER BY name",
-            (row.id,),
-        )
+        from reconciler.state import artifact_rows
+
         artifacts = tuple(
-            {"name": n, "digest": d, "media_type": m, "size": s} for n, d, m, s in cursor
+            {"name": a.name, "digest": a.digest, "media_type": a.media_type, "size": a.size}
+            for a in artifact_rows.of_run(db.reader, row.id)
         )
         return RunDetail(row, tuple(runs.steps(db, row.id).values()), names, artifacts)
     finally:
